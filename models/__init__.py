@@ -1,0 +1,1 @@
+"""Model cards, the shipped ONNX models, and the training, export and quantisation code."""
