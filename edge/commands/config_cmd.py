@@ -1,0 +1,55 @@
+"""`moldpilot config check FILE`: validate station.yaml without starting anything."""
+
+from __future__ import annotations
+
+import argparse
+
+from edge.config import StationConfig, load_config
+
+
+def add_parser(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser("config", help="check a station.yaml")
+    sub = parser.add_subparsers(dest="config_verb", metavar="CONFIG_VERB", required=True)
+    check = sub.add_parser("check", help="validate FILE and print what it turns on")
+    check.add_argument("file", metavar="FILE", help="station.yaml to check")
+    check.set_defaults(func=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    print(f"{args.file}: OK")
+    for line in describe(config):
+        print(f"  {line}")
+    return 0
+
+
+def describe(config: StationConfig) -> list[str]:
+    """What the config turns on, one line per feature, in the words of the config file."""
+    station, source, model = config.station, config.source, config.model
+    lines = [
+        f"station   {station.site}/{station.line}/{station.name}",
+        f"source    {source.kind} {source.uri} ({source.mode})",
+        f"model     {model.path} on {', '.join(model.providers)}",
+        f"deadline  {config.deadline_ms:g} ms",
+    ]
+    if config.cavities:
+        lines.append("cavities  " + ", ".join(f"{c.id}:{list(c.roi)}" for c in config.cavities))
+    else:
+        lines.append("cavities  from the footage timeline, else one part per frame")
+    plc = config.plc
+    lines.append(
+        f"plc       {plc.protocol} {plc.port or ''}" if plc and plc.protocol != "none" else "plc       off"
+    )
+    mqtt = config.mqtt
+    lines.append(
+        f"mqtt      {mqtt.host}:{mqtt.port}, topics {config.topic_root}/..." if mqtt else "mqtt      off"
+    )
+    storage = config.storage
+    lines.append(
+        f"ng store  {storage.ng_dir} (quota {storage.quota_mb:g} MB)" if storage else "ng store  off"
+    )
+    alerts = config.alerts
+    lines.append(f"alerts    language {alerts.language}" if alerts else "alerts    off")
+    metrics = config.metrics
+    lines.append(f"metrics   http://{metrics.host}:{metrics.port}/metrics" if metrics else "metrics   off")
+    return [line.rstrip() for line in lines]

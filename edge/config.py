@@ -1,0 +1,264 @@
+"""station.yaml: one strict pydantic model per section.
+
+Unknown keys are refused (a typo must fail loudly, not silently turn a feature off). Every section but
+`station`, `source` and `model` is optional: an absent section turns that feature off. Relative paths
+are resolved against the folder of the config file, so a station folder can be moved as a whole.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from edge.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _resolve(path: str | None, info: ValidationInfo) -> str | None:
+    """Make a relative path absolute against the config file's folder (if loading from a file)."""
+    if path is None:
+        return None
+    base_dir = (info.context or {}).get("base_dir")
+    p = Path(path).expanduser()
+    if base_dir is not None and not p.is_absolute():
+        p = Path(base_dir) / p
+    return str(p)
+
+
+class StationSection(Section):
+    site: str = Field(min_length=1, description="plant or site name, first level of the MQTT topic root")
+    line: str = Field(min_length=1, description="production line")
+    name: str = Field(min_length=1, description="station (press) name")
+
+
+class SourceSection(Section):
+    kind: Literal["camera", "rtsp", "file", "folder", "sim", "genicam"]
+    uri: str = Field(description="camera index, stream URL, video file, image folder or sim seed")
+    mode: Literal["triggered", "free-run", "replay"] = "triggered"
+    timeline: str | None = Field(default=None, description="footage timeline JSON (file source)")
+    reconnect_max_s: float = Field(default=10.0, gt=0, description="longest wait between reconnects")
+
+    @field_validator("timeline")
+    @classmethod
+    def _timeline_exists(cls, value: str | None, info: ValidationInfo) -> str | None:
+        path = _resolve(value, info)
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"file not found: {path}")
+        return path
+
+
+class CavitySection(Section):
+    id: int = Field(ge=1, le=16, description="cavity number as engraved on the mold, 1-based")
+    roi: tuple[int, int, int, int] = Field(description="[x, y, width, height] in frame pixels")
+
+    @field_validator("roi")
+    @classmethod
+    def _positive_size(cls, roi: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        x, y, w, h = roi
+        if x < 0 or y < 0 or w <= 0 or h <= 0:
+            raise ValueError(f"roi must be [x>=0, y>=0, width>0, height>0], got {list(roi)}")
+        return roi
+
+
+Provider = Literal["tensorrt", "cuda", "openvino", "cpu"]
+
+
+class ModelSection(Section):
+    path: str = Field(description="ONNX model file; its card must sit inside it or beside it")
+    providers: list[Provider] = Field(default_factory=lambda: ["cpu"], min_length=1)
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="override the card's")
+    thresholds: dict[str, float] = Field(default_factory=dict, description="per-defect overrides")
+    threads: int = Field(default=0, ge=0, description="onnxruntime intra-op threads, 0 = all cores")
+    engine_cache_dir: str | None = Field(default=None, description="TensorRT engine cache folder")
+
+    @field_validator("path")
+    @classmethod
+    def _model_exists(cls, value: str, info: ValidationInfo) -> str:
+        path = _resolve(value, info)
+        assert path is not None
+        if not Path(path).is_file():
+            raise ValueError(f"model file not found: {path}")
+        return path
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds_in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        for defect, threshold in value.items():
+            if not 0.0 <= threshold <= 1.0:
+                raise ValueError(f"threshold for {defect!r} must be between 0 and 1, got {threshold}")
+        return value
+
+
+class PlcSection(Section):
+    protocol: Literal["modbus-rtu", "modbus-tcp", "ascii", "none"] = "modbus-rtu"
+    port: str | None = Field(default=None, description="serial device, e.g. /dev/ttyUSB0")
+    baudrate: int = Field(default=115200, gt=0)
+    unit_id: int = Field(default=1, ge=1, le=247, description="Modbus RTU slave id")
+    host: str = Field(default="0.0.0.0", description="Modbus TCP listen address")
+    tcp_port: int = Field(default=502, ge=1, le=65535)
+
+
+class TlsSection(Section):
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+    @field_validator("ca", "cert", "key")
+    @classmethod
+    def _file_exists(cls, value: str | None, info: ValidationInfo) -> str | None:
+        path = _resolve(value, info)
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"file not found: {path}")
+        return path
+
+
+class MqttSection(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    topic_root: str | None = Field(default=None, description="default: site/line/station")
+    outbox: str = Field(default="var/outbox.sqlite", description="durable SQLite outbox")
+    username_env: str | None = Field(default=None, description="name of the env variable, not the value")
+    password_env: str | None = Field(default=None, description="name of the env variable, not the value")
+    tls: TlsSection | None = None
+
+    @field_validator("outbox")
+    @classmethod
+    def _outbox_path(cls, value: str, info: ValidationInfo) -> str:
+        path = _resolve(value, info)
+        assert path is not None
+        return path
+
+
+class StorageSection(Section):
+    ng_dir: str = "var/ng"
+    quota_mb: float = Field(default=2048, gt=0)
+
+    @field_validator("ng_dir")
+    @classmethod
+    def _ng_dir(cls, value: str, info: ValidationInfo) -> str:
+        path = _resolve(value, info)
+        assert path is not None
+        return path
+
+
+class CavityNgRateSection(Section):
+    window: int = Field(default=200, ge=10, description="shots in the sliding window")
+    threshold: float = Field(default=0.05, gt=0.0, le=1.0, description="NG rate that raises the alert")
+
+
+class AlertsSection(Section):
+    language: Literal["en", "ko"] = "en"
+    ng_streak: int | None = Field(default=3, ge=2)
+    cavity_ng_rate: CavityNgRateSection | None = None
+
+
+class MetricsSection(Section):
+    port: int = Field(default=9108, ge=1, le=65535)
+    host: str = "127.0.0.1"
+
+
+class StationConfig(Section):
+    station: StationSection
+    source: SourceSection
+    model: ModelSection
+    cavities: list[CavitySection] | None = None
+    deadline_ms: float = Field(default=500, gt=0, description="trigger to verdict; late = NO_DECISION")
+    plc: PlcSection | None = None
+    mqtt: MqttSection | None = None
+    storage: StorageSection | None = None
+    alerts: AlertsSection | None = None
+    metrics: MetricsSection | None = None
+
+    @field_validator("cavities")
+    @classmethod
+    def _unique_cavity_ids(cls, value: list[CavitySection] | None) -> list[CavitySection] | None:
+        if value is not None:
+            ids = [c.id for c in value]
+            duplicates = sorted({i for i in ids if ids.count(i) > 1})
+            if duplicates:
+                raise ValueError(f"cavity ids must be unique, repeated: {duplicates}")
+        return value
+
+    @property
+    def topic_root(self) -> str:
+        if self.mqtt is not None and self.mqtt.topic_root:
+            return self.mqtt.topic_root.strip("/")
+        return f"{self.station.site}/{self.station.line}/{self.station.name}"
+
+
+def load_config(path: str | Path) -> StationConfig:
+    """Read and validate station.yaml; any problem becomes one `ConfigError` line per mistake."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found; copy station.example.yaml and edit it") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(_yaml_message(path, exc)) from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of sections (station:, source:, model:, ...), "
+            f"got {type(data).__name__}"
+        )
+    try:
+        return StationConfig.model_validate(data, context={"base_dir": path.resolve().parent})
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_error_line(path, err) for err in exc.errors())) from None
+
+
+def _yaml_message(path: Path, exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is None:
+        return f"{path}: malformed YAML: {problem}"
+    return (
+        f"{path}:{mark.line + 1}:{mark.column + 1}: malformed YAML: {problem}; "
+        "check the indentation and the ':' after each key"
+    )
+
+
+def _error_line(path: Path, err: Any) -> str:
+    loc = [str(part) for part in err["loc"]]
+    key = ".".join(loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        allowed = _allowed_keys(err["loc"][:-1])
+        hint = difflib.get_close_matches(loc[-1], allowed, n=1)
+        did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
+        return f"{path}: unknown key '{key}'{did_you_mean} (allowed here: {', '.join(allowed)})"
+    if err["type"] == "missing":
+        return f"{path}: missing required key '{key}'"
+    message = err["msg"].removeprefix("Value error, ")
+    return f"{path}: key '{key}' = {err['input']!r}: {message}"
+
+
+def _allowed_keys(parent_loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the section a key path points into, for the 'unknown key' message."""
+    model: Any = StationConfig
+    for part in parent_loc:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[part].annotation
+        model = _section_type(annotation)
+    return list(model.model_fields)
+
+
+def _section_type(annotation: Any) -> Any:
+    """Dig the Section class out of `X | None` or `list[X] | None`."""
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _section_type(arg)
+        if found is not None:
+            return found
+    if isinstance(annotation, type) and issubclass(annotation, Section):
+        return annotation
+    return None

@@ -1,0 +1,135 @@
+"""station.yaml validation: every class of bad config gets one clear line naming key, value and fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.config import load_config
+from edge.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+MINIMAL = """\
+station: {site: plant1, line: line3, name: press07}
+source: {kind: file, uri: footage.avi, mode: triggered}
+model: {path: model.onnx}
+"""
+
+
+@pytest.fixture
+def station_dir(tmp_path: Path) -> Path:
+    (tmp_path / "model.onnx").write_bytes(b"not checked here")
+    return tmp_path
+
+
+def write(station_dir: Path, text: str) -> Path:
+    path = station_dir / "station.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(path: Path) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return str(info.value)
+
+
+def test_minimal_config_turns_optional_features_off(station_dir: Path) -> None:
+    config = load_config(write(station_dir, MINIMAL))
+    assert config.plc is None and config.mqtt is None and config.storage is None
+    assert config.deadline_ms == 500
+    assert config.topic_root == "plant1/line3/press07"
+    # relative paths are resolved against the config file's folder
+    assert Path(config.model.path) == station_dir / "model.onnx"
+
+
+def test_example_config_is_valid_apart_from_its_model(tmp_path: Path) -> None:
+    text = (REPO / "station.example.yaml").read_text(encoding="utf-8")
+    (tmp_path / "models/default").mkdir(parents=True)
+    (tmp_path / "models/default/sim_parts_v1.onnx").write_bytes(b"x")
+    config = load_config(write(tmp_path, text))
+    assert config.plc is not None and config.plc.protocol == "modbus-rtu"
+    assert config.alerts is not None and config.alerts.cavity_ng_rate is not None
+
+
+def test_wrong_type_names_key_and_value(station_dir: Path) -> None:
+    message = error_of(write(station_dir, MINIMAL + "deadline_ms: fast\n"))
+    assert "'deadline_ms'" in message and "'fast'" in message and "number" in message
+    assert "\n" not in message
+
+
+def test_value_not_allowed_lists_the_choices(station_dir: Path) -> None:
+    message = error_of(write(station_dir, MINIMAL.replace("triggered", "freerun")))
+    assert "'source.mode'" in message and "'freerun'" in message
+    assert "'triggered'" in message and "'free-run'" in message and "'replay'" in message
+
+
+def test_unknown_key_suggests_the_right_one(station_dir: Path) -> None:
+    message = error_of(write(station_dir, MINIMAL + "plc: {protocol: ascii, baudrat: 9600}\n"))
+    assert "unknown key 'plc.baudrat'" in message and "did you mean 'baudrate'" in message
+
+
+def test_unknown_section_is_refused(station_dir: Path) -> None:
+    message = error_of(write(station_dir, MINIMAL + "mqqt: {host: localhost}\n"))
+    assert "unknown key 'mqqt'" in message and "did you mean 'mqtt'" in message
+
+
+def test_missing_required_section(station_dir: Path) -> None:
+    message = error_of(write(station_dir, MINIMAL.replace("model: {path: model.onnx}\n", "")))
+    assert message.endswith("missing required key 'model'")
+
+
+def test_missing_model_file(station_dir: Path) -> None:
+    message = error_of(write(station_dir, MINIMAL.replace("model.onnx", "nowhere.onnx")))
+    assert "'model.path'" in message and "model file not found" in message and "nowhere.onnx" in message
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    message = error_of(tmp_path / "absent.yaml")
+    assert "config file not found" in message and "station.example.yaml" in message
+
+
+def test_malformed_yaml_names_line_and_column(station_dir: Path) -> None:
+    message = error_of(write(station_dir, MINIMAL + "plc:\n  protocol: ascii\n port: /dev/ttyUSB0\n"))
+    assert "station.yaml:6:" in message and "malformed YAML" in message
+
+
+def test_not_a_mapping(station_dir: Path) -> None:
+    assert "expected a mapping" in error_of(write(station_dir, "- just\n- a list\n"))
+
+
+def test_bad_roi_and_duplicate_cavities(station_dir: Path) -> None:
+    bad_roi = error_of(write(station_dir, MINIMAL + "cavities: [{id: 1, roi: [0, 0, -5, 10]}]\n"))
+    assert "'cavities.0.roi'" in bad_roi and "width>0" in bad_roi
+    dup = "cavities: [{id: 1, roi: [0, 0, 5, 5]}, {id: 1, roi: [5, 0, 5, 5]}]\n"
+    assert "repeated: [1]" in error_of(write(station_dir, MINIMAL + dup))
+
+
+def test_several_mistakes_each_get_a_line(station_dir: Path) -> None:
+    message = error_of(write(station_dir, MINIMAL + "deadline_ms: -1\nplc: {unit_id: 900}\n"))
+    assert len(message.splitlines()) == 2
+
+
+def test_cli_config_check_exit_codes(station_dir: Path) -> None:
+    good = write(station_dir, MINIMAL)
+    ok = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "config", "check", str(good)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "OK" in ok.stdout and "mqtt      off" in ok.stdout
+    bad = write(station_dir, MINIMAL + "deadline_ms: fast\n")
+    failed = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "config", "check", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert failed.returncode == 2
+    assert len(failed.stderr.strip().splitlines()) == 1 and "Traceback" not in failed.stderr
