@@ -1,0 +1,1 @@
+"""Where frames come from: cameras, streams, files, image folders and the simulator."""
