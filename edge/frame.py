@@ -28,5 +28,6 @@ class Frame:
     def __post_init__(self) -> None:
         if self.image.ndim != 3 or self.image.shape[2] != 3 or self.image.dtype != np.uint8:
             raise ValueError(
-                f"Frame.image must be H x W x 3 uint8 BGR, got shape {self.image.shape} dtype {self.image.dtype}"
+                "Frame.image must be H x W x 3 uint8 BGR, "
+                f"got shape {self.image.shape} dtype {self.image.dtype}"
             )
