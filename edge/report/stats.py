@@ -1,0 +1,103 @@
+"""Figures the report derives from the verdict list: confusion matrix, stage latencies, NG rate trends.
+
+Each verdict is a plain dict (the Verdict's JSON): ``decision`` "OK"|"NG"|"NO_DECISION", ``cavity``,
+``shot``, ``timings_ms`` {stage: ms} and an optional ``truth`` (see `truth_of`). Missing
+optional keys are skipped, never guessed. Headline rates (accuracy, escape rate, ...) are not computed
+here: they come from the replay summary, so the report and `replay --json` cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+DECISIONS = ("OK", "NG", "NO_DECISION")
+TRUTHS = ("OK", "NG")
+
+
+def truth_of(verdict: dict[str, Any]) -> tuple[str, str | None] | None:
+    """("OK" | "NG", defect or None) from the verdict's ground truth, or None when there is none.
+
+    Accepts both shapes in use: the Verdict's ``truth`` string ("ok" or a defect name) and a dict
+    {"label": "ok"|"ng", "defect": ...}.
+    """
+    truth = verdict.get("truth")
+    if isinstance(truth, dict):
+        label, defect = truth.get("label"), truth.get("defect")
+        return None if label is None else (str(label).upper(), defect)
+    if isinstance(truth, str) and truth:
+        return ("OK", None) if truth.lower() == "ok" else ("NG", truth)
+    return None
+
+
+def truth_label(verdict: dict[str, Any]) -> str | None:
+    """"OK" / "NG" from the verdict's ground truth, or None when there is none."""
+    truth = truth_of(verdict)
+    return truth[0] if truth else None
+
+
+def confusion(verdicts: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """counts[truth][decision] over the verdicts that carry a ground truth."""
+    counts = {t: dict.fromkeys(DECISIONS, 0) for t in TRUTHS}
+    for verdict in verdicts:
+        truth, decision = truth_label(verdict), verdict.get("decision")
+        if truth in counts and decision in DECISIONS:
+            counts[truth][decision] += 1
+    return counts
+
+
+def stage_timings_ms(verdicts: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Per stage, all its timings; stages in pipeline order (first seen first)."""
+    stages: dict[str, list[float]] = {}
+    for verdict in verdicts:
+        for stage, ms in (verdict.get("timings_ms") or {}).items():
+            if ms is not None:
+                stages.setdefault(stage, []).append(float(ms))
+    return {stage: np.asarray(values) for stage, values in stages.items()}
+
+
+def decisions_by_cavity(verdicts: list[dict[str, Any]]) -> dict[Any, Counter[str]]:
+    """Per cavity, how many OK / NG / NO_DECISION verdicts and ESCAPE (truth NG, verdict OK)."""
+    counts: dict[Any, Counter[str]] = {}
+    for verdict in verdicts:
+        counter = counts.setdefault(verdict.get("cavity"), Counter())
+        counter[verdict.get("decision")] += 1
+        if truth_label(verdict) == "NG" and verdict.get("decision") == "OK":
+            counter["ESCAPE"] += 1
+    return counts
+
+
+def auto_window(n_per_cavity: int) -> int:
+    """A rolling window of ~1/10 of the run, between 5 and 200 shots (the alert rule's default)."""
+    return int(np.clip(n_per_cavity // 10, 5, 200))
+
+
+def ng_rate_by_cavity(
+    verdicts: list[dict[str, Any]], window: int
+) -> dict[Any, tuple[np.ndarray, np.ndarray]]:
+    """Per cavity: (shot, NG rate in % over the last `window` verdicts of that cavity).
+
+    Only NG verdicts count (NO_DECISION is a vision-system problem, shown in the tables, not a
+    process trend). The first points average over fewer than `window` verdicts. A verdict without
+    a shot number is placed by its position in the list.
+    """
+    rows: dict[Any, list[tuple[float, float]]] = {}
+    for index, verdict in enumerate(verdicts):
+        shot = verdict.get("shot")
+        x = float(shot) if shot is not None else float(index)
+        rows.setdefault(verdict.get("cavity"), []).append((x, verdict.get("decision") == "NG"))
+    trends = {}
+    for cavity, points in rows.items():
+        points.sort(key=lambda p: p[0])
+        shots, is_ng = (np.asarray(col, float) for col in zip(*points, strict=True))
+        total = np.concatenate([[0.0], np.cumsum(is_ng)])
+        ends = np.arange(1, len(is_ng) + 1)
+        starts = np.maximum(ends - window, 0)
+        trends[cavity] = (shots, 100.0 * (total[ends] - total[starts]) / (ends - starts))
+    return trends
+
+
+def percentiles_ms(values: np.ndarray) -> dict[str, float]:
+    return {name: float(np.percentile(values, q)) for name, q in (("p50", 50), ("p90", 90), ("p99", 99))}

@@ -1,0 +1,129 @@
+"""Replay report: a self-contained folder whose numbers match the verdicts it was given."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.report import write_report
+from edge.report.plots import nice_ticks
+from edge.report.stats import ng_rate_by_cavity
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# (truth, decision, how many): a hand-built confusion matrix with every cell different.
+CELLS = [("ok", "OK", 11), ("ok", "NG", 2), ("ok", "NO_DECISION", 3),
+         ("ng", "OK", 1), ("ng", "NG", 7), ("ng", "NO_DECISION", 4)]
+
+
+def hand_built_verdicts() -> list[dict]:
+    verdicts = []
+    for truth, decision, n in CELLS:
+        for _ in range(n):
+            i = len(verdicts)
+            verdicts.append({
+                "part_id": 500 + i, "shot": i // 2, "cavity": i % 2 + 1, "decision": decision,
+                "defect": "flash" if decision == "NG" else None, "score": 0.9 if decision == "NG" else 0.1,
+                "timings_ms": {"preprocess": 0.4 + 0.01 * i, "infer": 5.0 + 0.1 * i},
+                "truth": {"label": truth, "defect": "flash" if truth == "ng" else None},
+            })
+    return verdicts
+
+
+SUMMARY = {"frames_in": 30, "frames_judged": 28, "parts": 28, "accuracy": 18 / 28, "escape_rate": 1 / 12,
+           "fps": 123.4, "per_cavity": {"1": {"parts": 14, "accuracy": 0.6, "ng_rate": 0.3}},
+           "model": "<script>alert(1)</script>"}
+
+
+@pytest.fixture
+def report(tmp_path: Path) -> tuple[Path, str, list[dict]]:
+    verdicts = hand_built_verdicts()
+    crop = np.full((64, 80, 3), 120, np.uint8)
+    ng = [v for v in verdicts if v["decision"] == "NG"]
+    evidence = [(v, crop, np.eye(4, dtype=np.float32)) for v in ng]
+    index = write_report(tmp_path / "report", SUMMARY, verdicts, evidence)
+    return index, index.read_text(encoding="utf-8"), ng
+
+
+def cell_numbers(row_html: str) -> list[int]:
+    return [int(x) for x in re.findall(r"<td(?: class=\"\w+\")?>(\d+)</td>", row_html)]
+
+
+def test_index_references_only_existing_valid_pngs(report: tuple[Path, str, list[dict]]) -> None:
+    index, page, _ = report
+    sources = re.findall(r'src="([^"]+)"', page)
+    assert len(sources) >= 1 + 2 + 9  # NG-rate chart, two latency histograms, nine NG parts
+    for src in sources:
+        assert not src.startswith(("/", "http")) and src.startswith("img/")  # relative, self-contained
+        path = index.parent / src
+        assert path.read_bytes()[:8] == PNG_MAGIC
+        assert cv2.imread(str(path)) is not None
+    assert "<script" not in page and "http" not in page  # no JS, no CDN
+
+
+def test_confusion_matrix_matches_hand_built_verdicts(report: tuple[Path, str, list[dict]]) -> None:
+    _, page, _ = report
+    rows = {label: line for line in page.splitlines() for label in ("truth OK", "truth NG")
+            if f">{label}</td>" in line}
+    assert cell_numbers(rows["truth OK"]) == [11, 2, 3, 16]
+    assert cell_numbers(rows["truth NG"]) == [1, 7, 4, 12]
+    assert 'class="bad">1</td>' in rows["truth NG"]  # the escape is highlighted
+
+
+def test_gallery_shows_the_ng_parts_given(report: tuple[Path, str, list[dict]]) -> None:
+    index, page, ng = report
+    gallery = page[page.index('class="gallery"'):]
+    assert gallery.count("<figure>") == len(ng) == 9  # 2 false rejects + 7 true NG
+    for verdict in ng:
+        assert f"part {verdict['part_id']} ·" in gallery
+    image = cv2.imread(str(index.parent / "img" / "ng_000.png"))
+    assert min(image.shape[:2]) >= 192  # small crops are enlarged for reading
+
+
+def test_summary_values_escaped_and_missing_ones_na(report: tuple[Path, str, list[dict]]) -> None:
+    _, page, _ = report
+    assert html.escape("<script>alert(1)</script>") in page
+    assert "<td>64.29%</td>" in page  # accuracy 18/28
+    assert re.search(r"Frames dropped</td><td>n/a</td>", page)
+    assert re.search(r"<td class=\"label\">2</td><td>n/a</td>", page)  # cavity 2 absent from per_cavity
+
+
+def test_report_without_truth_timings_or_evidence(tmp_path: Path) -> None:
+    verdicts = [{"decision": "OK"}, {"decision": "NG", "cavity": 1}]
+    page = write_report(tmp_path, {}, verdicts).read_text()
+    assert "No ground truth" in page and "No stage timings" in page and "No NG parts" in page
+    assert (tmp_path / "img" / "ng_rate_by_cavity.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_verdict_truth_string_is_understood(tmp_path: Path) -> None:
+    """Verdict.to_dict() carries truth as "ok" or the defect name."""
+    verdicts = [{"decision": "OK", "truth": "ok"}, {"decision": "OK", "truth": "flash"},
+                {"decision": "NO_DECISION", "error": "DEADLINE_MISS", "truth": "ok"}]
+    evidence = [(verdicts[2], np.zeros((8, 8, 3), np.uint8), None)]
+    page = write_report(tmp_path, {}, verdicts, evidence).read_text()
+    rows = {label: line for line in page.splitlines() for label in ("truth OK", "truth NG")
+            if f">{label}</td>" in line}
+    assert cell_numbers(rows["truth OK"]) == [1, 0, 1, 2]
+    assert cell_numbers(rows["truth NG"]) == [1, 0, 0, 1]
+    assert "NO_DECISION DEADLINE_MISS score n/a" in page and "truth OK" in page
+
+
+def test_rolling_ng_rate_per_cavity() -> None:
+    verdicts = [{"shot": s, "cavity": 1, "decision": "NG" if s >= 4 else "OK"} for s in range(8)]
+    shots, rate = ng_rate_by_cavity(verdicts, window=4)[1]
+    np.testing.assert_array_equal(shots, np.arange(8))
+    np.testing.assert_allclose(rate, [0, 0, 0, 0, 25, 50, 75, 100])
+
+
+@pytest.mark.parametrize(("lo", "hi", "expected"), [
+    (0, 10, [0, 2, 4, 6, 8, 10]),
+    (4.2, 11.3, [4, 6, 8, 10, 12]),
+    (0.013, 0.21, [0, 0.05, 0.1, 0.15, 0.2, 0.25]),
+])
+def test_nice_ticks(lo: float, hi: float, expected: list[float]) -> None:
+    assert nice_ticks(lo, hi) == pytest.approx(expected)
