@@ -25,11 +25,18 @@ class FrameSource(Protocol):
     source that fails raises SourceLost. `is_live` says whether frames keep coming on their own
     (camera, stream) or are pulled on demand (file, folder, simulator), which decides whether
     frames can be dropped at all.
+
+    The array `read()` returns belongs to the caller: a later `read()` never writes into it, so it
+    may sit in a queue or a batch. `frame_count` is the number of frames a finite source holds when
+    known up front (a video container's count, a folder's images), None for live sources. Sources
+    can be opened again after `close()` (the reconnect wrapper relies on it). One thread reads;
+    `close()` is called by that thread, or by another once reading has stopped.
     """
 
     name: str
     is_live: bool
     fps: float | None
+    frame_count: int | None
 
     def open(self) -> None: ...
 
