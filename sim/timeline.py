@@ -1,0 +1,128 @@
+"""The sidecar of a footage file, FILE.timeline.json: frames, nests and ground truth per shot.
+
+Schema "moldpilot.timeline/1" (frames are 0-based video frame indexes, boxes [x, y, w, h] in frame
+pixels, cavities 1-based):
+
+    {"schema": "moldpilot.timeline/1", "video": "line.avi", "fourcc": "MJPG", "fps": 10.0,
+     "frame_count": 400, "frame_wh": [400, 400], "cycle_frames": 20, "shape": "gear", "seed": 7,
+     "cavities": [{"id": 1, "roi_xywh": [32, 32, 160, 160]}, ...],
+     "shots": [{"shot": 1, "first_frame": 0, "trigger_frame": 10,
+                "dwell_frames": {"first": 6, "last": 15}, "part_ids": [1, 2, 3, 4],
+                "cavities": [{"id": 1, "part_id": 1, "label": "ng", "defect": "flash",
+                              "severity": 0.42, "bbox_xywh": [150, 60, 30, 41]},
+                             {"id": 2, "part_id": 2, "label": "ok", "defect": null,
+                              "severity": 0.0, "bbox_xywh": null}, ...]}, ...]}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sim.shot import CavityTruth
+
+TIMELINE_SCHEMA = "moldpilot.timeline/1"
+
+
+@dataclass(frozen=True)
+class ShotRecord:
+    """One shot in the timeline; frames are 0-based video frame indexes, bboxes in frame pixels."""
+
+    shot: int  # 1-based
+    first_frame: int
+    dwell_first: int
+    dwell_last: int
+    trigger_frame: int
+    part_ids: tuple[int, ...]
+    cavities: tuple[CavityTruth, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "shot": self.shot,
+            "first_frame": self.first_frame,
+            "trigger_frame": self.trigger_frame,
+            "dwell_frames": {"first": self.dwell_first, "last": self.dwell_last},
+            "part_ids": list(self.part_ids),
+            "cavities": [c.to_json() for c in self.cavities],
+        }
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The sidecar of a footage file: everything a replay source and a scorer need."""
+
+    video: str
+    fps: float
+    frame_count: int
+    frame_wh: tuple[int, int]
+    cycle_frames: int
+    shape: str
+    seed: int
+    rois_xywh: tuple[tuple[int, int, int, int], ...]  # cavity i at index i-1
+    shots: tuple[ShotRecord, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "schema": TIMELINE_SCHEMA,
+            "video": self.video,
+            "fourcc": "MJPG",
+            "fps": self.fps,
+            "frame_count": self.frame_count,
+            "frame_wh": list(self.frame_wh),
+            "cycle_frames": self.cycle_frames,
+            "shape": self.shape,
+            "seed": self.seed,
+            "cavities": [{"id": i + 1, "roi_xywh": list(r)} for i, r in enumerate(self.rois_xywh)],
+            "shots": [s.to_json() for s in self.shots],
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, object]) -> Timeline:
+        if doc.get("schema") != TIMELINE_SCHEMA:
+            raise ValueError(f"not a {TIMELINE_SCHEMA} document (schema: {doc.get('schema')!r})")
+        d: dict = dict(doc)
+        shots = tuple(
+            ShotRecord(
+                s["shot"],
+                s["first_frame"],
+                s["dwell_frames"]["first"],
+                s["dwell_frames"]["last"],
+                s["trigger_frame"],
+                tuple(s["part_ids"]),
+                tuple(
+                    CavityTruth(
+                        c["id"],
+                        c["part_id"],
+                        c["label"],
+                        c["defect"],
+                        c["severity"],
+                        tuple(c["bbox_xywh"]) if c["bbox_xywh"] else None,
+                    )
+                    for c in s["cavities"]
+                ),
+            )
+            for s in d["shots"]
+        )
+        rois = tuple(tuple(c["roi_xywh"]) for c in sorted(d["cavities"], key=lambda c: c["id"]))
+        return cls(
+            d["video"],
+            d["fps"],
+            d["frame_count"],
+            tuple(d["frame_wh"]),
+            d["cycle_frames"],
+            d["shape"],
+            d["seed"],
+            rois,
+            shots,
+        )
+
+
+def timeline_path(video: Path) -> Path:
+    return Path(f"{video}.timeline.json")
+
+
+def read_timeline(video: Path) -> Timeline:
+    """The timeline next to `video` (FILE.timeline.json)."""
+    return Timeline.from_json(json.loads(timeline_path(video).read_text(encoding="utf-8")))
