@@ -1,0 +1,103 @@
+"""`moldpilot replay FOOTAGE`: recorded footage through the production pipeline, scored if a timeline
+(FOOTAGE.timeline.json) is beside it. See edge/replay.py for what is judged and how it is scored.
+
+`--report DIR` writes DIR/summary.json, DIR/verdicts.jsonl (every verdict) and the HTML report
+(edge/report, DIR/index.html) with a gallery of the first NG parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import models
+from edge.config import StationConfig, load_config
+from edge.errors import ConfigError, ModelError
+from edge.replay import load_timeline, replay
+from edge.report import write_report
+from edge.sinks.jsonl import JsonlSink
+
+GALLERY_PARTS = 60  # NG parts whose crops are kept for the report gallery
+DEFAULT_MODEL_DIR = Path(models.__file__).parent / "default"
+
+
+def add_parser(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser("replay", help="judge recorded footage with the station pipeline and score it")
+    parser.add_argument("footage", metavar="FOOTAGE", help="video file (its timeline sits beside it)")
+    parser.add_argument("--config", metavar="FILE", help="station.yaml (default: built-in replay settings)")
+    parser.add_argument("--model", metavar="M", help="ONNX model (overrides the config's; default: shipped)")
+    parser.add_argument("--every-frame", action="store_true", help="judge every frame, not only triggers")
+    parser.add_argument("--speed", choices=["max", "realtime"], default="max", help="replay pace")
+    parser.add_argument("--report", metavar="DIR", help="write summary, verdicts and an HTML report to DIR")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    parser.set_defaults(func=_replay)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    footage = Path(args.footage)
+    config = load_config(args.config) if args.config else default_config(footage, args.model)
+    # A station.yaml's timeline belongs to its own source file, not necessarily to FOOTAGE.
+    same_file = Path(config.source.uri).resolve() == footage.resolve()
+    timeline = load_timeline(footage, config.source.timeline if same_file else None)
+    report_dir = Path(args.report) if args.report else None
+    sinks = [JsonlSink(report_dir / "verdicts.jsonl")] if report_dir else []
+    if report_dir and (report_dir / "verdicts.jsonl").exists():
+        (report_dir / "verdicts.jsonl").unlink()  # a report describes one run, not an append of several
+    result = replay(footage, config, timeline, every_frame=args.every_frame, speed=args.speed,
+                    model_path=args.model, sinks=sinks,
+                    evidence_limit=GALLERY_PARTS if report_dir else 0)
+    summary = result.summary
+    if report_dir:
+        (report_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        evidence = [(v.to_dict(), e.crop_bgr, e.heatmap) for v, e in result.evidence]
+        index = write_report(report_dir, {**summary, "source": str(footage)},
+                             [v.to_dict() for v in result.verdicts], evidence)
+        summary = {**summary, "report": str(index)}
+    print(json.dumps(summary) if args.json else "\n".join(_human(summary)), flush=True)
+    return 0
+
+
+def default_config(footage: Path, model: str | None) -> StationConfig:
+    """Replay settings when no station.yaml is given: the file as a triggered source, the given model
+    or the shipped default (models/default/*.onnx)."""
+    model_path = Path(model) if model else _default_model()
+    if not model_path.is_file():
+        raise ModelError(f"model file not found: {model_path}; check --model")
+    try:
+        return StationConfig.model_validate({
+            "station": {"site": "replay", "line": "replay", "name": footage.stem or "replay"},
+            "source": {"kind": "file", "uri": str(footage), "mode": "replay"},
+            "model": {"path": str(model_path)},
+        })
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise ConfigError(f"replay settings for {footage} are invalid: {exc}") from None
+
+
+def _default_model() -> Path:
+    found = sorted(DEFAULT_MODEL_DIR.glob("*.onnx"))
+    if not found:
+        raise ModelError(f"no default model in {DEFAULT_MODEL_DIR}; pass --model MODEL.onnx "
+                         "(train one with the models trainer)")
+    return found[0]
+
+
+def _human(summary: dict[str, Any]) -> list[str]:
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.2f} %"
+
+    lines = [
+        f"replay {summary['footage']} ({summary['mode']}, model {summary['model']})",
+        f"  frames   {summary['frames_in']} in, {summary['frames_judged']} judged, {summary['fps']} fps",
+        f"  parts    {summary['parts']} ({summary['triggers']} triggers), verdicts {summary['verdicts']}",
+        f"  scores   accuracy {pct(summary['accuracy'])}, escape {pct(summary['escape_rate'])}, "
+        f"false reject {pct(summary['false_reject_rate'])}",
+    ]
+    for cavity, figures in summary["per_cavity"].items():
+        lines.append(f"  cavity {cavity} accuracy {pct(figures['accuracy'])} over {figures['parts']} parts")
+    if summary["truncated"]:
+        lines.append("  WARNING: the video ended before the frames its container declares (truncated file)")
+    if "report" in summary:
+        lines.append(f"  report   {summary['report']}")
+    return lines

@@ -1,0 +1,121 @@
+"""`moldpilot run -c station.yaml`: the production entry point.
+
+Builds source, model, judge, sinks and pipeline from the config and runs until SIGTERM/SIGINT, which
+drain: no new triggers are taken, every accepted trigger is judged, the sinks are flushed and closed,
+the final counters are printed as JSON on stdout, and the exit code is 0.
+
+Triggers in triggered mode: the PLC link will submit into the pipeline's TriggerQueue. Until it is
+wired, SIGUSR1 fires one software trigger (`kill -USR1 <pid>`), and with `--stdin-triggers` each line
+on stdin fires one (empty, `PART_ID` or `PART_ID SHOT`). Free-run needs no triggers; free-run on a
+file or folder ends by itself at the end of the source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Sequence
+
+from edge.config import StationConfig, load_config
+from edge.pipeline.build import cavities_of, judge_for, open_runner, station_pipeline
+from edge.pipeline.loop import Pipeline, RoiXywh
+from edge.replay import load_timeline
+from edge.sinks.base import Sink
+from edge.sinks.jsonl import JsonlSink
+from edge.sources.base import FrameSource
+from edge.sources.factory import open_source
+from edge.triggers import SignalTriggers, SoftwareTrigger, StdinTriggers, TriggerQueue
+
+log = logging.getLogger(__name__)
+
+STATUS_EVERY_S = 60.0
+
+
+def add_parser(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser("run", help="run the station from station.yaml until SIGTERM")
+    parser.add_argument("-c", "--config", required=True, metavar="FILE", help="station.yaml")
+    parser.add_argument("--jsonl", metavar="FILE", help="append every verdict to FILE (one JSON per line)")
+    parser.add_argument("--stdin-triggers", action="store_true",
+                        help="triggered mode: each stdin line fires a trigger ('', PART_ID or PART_ID SHOT)")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    sinks: list[Sink] = [JsonlSink(args.jsonl)] if args.jsonl else []
+    if not sinks:
+        log.warning("no sinks configured: verdicts are only counted (add --jsonl FILE)")
+    return run_station(config, sinks, stdin_triggers=args.stdin_triggers)
+
+
+def run_station(config: StationConfig, sinks: list[Sink], stdin_triggers: bool = False) -> int:
+    stop_source = threading.Event()  # the reconnect wrapper of a live source stops waiting on it
+    source_cfg = config.source
+    source = open_source(source_cfg.kind, source_cfg.uri, reconnect_max_s=source_cfg.reconnect_max_s,
+                         stop_event=stop_source)
+    try:
+        cavities = cavities_of(config.cavities, _recorded_rois(config, source))
+        runner = open_runner(config, len(cavities), micro_batch=source_cfg.mode != "triggered")
+        try:
+            pipeline, triggers = station_pipeline(config, source, runner, judge_for(config, runner), sinks,
+                                                  cavities, stop_source)
+            return _serve(config, pipeline, triggers, stdin_triggers)
+        finally:
+            runner.close()
+    finally:
+        source.close()
+
+
+def _serve(
+    config: StationConfig, pipeline: Pipeline, triggers: TriggerQueue | None, stdin_triggers: bool
+) -> int:
+    """Run until SIGTERM/SIGINT (or the end of a finite free-run source), then drain and report."""
+    shutdown = threading.Event()
+    inputs: list[StdinTriggers | SignalTriggers] = []
+    if triggers is not None:
+        software = SoftwareTrigger(triggers)
+        inputs.append(SignalTriggers(software))
+        if stdin_triggers:
+            inputs.append(StdinTriggers(software))
+    previous = {sig: signal.signal(sig, lambda *_: shutdown.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        pipeline.start()
+        for trigger_input in inputs:
+            trigger_input.start()
+        log.info("station %s running: %s source, %s mode, %d cavities", config.station.name,
+                 config.source.kind, config.source.mode, len(pipeline.cavities))
+        next_status_s = time.monotonic() + STATUS_EVERY_S
+        # Wake twice a second: a signal or the end of a finite source ends the wait.
+        while not shutdown.wait(0.5) and not pipeline.done.is_set():
+            if time.monotonic() >= next_status_s:
+                next_status_s += STATUS_EVERY_S
+                log.info("status %s", json.dumps(_short(pipeline.snapshot())))
+        log.info("stopping: draining queued triggers and flushing sinks")
+    finally:
+        for trigger_input in inputs:
+            trigger_input.close()
+        clean = pipeline.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print(json.dumps(pipeline.snapshot()), flush=True)
+    return 0 if clean else 1
+
+
+def _recorded_rois(config: StationConfig, source: FrameSource) -> Sequence[RoiXywh] | None:
+    """Cavity ROIs a recording knows when station.yaml lists none: a footage file's timeline, or the
+    simulator's nest layout."""
+    if config.source.kind == "file":
+        timeline = load_timeline(config.source.uri, config.source.timeline)
+        return timeline.rois_xywh if timeline else None
+    plan = getattr(source, "plan", None)  # edge.sources.simulator.SimSource
+    return plan.layout.rois_xywh if plan is not None else None
+
+
+def _short(snapshot: dict) -> dict:
+    keys = ("frames_in", "frames_judged", "frames_dropped", "triggers", "triggers_rejected", "verdicts",
+            "deadline_misses")
+    return {k: snapshot[k] for k in keys}

@@ -1,0 +1,122 @@
+"""Wiring: which reader, feed and batching a station gets, from its mode and its source.
+
+| mode / source           | reader (capture thread)       | policy   | feed            | batching     |
+|-------------------------|-------------------------------|----------|-----------------|--------------|
+| triggered, live         | LiveReader -> LatestFrames    | LATEST   | LiveTriggerFeed | 1 trigger    |
+| triggered, pull         | TriggeredPullReader           | BLOCKING | QueueFeed       | 1 trigger    |
+| free-run, live          | LiveReader -> LatestFrames    | LATEST   | LatestFeed      | newest frame |
+| free-run / replay, pull | QueueReader (every frame or   | BLOCKING | QueueFeed       | micro-batch  |
+|                         | the timeline's triggers)      |          |                 |              |
+
+Triggered stations size the runner for one frame (all its cavities) so a trigger never waits for a
+batch; replay sizes it for MICRO_BATCH_FRAMES frames, which is where a backlog exists.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from edge.capture import Job, LatestFrames, LiveReader, QueueReader, TriggeredPullReader
+from edge.config import CavitySection, StationConfig
+from edge.frame import Frame
+from edge.judge import Judge
+from edge.pipeline.feeds import LatestFeed, LiveTriggerFeed, QueueFeed
+from edge.pipeline.loop import WHOLE_FRAME, Cavity, Pipeline, Runner
+from edge.runner import ModelRunner
+from edge.sinks.base import FanOut, Sink, SinkPolicy
+from edge.sources.base import FrameSource
+from edge.triggers import TriggerQueue
+
+MICRO_BATCH_FRAMES = 2  # replay: frames per model call (4 cavities -> batch 8)
+JOB_QUEUE_FRAMES = 8  # frames decoded ahead of the model in replay (memory: 8 decoded frames)
+TRIGGER_QUEUE_SIZE = 64  # triggers waiting for vision before new ones are answered TRIGGER_OVERRUN
+LIVE_RING_DEPTH = 4  # frames kept for pairing triggers with the frame current at trigger time
+MAX_FRAME_AGE_S = 0.25  # a newer frame is awaited if the newest one is older than this at the trigger
+
+
+def cavities_of(sections: Sequence[CavitySection] | None,
+                rois_xywh: Sequence[tuple[int, int, int, int]] | None = None) -> tuple[Cavity, ...]:
+    """Cavities from station.yaml if it lists them, else from a footage timeline (cavity i at index
+    i-1), else the whole frame as cavity 1."""
+    if sections:
+        return tuple(Cavity(c.id, tuple(c.roi)) for c in sorted(sections, key=lambda c: c.id))
+    if rois_xywh:
+        return tuple(Cavity(i + 1, tuple(roi)) for i, roi in enumerate(rois_xywh))  # type: ignore[arg-type]
+    return WHOLE_FRAME
+
+
+def open_runner(config: StationConfig, n_cavities: int, micro_batch: bool,
+                model_path: str | Path | None = None) -> ModelRunner:
+    """The station's model, sized for one frame of crops, or MICRO_BATCH_FRAMES frames in replay."""
+    model = config.model
+    return ModelRunner(
+        model_path or model.path,
+        providers=model.providers,
+        max_batch=n_cavities * (MICRO_BATCH_FRAMES if micro_batch else 1),
+        intra_op_threads=model.threads,
+        trt_cache_dir=model.engine_cache_dir,
+    )
+
+
+def judge_for(config: StationConfig, runner: ModelRunner) -> Judge:
+    return Judge.from_card(runner.card, config.deadline_ms, config.model.threshold, config.model.thresholds)
+
+
+def station_pipeline(
+    config: StationConfig,
+    source: FrameSource,
+    runner: Runner,
+    judge: Judge,
+    sinks: Sequence[Sink],
+    cavities: Sequence[Cavity],
+    stop_event: threading.Event | None = None,
+) -> tuple[Pipeline, TriggerQueue | None]:
+    """A production station (`moldpilot run`): triggered or free-run. In triggered mode the returned
+    TriggerQueue is where the PLC link and software triggers submit. `stop_event` is the one the
+    source's reconnect wrapper watches."""
+    fanout = FanOut(sinks, SinkPolicy.DROP)
+    if config.source.mode == "free-run":
+        if not source.is_live:
+            return replay_pipeline(source, runner, judge, sinks, cavities), None
+        ring = LatestFrames(LIVE_RING_DEPTH)
+        reader = LiveReader(source, ring, stop_event)
+        return Pipeline(runner, judge, LatestFeed(ring), fanout, cavities, reader, ring=ring), None
+    if config.source.mode == "replay":
+        return replay_pipeline(source, runner, judge, sinks, cavities), None
+    triggers = TriggerQueue(TRIGGER_QUEUE_SIZE)
+    if source.is_live:
+        ring = LatestFrames(LIVE_RING_DEPTH)
+        feed = LiveTriggerFeed(triggers, ring, MAX_FRAME_AGE_S, config.deadline_ms / 1000.0)
+        pipeline = Pipeline(runner, judge, feed, fanout, cavities, LiveReader(source, ring, stop_event),
+                            triggers, ring)
+    else:
+        jobs: queue.Queue[Job | None] = queue.Queue(TRIGGER_QUEUE_SIZE)
+        reader = TriggeredPullReader(source, triggers, jobs)
+        pipeline = Pipeline(runner, judge, QueueFeed(jobs), fanout, cavities, reader, triggers)
+    return pipeline, triggers
+
+
+def replay_pipeline(
+    source: FrameSource,
+    runner: Runner,
+    judge: Judge,
+    sinks: Sequence[Sink],
+    cavities: Sequence[Cavity],
+    select: Callable[[Frame], Iterable[Job]] | None = None,
+    leftover: Callable[[], Iterable[Job]] = tuple,
+    pace_fps: float | None = None,
+) -> Pipeline:
+    """Every frame of a pull source, nothing dropped (sinks included: SinkPolicy.BLOCK). `select` turns
+    a frame into jobs (default: the frame itself, as free-run would judge it); `leftover` answers jobs
+    whose frame never came (edge/replay.py uses both for the timeline's triggers)."""
+    jobs: queue.Queue[Job | None] = queue.Queue(JOB_QUEUE_FRAMES)
+    reader = QueueReader(source, jobs, select or _every_frame, leftover, pace_fps)
+    return Pipeline(runner, judge, QueueFeed(jobs), FanOut(sinks, SinkPolicy.BLOCK), cavities, reader,
+                    micro_batch=True)
+
+
+def _every_frame(frame: Frame) -> tuple[Job]:
+    return (Job(None, frame),)

@@ -1,0 +1,219 @@
+"""Replay of recorded footage through the production pipeline, scored against the timeline's truth.
+
+By default the timeline's recorded triggers are replayed: each shot's trigger frame is judged, one
+verdict per shot and cavity, as on the line. `every_frame=True` judges every frame as free-run would
+(nothing dropped: frames_judged == frames_in); frames where a shot's parts dwell in their nests carry
+that shot's truth and are scored, the others (parts moving, empty fixture) are judged but not scored.
+
+Scoring per part (per cavity and overall). NO_DECISION is rejected by the PLC, so it is never an
+escape, but it is never correct either:
+- accuracy          = verdicts matching the truth (OK for ok, NG for ng) / scored verdicts
+- escape_rate       = ng parts judged OK / ng parts
+- false_reject_rate = ok parts judged NG or NO_DECISION / ok parts
+Rates are None when their denominator is 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from tqdm import tqdm
+
+from edge.capture import Job
+from edge.config import StationConfig
+from edge.errors import DataError
+from edge.frame import Frame
+from edge.pipeline.build import cavities_of, judge_for, open_runner, replay_pipeline
+from edge.sinks.base import Sink
+from edge.sinks.memory import MemorySink
+from edge.sources.factory import open_source
+from edge.triggers import Trigger
+from edge.verdict import Decision, ErrorCode, Evidence, Verdict
+from sim.timeline import Timeline, timeline_path
+
+log = logging.getLogger(__name__)
+
+Speed = Literal["max", "realtime"]
+
+
+@dataclass
+class ReplayResult:
+    summary: dict[str, Any]
+    verdicts: list[Verdict]  # in the order they were judged, without evidence
+    evidence: list[tuple[Verdict, Evidence]]  # the first `evidence_limit` NG / NO_DECISION parts
+
+
+def replay(
+    footage: str | Path,
+    config: StationConfig,
+    timeline: Timeline | None,
+    *,
+    every_frame: bool = False,
+    speed: Speed = "max",
+    model_path: str | Path | None = None,
+    sinks: Sequence[Sink] = (),
+    evidence_limit: int = 0,
+    progress: bool = True,
+) -> ReplayResult:
+    """Run `footage` through the pipeline; `sinks` get every verdict too (e.g. a JSONL file).
+    Without a timeline there are no recorded triggers, so every frame is judged and nothing scored.
+    `evidence_limit` keeps the crops of the first N NG / NO_DECISION parts (for a report gallery)."""
+    if timeline is None and not every_frame:
+        log.info("no timeline for %s: judging every frame, without scoring", footage)
+        every_frame = True
+    cavities = cavities_of(config.cavities, timeline.rois_xywh if timeline else None)
+    runner = open_runner(config, len(cavities), micro_batch=True, model_path=model_path)
+    stop_event = threading.Event()
+    source = open_source("file", str(footage), reconnect_max_s=config.source.reconnect_max_s,
+                         stop_event=stop_event)
+    memory = MemorySink("replay", evidence_limit=evidence_limit)
+    plan = _TimelinePlan(timeline, every_frame)
+    fps = (timeline.fps if timeline else None) or source.fps
+    pipeline = replay_pipeline(source, runner, judge_for(config, runner), [memory, *sinks], cavities,
+                               select=plan.select, leftover=plan.leftover,
+                               pace_fps=fps if speed == "realtime" else None)
+    total = (timeline.frame_count if timeline else None) or source.frame_count
+    try:
+        with tqdm(total=total, unit="frame", desc="replay", file=sys.stderr, disable=not progress) as bar:
+            pipeline.start()
+            # A progress display, not a sleep on luck: done is the condition, 0.2 s the refresh.
+            while not pipeline.done.wait(0.2):
+                bar.update(pipeline.reader.frames_in - bar.n)  # type: ignore[union-attr]
+            bar.update(pipeline.reader.frames_in - bar.n)  # type: ignore[union-attr]
+    finally:
+        pipeline.close()
+        source.close()
+        runner.close()
+    verdicts = memory.verdicts
+    summary = {
+        "footage": str(footage),
+        "model": runner.card.name,
+        "mode": "every-frame" if every_frame else "timeline",
+        "speed": speed,
+        "truncated": bool(getattr(source, "truncated", False)),
+        **summarize(verdicts, pipeline.snapshot()),
+    }
+    return ReplayResult(summary, verdicts, memory.evidence)
+
+
+class _TimelinePlan:
+    """Turns timeline shots into jobs: trigger frames (default) or truth for dwell frames (every-frame)."""
+
+    def __init__(self, timeline: Timeline | None, every_frame: bool) -> None:
+        self.every_frame = every_frame
+        # Trigger frame -> shot, for shots not yet triggered; every-frame mode has no triggers to answer.
+        self._pending = ({s.trigger_frame: s for s in timeline.shots} if timeline and not every_frame
+                         else {})
+        self._dwell = ({f: s for s in timeline.shots for f in range(s.dwell_first, s.dwell_last + 1)}
+                       if timeline else {})
+
+    def select(self, frame: Frame) -> Iterable[Job]:
+        if self.every_frame:
+            shot = self._dwell.get(frame.frame_id)
+            if shot is not None:
+                frame.shot, frame.meta["cavities"] = shot.shot, _cavity_facts(shot)
+            return (Job(None, frame),)
+        shot = self._pending.pop(frame.frame_id, None)
+        return () if shot is None else (Job(self._trigger(shot, frame.t_capture), frame),)
+
+    def leftover(self) -> Iterable[Job]:
+        """Shots whose trigger frame was never read (truncated file): answered NO_FRAME."""
+        now_s = time.monotonic()
+        return [Job(self._trigger(s, now_s), None, ErrorCode.NO_FRAME)
+                for _, s in sorted(self._pending.items())]
+
+    @staticmethod
+    def _trigger(shot: Any, t_trigger_s: float) -> Trigger:
+        return Trigger(seq=shot.shot, t_trigger_s=t_trigger_s, part_id=shot.part_ids[0], shot=shot.shot,
+                       frame_index=shot.trigger_frame, meta={"cavities": _cavity_facts(shot)})
+
+
+def load_timeline(footage: str | Path, explicit_path: str | Path | None = None) -> Timeline | None:
+    """The footage's timeline: `explicit_path`, else FOOTAGE.timeline.json beside it if present."""
+    path = Path(explicit_path) if explicit_path else timeline_path(Path(footage))
+    if explicit_path is None and not path.is_file():
+        return None
+    try:
+        return Timeline.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"timeline {path} cannot be used ({type(exc).__name__}: {exc}); "
+                        "re-record the footage with 'moldpilot sim footage'") from None
+
+
+def _cavity_facts(shot: Any) -> dict[int, dict[str, Any]]:
+    """{cavity id: {"part_id", "truth"}}; truth is "ok" or the defect name (the Verdict.truth format)."""
+    return {c.cavity: {"part_id": c.part_id,
+                       "truth": "ok" if c.label == "ok" else (c.defect or "ng")} for c in shot.cavities}
+
+
+def summarize(verdicts: Sequence[Verdict], snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The replay JSON summary: counts and rates overall and per cavity, plus the pipeline snapshot's
+    throughput, drops and latency percentiles."""
+    scored = [v for v in verdicts if v.truth is not None]
+    elapsed_s = snapshot["elapsed_s"]
+    per_cavity = {}
+    for cavity in sorted({v.cavity for v in verdicts}):
+        of_cavity = [v for v in verdicts if v.cavity == cavity]
+        per_cavity[cavity] = {
+            "parts": len(of_cavity),
+            "ng_rate": _rate(sum(v.decision is Decision.NG for v in of_cavity), len(of_cavity)),
+            **_scores([v for v in of_cavity if v.truth is not None]),
+        }
+    sink_drops = sum(s["dropped"] for s in snapshot["sinks"].values())
+    return {
+        "frames_in": snapshot["frames_in"],
+        "frames_judged": snapshot["frames_judged"],
+        "triggers": snapshot["triggers"],
+        "parts": len(verdicts),
+        "scored_parts": len(scored),
+        **_scores(scored),
+        "fps": round(snapshot["frames_judged"] / elapsed_s, 2) if elapsed_s > 0 else None,
+        "elapsed_s": elapsed_s,
+        "verdicts": snapshot["verdicts"],
+        "errors": snapshot["errors"],
+        "deadline_misses": snapshot["deadline_misses"],
+        "drops": snapshot["frames_dropped"] + sink_drops,
+        "frames_dropped": snapshot["frames_dropped"],
+        "sinks": snapshot["sinks"],
+        "mean_batch": snapshot["mean_batch"],
+        "latency_ms": snapshot["latency_ms"],
+        "per_cavity": per_cavity,
+        "confusion": _confusion(scored),
+        "source_error": snapshot["source_error"],
+    }
+
+
+def _scores(scored: Sequence[Verdict]) -> dict[str, Any]:
+    ng = [v for v in scored if v.truth != "ok"]
+    ok = [v for v in scored if v.truth == "ok"]
+    correct = sum(v.decision is Decision.NG for v in ng) + sum(v.decision is Decision.OK for v in ok)
+    return {
+        "accuracy": _rate(correct, len(scored)),
+        "escape_rate": _rate(sum(v.decision is Decision.OK for v in ng), len(ng)),
+        "false_reject_rate": _rate(sum(v.decision is not Decision.OK for v in ok), len(ok)),
+        "ng_parts": len(ng),
+        "ok_parts": len(ok),
+    }
+
+
+def _confusion(scored: Sequence[Verdict]) -> dict[str, dict[str, int]]:
+    """{truth class: {verdict class: count}}; a verdict class is the defect named for NG, else OK or
+    NO_DECISION. Shows which defects the model confuses, beyond the OK/NG rates."""
+    counts: dict[str, Counter[str]] = {}
+    for v in scored:
+        predicted = v.defect if v.decision is Decision.NG and v.defect else v.decision.name
+        counts.setdefault(v.truth or "", Counter())[predicted] += 1
+    return {truth: dict(sorted(c.items())) for truth, c in sorted(counts.items())}
+
+
+def _rate(numerator: int, denominator: int) -> float | None:
+    return round(numerator / denominator, 6) if denominator else None

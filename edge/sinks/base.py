@@ -1,0 +1,175 @@
+"""The sink interface and the fan-out that keeps sinks from stalling inference or each other.
+
+A sink receives the verdicts of one trigger together (one per cavity, in cavity order), so the PLC link
+can write one result block with its cavity NG mask and the MQTT sink can publish one message per part.
+Each sink gets a `SinkWorker`: its own named thread behind its own bounded queue. The inference thread
+only ever does a non-blocking put:
+
+- policy DROP (production): when a sink's queue is full, that trigger's verdicts are dropped *for that
+  sink only* and counted in its `dropped`; inference and the other sinks carry on.
+- policy BLOCK (replay of a file): the put waits, so every sink gets every verdict and a replay is
+  complete and repeatable; a slow sink then slows the replay, which is the honest outcome offline.
+
+A sink that raises is logged (the first failure with its traceback, then every 100th) and counted in its
+`errors`; the worker keeps feeding it the next verdicts. `close()` sends a sentinel, lets the sink
+drain what is queued, calls the sink's own `close()` on the sink thread, and joins the thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from edge.pipeline.ratelog import worth_logging
+from edge.verdict import Verdict
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUEUE_SIZE = 256  # triggers, not verdicts; at 10 triggers/s that is 25 s of slack
+
+
+class Sink(Protocol):
+    """What a sink implements. `write` runs on the sink's own thread and may block (file, network).
+
+    `wants_evidence`: the pipeline attaches `Verdict.evidence` (crop + heatmap copies) to NG and
+    NO_DECISION verdicts only if some sink asks for it, since copying pixels is not free.
+    An optional `queue_size` attribute (triggers) overrides the fan-out's default for this sink.
+    """
+
+    name: str
+    wants_evidence: bool
+
+    def open(self) -> None: ...
+
+    def write(self, verdicts: Sequence[Verdict]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SinkPolicy(Enum):
+    DROP = "drop"  # full queue: drop for this sink, count it, never wait
+    BLOCK = "block"  # full queue: wait (replay only)
+
+
+@dataclass(frozen=True, slots=True)
+class SinkStats:
+    """Counts in verdicts (not triggers). `queued` is what waits in the queue right now."""
+
+    delivered: int
+    dropped: int
+    errors: int
+    queued: int
+
+
+class SinkWorker:
+    """One sink, its bounded queue and its thread."""
+
+    def __init__(self, sink: Sink, policy: SinkPolicy = SinkPolicy.DROP, maxsize: int = DEFAULT_QUEUE_SIZE):
+        self.sink = sink
+        self.policy = policy
+        self._queue: queue.Queue[tuple[Verdict, ...] | None] = queue.Queue(maxsize)
+        self._lock = threading.Lock()
+        self._delivered = self._dropped = self._errors = 0
+        self._failed_writes = 0
+        self._thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)
+
+    def start(self) -> None:
+        self.sink.open()
+        self._thread.start()
+
+    def offer(self, verdicts: tuple[Verdict, ...]) -> bool:
+        """Hand over one trigger's verdicts; False if they were dropped for this sink."""
+        if self.policy is SinkPolicy.BLOCK:
+            self._queue.put(verdicts)
+            return True
+        try:
+            self._queue.put_nowait(verdicts)
+            return True
+        except queue.Full:
+            with self._lock:
+                self._dropped += len(verdicts)
+            return False
+
+    def close(self, timeout_s: float = 10.0) -> bool:
+        """Drain, close the sink, join the thread; False if the sink did not finish within timeout_s."""
+        if not self._thread.is_alive():
+            return True
+        try:
+            self._queue.put(None, timeout=timeout_s)  # waits only while the sink works through its queue
+        except queue.Full:
+            log.error("sink %s is stuck with a full queue; abandoning it", self.sink.name)
+            return False
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            log.error("sink %s did not finish draining within %.0f s", self.sink.name, timeout_s)
+            return False
+        return True
+
+    def stats(self) -> SinkStats:
+        with self._lock:
+            return SinkStats(self._delivered, self._dropped, self._errors, self._queue.qsize())
+
+    def _run(self) -> None:
+        try:
+            while (verdicts := self._queue.get()) is not None:
+                self._write(verdicts)
+        finally:
+            try:
+                self.sink.close()
+            except Exception:
+                log.exception("sink %s failed to close", self.sink.name)
+
+    def _write(self, verdicts: tuple[Verdict, ...]) -> None:
+        try:
+            self.sink.write(verdicts)
+        except Exception:
+            with self._lock:
+                self._errors += len(verdicts)
+            self._failed_writes += 1  # only this thread touches it
+            if worth_logging(self._failed_writes):
+                log.exception("sink %s failed (%d time(s)); it keeps receiving verdicts",
+                              self.sink.name, self._failed_writes)
+            return
+        with self._lock:
+            self._delivered += len(verdicts)
+
+
+class FanOut:
+    """All sinks of a station. `emit` is called by the inference thread (and by the trigger queue for a
+    rejected trigger), never blocks under DROP, and is safe from several threads."""
+
+    def __init__(
+        self, sinks: Sequence[Sink], policy: SinkPolicy = SinkPolicy.DROP, maxsize: int = DEFAULT_QUEUE_SIZE
+    ) -> None:
+        names = [s.name for s in sinks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"sink names must be unique, got {names}")
+        self.workers = [SinkWorker(s, policy, getattr(s, "queue_size", maxsize)) for s in sinks]
+        self.wants_evidence = any(getattr(s, "wants_evidence", False) for s in sinks)
+
+    def start(self) -> None:
+        started: list[SinkWorker] = []
+        try:
+            for worker in self.workers:
+                worker.start()
+                started.append(worker)
+        except BaseException:
+            for worker in started:
+                worker.close()
+            raise
+
+    def emit(self, verdicts: tuple[Verdict, ...]) -> None:
+        for worker in self.workers:
+            worker.offer(verdicts)
+
+    def close(self, timeout_s: float = 10.0) -> bool:
+        """Drain and close every sink (each gets its own timeout); True if all finished."""
+        return all([worker.close(timeout_s) for worker in self.workers])
+
+    def stats(self) -> dict[str, SinkStats]:
+        return {w.sink.name: w.stats() for w in self.workers}
