@@ -1,0 +1,52 @@
+"""`moldpilot eval MODEL DATA_DIR`: accuracy, escape and false-reject rates of a model on labelled images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from edge.errors import DataError, ModelError
+
+
+def add_parser(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser("eval", help="measure a model on DATA_DIR/<class>/*.png")
+    parser.add_argument("model", metavar="MODEL", help="MoldPilot ONNX model (card embedded)")
+    parser.add_argument("data_dir", metavar="DATA_DIR", help="one sub-folder of images per class")
+    parser.add_argument("--ok-class", default=None,
+                        help="folder name of the good parts (default: the model card's ok class)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (default: a summary)")
+    parser.set_defaults(func=_eval)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from models.card import CardError
+    from models.dataset import DatasetError
+    from models.evaluate import evaluate_model
+
+    try:
+        result = evaluate_model(args.model, args.data_dir, args.ok_class, progress=sys.stderr.isatty())
+    except DatasetError as exc:
+        raise DataError(str(exc)) from exc
+    except CardError as exc:
+        raise ModelError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(result))
+        return 0
+
+    def fmt(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+
+    print(f"{result['model']} on {result['data']}: n={result['n']} (ok {result['n_ok']}, "
+          f"defective {result['n_defective']}), threshold {result['threshold']:.4f}")
+    print(f"accuracy {fmt(result['accuracy'])}  escape_rate {fmt(result['escape_rate'])}  "
+          f"false_reject_rate {fmt(result['false_reject_rate'])}  auroc {fmt(result['auroc'])}")
+    names = result["class_names"]
+    width = max(len(n) for n in names) + 2
+    print("confusion (rows true, columns predicted)")
+    print(" " * width + "".join(f"{n:>{width}}" for n in names))
+    for name, row in zip(names, result["confusion"], strict=True):
+        print(f"{name:<{width}}" + "".join(f"{v:>{width}}" for v in row))
+    if result["unreadable"]:
+        print(f"skipped {result['unreadable']} unreadable file(s): " + ", ".join(result["unreadable_files"]))
+    return 0

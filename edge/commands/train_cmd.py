@@ -1,0 +1,51 @@
+"""`moldpilot train DATA_DIR --out MODEL.onnx`: train a defect model on a folder of labelled images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from edge.errors import DataError
+
+
+def add_parser(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser(
+        "train", help="train a defect model (ONNX + card) on DATA_DIR/<class>/*.png",
+        description="Pretrained MobileNetV2 features + a logistic-regression head, exported as one ONNX "
+                    "graph with its card; the threshold is set on a validation split for --target-escape.")
+    parser.add_argument("data_dir", metavar="DATA_DIR", help="one sub-folder of images per class")
+    parser.add_argument("--out", required=True, metavar="MODEL.onnx", help="model to write (+ .card.json)")
+    parser.add_argument("--ok-class", default="ok", help="folder name of the good parts (default: ok)")
+    parser.add_argument("--target-escape", type=float, default=0.005,
+                        help="highest share of defective parts passed as OK on validation (default 0.005)")
+    parser.add_argument("--val-fraction", type=float, default=0.2, help="share held out for validation")
+    parser.add_argument("--seed", type=int, default=0, help="split and head seed (default 0)")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.set_defaults(func=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from models.dataset import DatasetError
+    from models.trainer import train
+
+    if not 0.0 <= args.target_escape < 1.0:
+        raise DataError(f"--target-escape must be in [0, 1), got {args.target_escape}")
+    try:
+        summary = train(args.data_dir, args.out, ok_class=args.ok_class, target_escape=args.target_escape,
+                        val_fraction=args.val_fraction, seed=args.seed, progress=sys.stderr.isatty())
+    except DatasetError as exc:
+        raise DataError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    val = summary["validation"]
+    print(f"wrote {summary['model']} (+ card) in {summary['seconds']} s")
+    print(f"classes     {', '.join(summary['class_names'])} (counts {summary['training']['counts']})")
+    if summary["unreadable_files"]:
+        print(f"skipped     {len(summary['unreadable_files'])} unreadable file(s): "
+              + ", ".join(summary["unreadable_files"]))
+    print(f"threshold   {summary['threshold']:.4f} on P(defect): {val['threshold_note']}")
+    print(f"validation  n={val['n']} accuracy={val['accuracy']:.4f} escape_rate={val['escape_rate']:.4f} "
+          f"false_reject_rate={val['false_reject_rate']:.4f} auroc={val['auroc']:.4f}")
+    return 0

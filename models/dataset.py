@@ -1,0 +1,129 @@
+"""Labelled image folders: find the classes and files, check they can train a model, split them.
+
+A dataset is class-per-folder, like torchvision's ImageFolder: DATA_DIR/<class>/*.png|jpg|... One level
+of nesting is also read, because the simulator writes `ok/` beside `ng/<defect>/`: a top-level folder
+that holds no images but sub-folders with images contributes one class per sub-folder (named by the
+sub-folder). The ok class always gets index 0, the defect classes follow in name order.
+
+Errors here are `DatasetError(ValueError)` with a message that says what to fix; the CLI turns them
+into `edge.errors.DataError` (models never imports edge).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+# Below this many images a class cannot feed both a training split and a validation split.
+MIN_IMAGES_PER_CLASS = 5
+
+
+class DatasetError(ValueError):
+    """A dataset folder cannot be used as given; the message names the folder and the fix."""
+
+
+@dataclass
+class Dataset:
+    """Image paths with integer labels; `class_names[0]` is the ok class."""
+
+    root: Path
+    class_names: list[str]
+    paths: list[Path]
+    labels: np.ndarray
+    unreadable: list[Path] = field(default_factory=list)
+
+    @property
+    def ok_class(self) -> str:
+        return self.class_names[0]
+
+    def counts(self) -> dict[str, int]:
+        return {name: int((self.labels == i).sum()) for i, name in enumerate(self.class_names)}
+
+    def subset(self, index: np.ndarray) -> Dataset:
+        return Dataset(self.root, self.class_names, [self.paths[i] for i in index], self.labels[index])
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _class_folders(root: Path) -> dict[str, Path]:
+    classes: dict[str, Path] = {}
+    for top in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if _images_in(top):
+            found = {top.name: top}
+        else:
+            found = {sub.name: sub for sub in sorted(top.iterdir()) if sub.is_dir() and _images_in(sub)}
+        for name, folder in found.items():
+            if name in classes:
+                raise DatasetError(f"class {name!r} appears twice in {root}: {classes[name]} and {folder}; "
+                                   "rename one of the folders")
+            classes[name] = folder
+    return classes
+
+
+def scan(root: str | Path, ok_class: str = "ok") -> Dataset:
+    """List the classes and images under `root`, with `ok_class` first; DatasetError if unusable."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder {root} does not exist; give a folder of class sub-folders")
+    folders = _class_folders(root)
+    if not folders:
+        suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+        raise DatasetError(f"{root} holds no class folders with images ({suffixes}); "
+                           f"expected {root}/{ok_class}/*.png and {root}/<defect>/*.png")
+    if ok_class not in folders:
+        raise DatasetError(f"{root} has no ok class folder {ok_class!r} (found: {', '.join(folders)}); "
+                           "name the good class with --ok-class")
+    if len(folders) < 2:
+        raise DatasetError(f"{root} holds a single class ({ok_class!r}); "
+                           "add at least one defect class folder")
+    class_names = [ok_class, *sorted(n for n in folders if n != ok_class)]
+    paths: list[Path] = []
+    labels: list[int] = []
+    for index, name in enumerate(class_names):
+        images = _images_in(folders[name])
+        paths += images
+        labels += [index] * len(images)
+    return Dataset(root, class_names, paths, np.array(labels, dtype=np.int64))
+
+
+def check_counts(data: Dataset, minimum: int = MIN_IMAGES_PER_CLASS) -> None:
+    """DatasetError naming every class with fewer than `minimum` readable images."""
+    short = {name: n for name, n in data.counts().items() if n < minimum}
+    if short:
+        listed = ", ".join(f"{name}: {n}" for name, n in short.items())
+        skipped = f" after skipping {len(data.unreadable)} unreadable file(s)" if data.unreadable else ""
+        raise DatasetError(f"too few images in {data.root}{skipped} ({listed}); each class needs at least "
+                           f"{minimum}, add images")
+
+
+def load_image(path: Path, size: int) -> np.ndarray | None:
+    """BGR uint8 image resized to size x size with INTER_AREA (as the runtime does), or None if unreadable."""
+    # imdecode over a byte buffer: cv2.imread cannot open non-ASCII paths on every platform.
+    try:
+        raw = np.fromfile(path, dtype=np.uint8)
+    except OSError:
+        return None
+    image = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
+    if image is None:
+        return None
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def split(data: Dataset, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified train/val indices: each class keeps `val_fraction` of its images (at least one) for val."""
+    if not 0.0 < val_fraction < 1.0:
+        raise DatasetError(f"--val-fraction must be between 0 and 1, got {val_fraction}")
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for label in range(len(data.class_names)):
+        index = rng.permutation(np.flatnonzero(data.labels == label))
+        n_val = min(max(1, round(len(index) * val_fraction)), len(index) - 1)
+        val.append(index[:n_val])
+        train.append(index[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))

@@ -1,0 +1,103 @@
+"""Metrics of a defect model, and `evaluate_model` (the `moldpilot eval` verb) over a labelled folder.
+
+The decision is the runtime's: P(defect) = 1 - P(ok); NG if P(defect) >= threshold; the defect class of
+an NG part is the most probable defect class. Figures:
+- accuracy: OK/NG decisions that are right (what the line acts on);
+- escape_rate: defective parts passed as OK / defective parts (the costly error);
+- false_reject_rate: OK parts rejected / OK parts;
+- class_accuracy: parts whose predicted class (ok or the defect) is exactly right;
+- auroc: of P(defect) for defective vs OK (rank-based, ties count half);
+- confusion: rows = true class, columns = predicted class, in `class_names` order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from models.card import CardError, read_card
+from models.dataset import DatasetError, scan
+from models.features import run_images, session
+
+
+def auroc(defective: np.ndarray, score: np.ndarray) -> float | None:
+    """Area under the ROC curve of `score` for `defective` (bool); None if one side is empty."""
+    pos, neg = score[defective], score[~defective]
+    if len(pos) == 0 or len(neg) == 0:
+        return None
+    # Mann-Whitney U with average ranks for ties.
+    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
+    values = np.concatenate([pos, neg])[order]
+    ranks = np.empty(len(values))
+    _, first, counts = np.unique(values, return_index=True, return_counts=True)
+    for start, count in zip(first, counts, strict=True):
+        ranks[order[start:start + count]] = start + (count + 1) / 2
+    u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2
+    return float(u / (len(pos) * len(neg)))
+
+
+def metrics(labels: np.ndarray, probs: np.ndarray, threshold: float, class_names: list[str],
+            ok_index: int = 0) -> dict:
+    """All figures for true `labels` [N] and model `probs` [N, C] at `threshold` on P(defect)."""
+    p_defect = 1.0 - probs[:, ok_index]
+    ng = p_defect >= threshold
+    defect_probs = probs.copy()
+    defect_probs[:, ok_index] = -1.0
+    predicted = np.where(ng, defect_probs.argmax(axis=1), ok_index)
+    defective = labels != ok_index
+    n_def, n_ok = int(defective.sum()), int((~defective).sum())
+    confusion = np.zeros((len(class_names), len(class_names)), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    escapes = int((defective & ~ng).sum())
+    false_rejects = int((~defective & ng).sum())
+    return {
+        "n": len(labels),
+        "n_ok": n_ok,
+        "n_defective": n_def,
+        "threshold": float(threshold),
+        "accuracy": float((ng == defective).mean()) if len(labels) else None,
+        "escape_rate": escapes / n_def if n_def else None,
+        "escapes": escapes,
+        "false_reject_rate": false_rejects / n_ok if n_ok else None,
+        "false_rejects": false_rejects,
+        "class_accuracy": float((predicted == labels).mean()) if len(labels) else None,
+        "auroc": auroc(defective, p_defect),
+        "class_names": list(class_names),
+        "confusion": confusion.tolist(),
+    }
+
+
+def evaluate_model(model_path: str | Path, data_dir: str | Path, ok_class: str | None = None,
+                   progress: bool = True) -> dict:
+    """Run a MoldPilot ONNX model over a labelled folder; DatasetError/CardError for unusable input.
+
+    The folder's ok class (default: the card's `ok_class`) maps to the model's ok class; every other
+    folder must be one of the model's defect classes.
+    """
+    card = read_card(model_path)
+    data = scan(data_dir, ok_class or card.ok_class)
+    model_defects = [c for c in card.class_names if c != card.ok_class]
+    unknown = [c for c in data.class_names[1:] if c not in model_defects]
+    if unknown:
+        raise DatasetError(f"{data.root} has class folder(s) {', '.join(unknown)} that the model does not "
+                           f"know (its defect classes: {', '.join(model_defects)}); rename or remove them")
+    to_model = [card.class_names.index(c) for c in [card.ok_class, *data.class_names[1:]]]
+    height, width = card.input.height_width
+    if height != width:
+        raise CardError(f"{model_path}: input {width}x{height} is not square; eval supports square inputs")
+    classifier = card.output("classifier")
+    probs, readable = run_images(session(model_path), data.paths, height, output=classifier.name,
+                                 desc="eval", progress=progress)
+    if not readable.any():
+        raise DatasetError(f"none of the {len(data.paths)} images in {data.root} could be read")
+    if probs.ndim != 3 or probs.shape[2] != len(card.class_names):
+        raise CardError(f"{model_path}: output {classifier.name!r} has shape {list(probs.shape[1:])}, "
+                        f"the card says [N, {len(card.class_names)}]; re-export the model")
+    labels = np.array(to_model)[data.labels[readable]]
+    unreadable = [str(p) for p, ok in zip(data.paths, readable, strict=True) if not ok]
+    ok_index = card.class_names.index(card.ok_class)
+    result = metrics(labels, probs[0], card.threshold, card.class_names, ok_index)
+    result.update(model=str(model_path), data=str(data.root), unreadable=len(unreadable),
+                  unreadable_files=unreadable)
+    return result

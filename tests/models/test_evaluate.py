@@ -1,0 +1,116 @@
+"""Metrics on hand-built cases, threshold choice, and eval of an ONNX model whose outputs we control."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from sklearn.metrics import roc_auc_score
+
+from edge.cli import main
+from models.card import ModelCard, save_model
+from models.evaluate import auroc, metrics
+from models.trainer import choose_threshold
+
+CLASSES = ["ok", "burn", "flash"]
+
+
+def test_metrics_on_known_labels_and_scores() -> None:
+    labels = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    # P(defect) = 1 - probs[:, 0]: 0.1 0.2 0.6 0.3 | 0.9 0.4 0.8 0.7; threshold 0.5
+    probs = np.array([[0.9, 0.05, 0.05], [0.8, 0.1, 0.1], [0.4, 0.5, 0.1], [0.7, 0.2, 0.1],
+                      [0.1, 0.8, 0.1], [0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.3, 0.1, 0.6]])
+    m = metrics(labels, probs, 0.5, CLASSES)
+    assert m["n"] == 8 and m["n_ok"] == 4 and m["n_defective"] == 4
+    assert m["escapes"] == 1 and m["escape_rate"] == 0.25  # the burn at 0.4
+    assert m["false_rejects"] == 1 and m["false_reject_rate"] == 0.25  # the ok at 0.6
+    assert m["accuracy"] == 0.75
+    # rows true, columns predicted; the flash at index 6 is NG but called burn
+    assert m["confusion"] == [[3, 1, 0], [1, 1, 0], [0, 1, 1]]
+    assert m["class_accuracy"] == 5 / 8
+    # 16 (defective, ok) pairs; the defective scores higher in all but one (0.4 < 0.6)
+    assert m["auroc"] == pytest.approx(15 / 16)
+
+
+def test_auroc_matches_sklearn_with_ties() -> None:
+    rng = np.random.default_rng(0)
+    score = rng.integers(0, 5, 200) / 4.0  # many ties
+    defective = rng.random(200) < 0.4
+    assert auroc(defective, score) == pytest.approx(roc_auc_score(defective, score))
+    assert auroc(np.zeros(3, bool), np.zeros(3)) is None
+
+
+def test_threshold_allows_the_target_number_of_escapes() -> None:
+    p_def = np.concatenate([np.linspace(0.3, 1.0, 400), np.linspace(0.0, 0.2, 100)])
+    defective = np.arange(500) < 400
+    choice = choose_threshold(p_def, defective, 0.005)  # 400 defective: 2 escapes allowed
+    assert choice["resolved"]
+    assert (p_def[defective] < choice["threshold"]).sum() == 2
+    assert choice["threshold"] == pytest.approx(np.sort(p_def[defective])[2])
+
+
+def test_threshold_unresolvable_target_says_so() -> None:
+    p_def = np.array([0.9, 0.7, 0.8, 0.1, 0.2])
+    choice = choose_threshold(p_def, np.array([True, True, True, False, False]), 0.005)
+    assert not choice["resolved"]
+    assert choice["threshold"] == 0.7  # the lowest defective score: zero escapes on validation
+    assert "cannot be verified" in choice["note"] and "n >= 200" in choice["note"]
+    assert choose_threshold(p_def, np.array([True, True, True, False, False]), 0.0)["threshold"] == 0.7
+
+
+def brightness_model(path: Path, size: int = 32) -> Path:
+    """P(defect) = mean pixel / 255, split evenly between two defect classes; threshold 0.5."""
+    nodes = [
+        helper.make_node("Cast", ["image"], ["x"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMean", ["x"], ["m"], axes=[1, 2, 3], keepdims=0),
+        helper.make_node("Unsqueeze", ["m", "axis1"], ["m1"]),  # [N, 1]
+        helper.make_node("Div", ["m1", "c255"], ["p"]),
+        helper.make_node("Sub", ["one", "p"], ["q"]),
+        helper.make_node("Mul", ["p", "half"], ["ph"]),
+        helper.make_node("Concat", ["q", "ph", "ph"], ["probs"], axis=1),
+        helper.make_node("ReduceMean", ["x"], ["heatmap"], axes=[3], keepdims=0),
+    ]
+    inits = [numpy_helper.from_array(np.array(v, np.float32), n)
+             for n, v in (("c255", 255.0), ("one", 1.0), ("half", 0.5))]
+    inits.append(numpy_helper.from_array(np.array([1], np.int64), "axis1"))
+    graph = helper.make_graph(
+        nodes, "brightness",
+        [helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", size, size, 3])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 3]),
+         helper.make_tensor_value_info("heatmap", TensorProto.FLOAT, ["N", size, size])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    card = ModelCard.model_validate({
+        "name": "brightness",
+        "input": {"name": "image", "shape": [None, size, size, 3], "resize": {"width": size, "height": size}},
+        "outputs": [{"name": "probs", "kind": "classifier", "shape": [None, 3]},
+                    {"name": "heatmap", "kind": "heatmap", "shape": [None, size, size]}],
+        "class_names": ["good", "burn", "flash"], "ok_class": "good", "threshold": 0.5})
+    onnx.checker.check_model(model)
+    save_model(model, card, path)
+    return path
+
+
+def test_eval_of_a_model_with_known_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = brightness_model(tmp_path / "brightness.onnx")
+    grey = {"good": [20, 40, 200], "burn": [220, 240, 100], "flash": [180]}  # pixel value per image
+    for cls, values in grey.items():
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for i, v in enumerate(values):
+            cv2.imwrite(str(tmp_path / "data" / cls / f"{i}.png"), np.full((48, 48, 3), v, np.uint8))
+    (tmp_path / "data" / "flash" / "bad.png").write_bytes(b"\x89PNG broken")
+    assert main(["eval", str(model), str(tmp_path / "data"), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert (r["n"], r["n_ok"], r["n_defective"], r["unreadable"]) == (7, 3, 4, 1)
+    assert r["unreadable_files"] == [str(tmp_path / "data" / "flash" / "bad.png")]
+    assert r["escape_rate"] == pytest.approx(1 / 4)  # the burn at 100/255
+    assert r["false_reject_rate"] == pytest.approx(1 / 3)  # the good at 200/255
+    assert r["accuracy"] == pytest.approx(5 / 7)
+    # P(burn) == P(flash): argmax takes the first defect class, burn
+    assert r["confusion"] == [[2, 1, 0], [1, 2, 0], [0, 1, 0]]
+    # 12 (defective, good) pairs; 100 ranks below 200/255 and 180 below 200: 10 of 12 in order
+    assert r["auroc"] == pytest.approx(10 / 12)

@@ -1,0 +1,94 @@
+"""Train on a small synthetic dataset through the CLI, then evaluate the model on fresh images."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from synthetic_parts import write_parts
+
+from edge.cli import main
+from models.card import graph_sha256, load_sidecar, read_card
+from models.features import run_images, session
+from models.graph import feature_graph, model_graph
+
+# Stated floors: these parts have clear defects; the trained model reaches 1.0 on them, the floor
+# leaves room for a changed seed without letting a broken pipeline (chance = 0.33 / 0.5) pass.
+ACCURACY_FLOOR = 0.9
+AUROC_FLOOR = 0.95
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]:
+    data = write_parts(tmp_path_factory.mktemp("parts"), 30, seed=1)
+    broken = data / "ok" / "broken.png"
+    broken.write_bytes(b"not a png")
+    out = tmp_path_factory.mktemp("model") / "parts.onnx"
+    stdout = io.StringIO()  # capsys is per test; this fixture trains once per module
+    with contextlib.redirect_stdout(stdout):
+        assert main(["train", str(data), "--out", str(out), "--seed", "3", "--json"]) == 0
+    return out, json.loads(stdout.getvalue()), broken
+
+
+def test_train_summary_card_and_unreadable_file(trained: tuple[Path, dict, Path]) -> None:
+    model, summary, broken = trained
+    assert summary["unreadable_files"] == [str(broken)]  # listed
+    assert summary["training"]["unreadable"] == 1  # counted
+    assert summary["training"]["counts"] == {"ok": 30, "notch": 30, "spot": 30}  # skipped
+    assert summary["validation"]["accuracy"] >= ACCURACY_FLOOR
+    card = read_card(model)
+    assert card == load_sidecar(model)
+    assert card.sha256 == graph_sha256(onnx.load(str(model)))
+    assert card.class_names == ["ok", "notch", "spot"] and card.ok_class == "ok"
+    assert card.threshold == pytest.approx(summary["threshold"])
+    assert card.input.name == "image" and card.input.shape == [None, 160, 160, 3]
+    assert card.provenance["weights"] == "mobilenet_v2-b0353104.pth"
+    assert "BSD-3-Clause" in card.provenance["licence"]
+
+
+def test_model_outputs_follow_the_contract(trained: tuple[Path, dict, Path],
+        tmp_path: Path) -> None:
+    model, _, _ = trained
+    data = write_parts(tmp_path, 4, 5)
+    paths = sorted(data.glob("*/*.png"))
+    sess = session(model)
+    probs, _ = run_images(sess, paths, 160, output="probs", progress=False)
+    heat, _ = run_images(sess, paths, 160, output="heatmap", progress=False)
+    assert probs.shape == (1, 12, 3) and np.allclose(probs[0].sum(axis=1), 1.0, atol=1e-5)
+    assert heat.shape == (1, 12, 10, 10) and heat.min() >= 0.0 and heat.max() <= 1.0
+    p_defect = 1.0 - probs[0, :, 0]
+    # the map is scaled by P(defect): its peak never exceeds it
+    assert np.all(heat[0].max(axis=(1, 2)) <= p_defect + 1e-5)
+
+
+def test_eval_end_to_end_on_fresh_images(trained: tuple[Path, dict, Path],
+                                         tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    model, _, _ = trained
+    fresh = write_parts(tmp_path, 15, 99)
+    assert main(["eval", str(model), str(fresh), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 45 and result["n_defective"] == 30
+    assert result["accuracy"] >= ACCURACY_FLOOR and result["auroc"] >= AUROC_FLOOR
+    assert np.array(result["confusion"]).sum() == 45
+    assert set(result) >= {"n", "accuracy", "escape_rate", "false_reject_rate", "auroc", "confusion"}
+
+
+def test_model_graph_equals_features_times_head(tmp_path: Path) -> None:
+    """The shipped graph computes softmax(features @ W.T + b) on the features the trainer saw."""
+    paths = sorted(write_parts(tmp_path, 2, 7).glob("*/*.png"))
+    features, _ = run_images(session(feature_graph(96)), paths, 96, progress=False)
+    rng = np.random.default_rng(0)
+    weight = rng.normal(0, 0.05, (3, features.shape[-1])).astype(np.float32)
+    bias = rng.normal(0, 0.1, 3).astype(np.float32)
+    probs, _ = run_images(session(model_graph(96, weight, bias)), paths, 96, output="probs",
+                          progress=False)
+    logits = features[0] @ weight.T + bias
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    assert np.abs(probs[0] - expected).max() < 1e-5
