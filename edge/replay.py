@@ -32,7 +32,7 @@ from edge.capture import Job
 from edge.config import StationConfig
 from edge.errors import DataError
 from edge.frame import Frame
-from edge.pipeline.build import cavities_of, judge_for, open_runner, replay_pipeline
+from edge.pipeline.build import cavities_of, judge_for, open_runner, replay_lanes, replay_pipeline
 from edge.sinks.base import Sink
 from edge.sinks.memory import MemorySink
 from edge.sources.factory import open_source
@@ -80,7 +80,7 @@ def replay(
     fps = (timeline.fps if timeline else None) or source.fps
     pipeline = replay_pipeline(source, runner, judge_for(config, runner), [memory, *sinks], cavities,
                                select=plan.select, leftover=plan.leftover,
-                               pace_fps=fps if speed == "realtime" else None)
+                               pace_fps=fps if speed == "realtime" else None, lanes=replay_lanes(config))
     total = (timeline.frame_count if timeline else None) or source.frame_count
     try:
         with tqdm(total=total, unit="frame", desc="replay", file=sys.stderr, disable=not progress) as bar:

@@ -15,9 +15,10 @@ from typing import Any
 import models
 from edge.config import StationConfig, load_config
 from edge.errors import ConfigError, ModelError
-from edge.replay import load_timeline, replay
+from edge.replay import Speed, load_timeline, replay
 from edge.report import write_report
 from edge.sinks.jsonl import JsonlSink
+from sim.timeline import Timeline
 
 GALLERY_PARTS = 60  # NG parts whose crops are kept for the report gallery
 DEFAULT_MODEL_DIR = Path(models.__file__).parent / "default"
@@ -41,12 +42,30 @@ def _replay(args: argparse.Namespace) -> int:
     # A station.yaml's timeline belongs to its own source file, not necessarily to FOOTAGE.
     same_file = Path(config.source.uri).resolve() == footage.resolve()
     timeline = load_timeline(footage, config.source.timeline if same_file else None)
-    report_dir = Path(args.report) if args.report else None
+    summary = replay_with_report(footage, config, timeline, every_frame=args.every_frame, speed=args.speed,
+                                 model_path=args.model, report_dir=Path(args.report) if args.report else None)
+    print(json.dumps(summary) if args.json else "\n".join(human_summary(summary)), flush=True)
+    return 0
+
+
+def replay_with_report(
+    footage: Path,
+    config: StationConfig,
+    timeline: Timeline | None,
+    *,
+    every_frame: bool = False,
+    speed: Speed = "max",
+    model_path: str | None = None,
+    report_dir: Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Replay `footage`; with `report_dir`, also write summary.json, verdicts.jsonl and index.html there.
+    Returns the summary (with the report's path under "report")."""
     sinks = [JsonlSink(report_dir / "verdicts.jsonl")] if report_dir else []
     if report_dir and (report_dir / "verdicts.jsonl").exists():
         (report_dir / "verdicts.jsonl").unlink()  # a report describes one run, not an append of several
-    result = replay(footage, config, timeline, every_frame=args.every_frame, speed=args.speed,
-                    model_path=args.model, sinks=sinks,
+    result = replay(footage, config, timeline, every_frame=every_frame, speed=speed,
+                    model_path=model_path, sinks=sinks, progress=progress,
                     evidence_limit=GALLERY_PARTS if report_dir else 0)
     summary = result.summary
     if report_dir:
@@ -55,14 +74,13 @@ def _replay(args: argparse.Namespace) -> int:
         index = write_report(report_dir, {**summary, "source": str(footage)},
                              [v.to_dict() for v in result.verdicts], evidence)
         summary = {**summary, "report": str(index)}
-    print(json.dumps(summary) if args.json else "\n".join(_human(summary)), flush=True)
-    return 0
+    return summary
 
 
 def default_config(footage: Path, model: str | None) -> StationConfig:
     """Replay settings when no station.yaml is given: the file as a triggered source, the given model
     or the shipped default (models/default/*.onnx)."""
-    model_path = Path(model) if model else _default_model()
+    model_path = Path(model) if model else default_model()
     if not model_path.is_file():
         raise ModelError(f"model file not found: {model_path}; check --model")
     try:
@@ -75,7 +93,8 @@ def default_config(footage: Path, model: str | None) -> StationConfig:
         raise ConfigError(f"replay settings for {footage} are invalid: {exc}") from None
 
 
-def _default_model() -> Path:
+def default_model() -> Path:
+    """The shipped model: the first models/default/*.onnx."""
     found = sorted(DEFAULT_MODEL_DIR.glob("*.onnx"))
     if not found:
         raise ModelError(f"no default model in {DEFAULT_MODEL_DIR}; pass --model MODEL.onnx "
@@ -83,7 +102,7 @@ def _default_model() -> Path:
     return found[0]
 
 
-def _human(summary: dict[str, Any]) -> list[str]:
+def human_summary(summary: dict[str, Any]) -> list[str]:
     def pct(x: float | None) -> str:
         return "n/a" if x is None else f"{100 * x:.2f} %"
 

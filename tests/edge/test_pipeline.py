@@ -20,6 +20,7 @@ import pytest
 
 from edge.capture import Job, LatestFrames, LiveReader, TriggeredPullReader
 from edge.judge import Judge
+from edge.pipeline.build import replay_pipeline
 from edge.pipeline.feeds import LatestFeed, QueueFeed
 from edge.pipeline.loop import WHOLE_FRAME, Cavity, Pipeline
 from edge.runner import ModelRunner
@@ -292,3 +293,19 @@ def test_evidence_is_attached_for_rejected_parts(images: Path, runner: ModelRunn
     for verdict, evidence in keeper.evidence:
         assert evidence.crop_bgr.shape == (48, 32, 3) and evidence.heatmap is not None
         assert evidence.roi_xywh == cavities[verdict.cavity - 1].roi_xywh
+
+
+
+def test_lanes_judge_every_frame_and_hand_verdicts_over_in_order(images: Path, runner: ModelRunner) -> None:
+    memory = MemorySink()
+    source = FolderSource(images)
+    source.open()
+    # Three inference threads on one session; batches finish in any order, verdicts leave in order.
+    pipeline = replay_pipeline(source, runner, Judge.from_card(runner.card, 60_000), [memory], WHOLE_FRAME,
+                               lanes=3)
+    pipeline.start()
+    assert pipeline.done.wait(WAIT_S)
+    assert pipeline.close()
+    assert [v.frame_id for v in memory.verdicts] == list(range(N_IMAGES))
+    assert pipeline.snapshot()["frames_judged"] == N_IMAGES
+    assert all(v.decision is not Decision.NO_DECISION for v in memory.verdicts)

@@ -165,3 +165,16 @@ def test_batch_equals_single_runs_and_outputs_are_reused_views(tiny_model: Path)
         np.testing.assert_allclose(single.probs[0], batch_probs[i], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(single.heatmap[0], batch_heat[i], rtol=1e-5, atol=1e-6)  # type: ignore[index]
         assert np.shares_memory(single.probs, batch.probs)  # same preallocated output buffer
+
+
+def test_a_lane_shares_the_session_but_not_the_buffers(tiny_model: Path) -> None:
+    runner = ModelRunner(tiny_model, max_batch=2)
+    lane = runner.lane()
+    assert lane.session is runner.session and lane.card == runner.card
+    assert not np.shares_memory(lane.input_buffer, runner.input_buffer)
+    image = _frame()
+    runner.preprocess_into(0, image)
+    lane.preprocess_into(0, np.full_like(image, 200))
+    first, second = runner.infer(1).probs.copy(), lane.infer(1).probs
+    assert not np.allclose(first, second)  # each ran on its own input
+    np.testing.assert_allclose(runner.infer(1).probs, first)

@@ -1,0 +1,138 @@
+"""Triggered latency: software triggers on a live-like source, through the production wiring.
+
+The footage plays as a camera would deliver it (`LiveFootage`: real time at its recorded fps, looping),
+the station is built by edge/pipeline/build.py exactly as `moldpilot run` builds a triggered station,
+and each trigger is fired only after the previous one's verdicts reached the sink, plus a pause: so
+none waits behind another, however slow the machine. The pause varies (seeded RNG) so that triggers
+fall at every phase of the camera's frame clock, some just as a frame is being decoded.
+
+The figures come from the pipeline's own stamps: `Verdict.timings_ms["total"]` runs from the trigger
+to the moment the verdicts are handed to the sinks, `["infer"]` is the model run; their difference is
+what the pipeline adds to the model (issue 4 target: p99 <= 5 ms).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.config import StationConfig
+from edge.pipeline.build import cavities_of, judge_for, open_runner, station_pipeline
+from edge.sources.opencv import VideoCaptureSource
+from edge.triggers import SoftwareTrigger
+from edge.verdict import Verdict
+
+RoiXywh = tuple[int, int, int, int]
+FIRST_FRAME_WAIT_S = 5.0
+ANSWER_WAIT_S = 10.0
+
+
+class LiveFootage:
+    """A video file played as a camera: frames at `fps` in real time, from the start again at the end."""
+
+    is_live = True
+    frame_count = None
+
+    def __init__(self, footage: Path, fps: float) -> None:
+        self.name = f"live {footage.name}"
+        self.fps: float | None = fps
+        self._file = VideoCaptureSource.file(footage)
+        self._due_s = 0.0
+
+    def open(self) -> None:
+        self._file.open()
+        self._due_s = time.monotonic()
+
+    def read(self) -> np.ndarray | None:
+        assert self.fps is not None
+        time.sleep(max(0.0, self._due_s - time.monotonic()))
+        self._due_s += 1.0 / self.fps
+        image = self._file.read()
+        if image is None:  # end of the file: the camera keeps filming
+            self._file.close()
+            self._file.open()
+            image = self._file.read()
+        return image
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class Answers:
+    """A sink that keeps the verdicts and lets the benchmark wait until a number of them arrived."""
+
+    name = "bench"
+
+    def __init__(self) -> None:
+        self.verdicts: list[Verdict] = []
+        self._cond = threading.Condition()
+
+    def open(self) -> None:
+        pass
+
+    def write(self, verdicts: Sequence[Verdict]) -> None:
+        with self._cond:
+            self.verdicts.extend(verdicts)
+            self._cond.notify_all()
+
+    def wait_for(self, count: int, timeout_s: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self.verdicts) >= count, timeout_s)
+
+    def close(self) -> None:
+        pass
+
+
+def triggered_latency(
+    model: Path, footage: Path, rois: Sequence[RoiXywh], fps: float, triggers: int, gap_s: float
+) -> dict[str, Any]:
+    """p50/p99 of trigger-to-sinks minus model time over `triggers` software triggers, each fired
+    gap_s + U(0, 1/fps) after the previous one was answered."""
+    config = StationConfig.model_validate({
+        "station": {"site": "bench", "line": "bench", "name": "bench"},
+        "source": {"kind": "file", "uri": str(footage), "mode": "triggered"},
+        "model": {"path": str(model)},
+        "cavities": [{"id": i + 1, "roi": list(roi)} for i, roi in enumerate(rois)],
+    })
+    cavities = cavities_of(config.cavities)
+    runner = open_runner(config, len(cavities), micro_batch=False)
+    source = LiveFootage(footage, fps)
+    source.open()
+    answers = Answers()
+    pipeline, trigger_queue = station_pipeline(config, source, runner, judge_for(config, runner), [answers],
+                                               cavities)
+    assert trigger_queue is not None, "a triggered station has a trigger queue"
+    rng = np.random.default_rng(0)
+    try:
+        pipeline.start()
+        deadline_s = time.monotonic() + FIRST_FRAME_WAIT_S
+        while pipeline.reader.frames_in == 0 and time.monotonic() < deadline_s:  # type: ignore[union-attr]
+            time.sleep(0.01)  # the camera's first frame, so no trigger waits for the camera to start
+        software = SoftwareTrigger(trigger_queue)
+        for part_id in range(1, triggers + 1):
+            time.sleep(gap_s + rng.uniform(0.0, 1.0 / fps))
+            software.fire(part_id=part_id)
+            if not answers.wait_for(part_id * len(cavities), ANSWER_WAIT_S):
+                raise RuntimeError(f"trigger {part_id} got no verdicts within {ANSWER_WAIT_S} s")
+    finally:
+        pipeline.close()
+        source.close()
+        runner.close()
+    # The timings dict is shared by the cavities of one trigger: one sample per trigger.
+    per_trigger = {v.seq: v.timings_ms for v in answers.verdicts}
+    overhead = np.array([t["total"] - t.get("infer", 0.0) for t in per_trigger.values()])
+    infer = np.array([t.get("infer", 0.0) for t in per_trigger.values()])
+    return {
+        "triggers": triggers,
+        "verdicts": len(answers.verdicts),
+        "errors": sum(v.error_code != 0 for v in answers.verdicts),
+        "p50_ms": round(float(np.percentile(overhead, 50)), 3),
+        "p99_ms": round(float(np.percentile(overhead, 99)), 3),
+        "max_ms": round(float(overhead.max()), 3),
+        "model_p50_ms": round(float(np.percentile(infer, 50)), 3),
+    }

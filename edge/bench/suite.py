@@ -1,0 +1,131 @@
+"""The whole benchmark in one run: fresh footage, every stage in its own fresh process, the physical
+limit, the ratios and the targets of issue 4.
+
+    L = min(a, b, cores / (1/a1 + 1/b))
+
+A frame costs 1/a1 core-seconds of inference and 1/b of decoding, so `cores` cores cannot judge more
+than cores / (1/a1 + 1/b) frames/s, and neither stage alone can go faster than its own bare speed.
+Stages run one after another, never side by side, so they do not compete for the cores.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, TypeVar
+
+import cv2
+import onnxruntime as ort
+
+from edge.bench.latency import triggered_latency
+from edge.bench.stages import bare_fps, decode_fps, naive_fps, replay_fps
+from sim.footage import FootageSettings, write_footage
+
+DEFAULT_SHOTS = 50  # 1000 frames: ~10 s of replay at ~100 frames/s
+DEFAULT_SEED = 4242  # never used for training data
+STAGE_S = 10.0  # duration of the time-boxed stages (a, a1, b)
+TRIGGERS = 150
+TRIGGER_GAP_S = 0.03  # idle time before each trigger, after the previous one was answered
+TARGETS = {"d_over_L": 0.85, "d_over_c": 1.3, "latency_p99_ms": 5.0, "peak_rss_mb": 400.0}
+
+T = TypeVar("T")
+
+
+def fresh(fn: Callable[..., T], *args: Any) -> T:
+    """fn(*args) in a newly spawned interpreter: no thread pool, cache or child of an earlier stage."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def run_suite(
+    model: Path,
+    shots: int = DEFAULT_SHOTS,
+    seed: int = DEFAULT_SEED,
+    stage_s: float = STAGE_S,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Every measurement of issue 4 item 8 on `shots` shots of fresh 4-cavity footage; one dict."""
+    cores = len(os.sched_getaffinity(0))
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="moldpilot-bench-") as tmp:
+        footage = Path(tmp) / "bench.avi"
+        progress(f"writing {shots} shots of 4-cavity footage (seed {seed})")
+        timeline = write_footage(footage, FootageSettings(shots=shots, seed=seed, cavities=4))
+        rois = timeline.rois_xywh
+        progress("(a) bare onnxruntime, all threads")
+        a = fresh(bare_fps, model, footage, rois, cores, stage_s)
+        progress("(a1) bare onnxruntime, one thread")
+        a1 = fresh(bare_fps, model, footage, rois, 1, stage_s)
+        progress("(b) decode only")
+        b = fresh(decode_fps, footage, stage_s)
+        progress("(c) naive loop")
+        c = fresh(naive_fps, model, footage, rois, Path(tmp) / "naive.jsonl")
+        progress("(c*) naive loop, one batch per frame")
+        c_batched = fresh(naive_fps, model, footage, rois, Path(tmp) / "naive.jsonl", False)
+        progress("(d) moldpilot replay --every-frame --speed max")
+        d = fresh(replay_fps, model, footage)
+        progress(f"triggered latency: {TRIGGERS} software triggers")
+        latency = fresh(triggered_latency, model, footage, rois, timeline.fps, TRIGGERS, TRIGGER_GAP_S)
+    limit = min(a, b, cores / (1.0 / a1 + 1.0 / b))
+    ratios = {"d_over_L": d["fps"] / limit, "d_over_c": d["fps"] / c,
+              "d_over_c_batched": d["fps"] / c_batched}
+    return {
+        "machine": {"cores": cores, "onnxruntime": ort.__version__, "opencv": cv2.__version__,
+                    "load_avg_1m_before": round(load_before[0], 2),
+                    "load_avg_1m_after": round(os.getloadavg()[0], 2)},
+        "model": str(model),
+        "footage": {"shots": shots, "seed": seed, "frames": timeline.frame_count, "cavities": len(rois),
+                    "frame_wh": list(timeline.frame_wh)},
+        "fps": {"a_bare": round(a, 2), "a1_bare_1_thread": round(a1, 2), "b_decode": round(b, 1),
+                "c_naive": round(c, 2), "c_naive_batched": round(c_batched, 2), "d_replay": d["fps"],
+                "L_limit": round(limit, 2)},
+        "ratios": {k: round(v, 3) for k, v in ratios.items()},
+        "replay": d,
+        "latency_minus_model_ms": latency,
+        "peak_rss_mb": d["peak_rss_mb"],
+        "targets": {
+            "d_over_L": ratios["d_over_L"] >= TARGETS["d_over_L"],
+            "d_over_c": ratios["d_over_c"] >= TARGETS["d_over_c"],
+            "latency_p99_ms": latency["p99_ms"] <= TARGETS["latency_p99_ms"],
+            "peak_rss_mb": d["peak_rss_mb"] <= TARGETS["peak_rss_mb"],
+            "nothing_dropped": d["frames_judged"] == d["frames_in"],
+            "one_verdict_per_trigger_and_cavity": latency["verdicts"] == TRIGGERS * len(rois),
+        },
+    }
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The result as a plain-text table for a terminal or a closing note."""
+    fps, ratios, lat = result["fps"], result["ratios"], result["latency_minus_model_ms"]
+    ok = {True: "ok", False: "MISSED"}
+    targets = result["targets"]
+    machine = result["machine"]
+    rows = [
+        ("(a)  bare onnxruntime, all threads", f"{fps['a_bare']:.1f} frames/s", ""),
+        ("(a1) bare onnxruntime, one thread", f"{fps['a1_bare_1_thread']:.1f} frames/s", ""),
+        ("(b)  decode only", f"{fps['b_decode']:.0f} frames/s", ""),
+        ("(c)  naive loop, one run per crop", f"{fps['c_naive']:.1f} frames/s", ""),
+        ("(c*) naive loop, one run per frame", f"{fps['c_naive_batched']:.1f} frames/s", ""),
+        ("(d)  replay --every-frame --speed max", f"{fps['d_replay']:.1f} frames/s", ""),
+        ("L    min(a, b, cores/(1/a1+1/b))", f"{fps['L_limit']:.1f} frames/s", ""),
+        ("d / L", f"{ratios['d_over_L']:.3f}", f">= {TARGETS['d_over_L']} {ok[targets['d_over_L']]}"),
+        ("d / c", f"{ratios['d_over_c']:.3f}", f">= {TARGETS['d_over_c']} {ok[targets['d_over_c']]}"),
+        ("d / c*", f"{ratios['d_over_c_batched']:.3f}", "(for information)"),
+        ("triggered latency - model, p50", f"{lat['p50_ms']:.2f} ms", ""),
+        ("triggered latency - model, p99", f"{lat['p99_ms']:.2f} ms",
+         f"<= {TARGETS['latency_p99_ms']} {ok[targets['latency_p99_ms']]}"),
+        ("peak RSS of the replay process", f"{result['peak_rss_mb']:.0f} MB",
+         f"<= {TARGETS['peak_rss_mb']:.0f} {ok[targets['peak_rss_mb']]}"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    load = f"{machine['load_avg_1m_before']} -> {machine['load_avg_1m_after']}"
+    lines = [f"model {result['model']}; {result['footage']['frames']} frames of 4-cavity footage; "
+             f"{machine['cores']} cores, 1-min load {load}"]
+    lines += [f"{name:<{width}}  {value:>16}  {target}".rstrip() for name, value, target in rows]
+    if not targets["nothing_dropped"] or not targets["one_verdict_per_trigger_and_cavity"]:
+        lines.append("CONTRACT BROKEN: frames dropped in replay or a trigger without its verdicts")
+    return "\n".join(lines)

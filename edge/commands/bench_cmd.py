@@ -1,0 +1,39 @@
+"""`moldpilot bench [--model M] [--shots N] [--json]`: the issue 4 benchmark on this machine (edge/bench).
+
+Takes a few minutes; run it on a quiet machine, the figures are only as good as the idle cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from edge.errors import ModelError
+
+
+def add_parser(verbs: argparse._SubParsersAction) -> None:
+    from edge.bench.suite import DEFAULT_SHOTS
+
+    parser = verbs.add_parser("bench", help="measure the pipeline against bare onnxruntime and a naive loop")
+    parser.add_argument("--model", metavar="M", help="ONNX model (default: the shipped one)")
+    parser.add_argument("--shots", type=int, default=DEFAULT_SHOTS, metavar="N",
+                        help=f"shots of 4-cavity footage, 20 frames each (default {DEFAULT_SHOTS})")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    parser.set_defaults(func=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from edge.bench.suite import format_table, run_suite
+    from edge.commands.replay_cmd import default_model
+
+    model = Path(args.model) if args.model else default_model()
+    if not model.is_file():
+        raise ModelError(f"model file not found: {model}; check --model")
+    if args.shots < 1:
+        raise ModelError(f"--shots must be >= 1, got {args.shots}")
+    result = run_suite(model, shots=args.shots,
+                       progress=lambda step: print(step, file=sys.stderr, flush=True))
+    print(json.dumps(result) if args.json else format_table(result), flush=True)
+    return 0
