@@ -103,6 +103,8 @@ class PlcSection(Section):
     unit_id: int = Field(default=1, ge=1, le=247, description="Modbus RTU slave id")
     host: str = Field(default="0.0.0.0", description="Modbus TCP listen address")
     tcp_port: int = Field(default=502, ge=1, le=65535)
+    heartbeat_s: float = Field(default=1.0, gt=0, description="PLC heartbeat period; 3 missed = link fault")
+    result_fifo: int = Field(default=16, ge=1, le=1000, description="results waiting for the PLC's ACK")
 
 
 class TlsSection(Section):
@@ -127,6 +129,14 @@ class MqttSection(Section):
     username_env: str | None = Field(default=None, description="name of the env variable, not the value")
     password_env: str | None = Field(default=None, description="name of the env variable, not the value")
     tls: TlsSection | None = None
+    client_id: str | None = Field(default=None, description="default: moldpilot-<site>-<line>-<station>")
+    protocol: Literal["auto", "5", "3.1.1"] = Field(default="auto", description="auto: MQTT 5, else 3.1.1")
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    max_inflight: int = Field(default=100, ge=1, le=1000, description="unacknowledged QoS 1 messages")
+    result_expiry_s: int | None = Field(default=86400, ge=1, description="MQTT 5 expiry of results/alerts")
+    status_interval_s: float = Field(default=10.0, gt=0, description="retained status refresh")
+    outbox_max_messages: int = Field(default=100_000, ge=100, description="beyond: oldest dropped, alerted")
+    outbox_max_age_s: float = Field(default=7 * 86400, gt=0, description="older: dropped, alerted")
 
     @field_validator("outbox")
     @classmethod
@@ -151,12 +161,18 @@ class StorageSection(Section):
 class CavityNgRateSection(Section):
     window: int = Field(default=200, ge=10, description="shots in the sliding window")
     threshold: float = Field(default=0.05, gt=0.0, le=1.0, description="NG rate that raises the alert")
+    baseline_factor: float | None = Field(
+        default=None, gt=1.0, description="also alert at this multiple of the cavity's own long-run NG rate"
+    )
 
 
 class AlertsSection(Section):
     language: Literal["en", "ko"] = "en"
     ng_streak: int | None = Field(default=3, ge=2)
     cavity_ng_rate: CavityNgRateSection | None = None
+    clear_after_parts: int = Field(default=20, ge=1, description="decided parts that end an error alert")
+    update_interval_s: float = Field(default=60.0, ge=0, description="min. seconds between updates")
+    max_new_per_hour: int = Field(default=60, ge=1, description="new alerts beyond this are muted, counted")
 
 
 class MetricsSection(Section):

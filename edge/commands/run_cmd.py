@@ -4,8 +4,9 @@ Builds source, model, judge, sinks and pipeline from the config and runs until S
 drain: no new triggers are taken, every accepted trigger is judged, the sinks are flushed and closed,
 the final counters are printed as JSON on stdout, and the exit code is 0.
 
-Triggers in triggered mode: the PLC link will submit into the pipeline's TriggerQueue. Until it is
-wired, SIGUSR1 fires one software trigger (`kill -USR1 <pid>`), and with `--stdin-triggers` each line
+Triggers in triggered mode: with a `plc:` section (protocol modbus-rtu, modbus-tcp or ascii) the PLC
+link submits into the pipeline's TriggerQueue and gets every verdict back on the same link. Without
+one, SIGUSR1 fires one software trigger (`kill -USR1 <pid>`), and with `--stdin-triggers` each line
 on stdin fires one (empty, `PART_ID` or `PART_ID SHOT`). Free-run needs no triggers; free-run on a
 file or folder ends by itself at the end of the source.
 """
@@ -26,9 +27,11 @@ from edge.pipeline.loop import Pipeline, RoiXywh
 from edge.replay import load_timeline
 from edge.sinks.base import Sink
 from edge.sinks.jsonl import JsonlSink
+from edge.sinks.plc import PlcSink, TriggerForwarder, open_link
 from edge.sources.base import FrameSource
 from edge.sources.factory import open_source
 from edge.triggers import SignalTriggers, SoftwareTrigger, StdinTriggers, TriggerQueue
+from plc_bridge.link import PlcLink
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +64,14 @@ def run_station(config: StationConfig, sinks: list[Sink], stdin_triggers: bool =
         cavities = cavities_of(config.cavities, _recorded_rois(config, source))
         runner = open_runner(config, len(cavities), micro_batch=source_cfg.mode != "triggered")
         try:
+            link, forwarder = None, TriggerForwarder()
+            if config.plc is not None and config.plc.protocol != "none" and source_cfg.mode == "triggered":
+                link = open_link(config.plc, forwarder)
+                sinks = [*sinks, PlcSink(link, runner.card.class_names)]
             pipeline, triggers = station_pipeline(config, source, runner, judge_for(config, runner), sinks,
                                                   cavities, stop_source)
-            return _serve(config, pipeline, triggers, stdin_triggers)
+            forwarder.queue = triggers
+            return _serve(config, pipeline, triggers, stdin_triggers, link)
         finally:
             runner.close()
     finally:
@@ -71,12 +79,15 @@ def run_station(config: StationConfig, sinks: list[Sink], stdin_triggers: bool =
 
 
 def _serve(
-    config: StationConfig, pipeline: Pipeline, triggers: TriggerQueue | None, stdin_triggers: bool
+    config: StationConfig, pipeline: Pipeline, triggers: TriggerQueue | None, stdin_triggers: bool,
+    link: PlcLink | None = None,
 ) -> int:
-    """Run until SIGTERM/SIGINT (or the end of a finite free-run source), then drain and report."""
+    """Run until SIGTERM/SIGINT (or the end of a finite free-run source), then drain and report.
+    With a PLC link the PLC owns the triggers: software triggers would answer it results it never
+    asked for, so SIGUSR1 / stdin triggers are off."""
     shutdown = threading.Event()
     inputs: list[StdinTriggers | SignalTriggers] = []
-    if triggers is not None:
+    if triggers is not None and link is None:
         software = SoftwareTrigger(triggers)
         inputs.append(SignalTriggers(software))
         if stdin_triggers:
@@ -84,6 +95,8 @@ def _serve(
     previous = {sig: signal.signal(sig, lambda *_: shutdown.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         pipeline.start()
+        if link is not None:
+            link.start()
         for trigger_input in inputs:
             trigger_input.start()
         log.info("station %s running: %s source, %s mode, %d cavities", config.station.name,
@@ -98,10 +111,15 @@ def _serve(
     finally:
         for trigger_input in inputs:
             trigger_input.close()
-        clean = pipeline.close()
+        clean = pipeline.close()  # drains: the last verdicts are posted to the link before it closes
+        if link is not None:
+            link.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    print(json.dumps(pipeline.snapshot()), flush=True)
+    snapshot = pipeline.snapshot()
+    if link is not None:
+        snapshot["plc"] = link.status()
+    print(json.dumps(snapshot), flush=True)
     return 0 if clean else 1
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from edge.commands.sim_plc import add_plc_parsers
 from edge.errors import MoldPilotError
 from sim.dataset import write_dataset
 from sim.defects import DEFECT_NAMES
@@ -119,7 +120,7 @@ def run_footage(args: argparse.Namespace) -> int:
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
-    parser = verbs.add_parser("sim", help="simulated mold line: datasets, footage")
+    parser = verbs.add_parser("sim", help="simulated mold line: datasets, footage, virtual PLC")
     sub = parser.add_subparsers(dest="sim_verb", metavar="SIM_VERB", required=True)
 
     ds = sub.add_parser("dataset", help="single-part crops in class-per-folder layout + labels.csv")
@@ -154,3 +155,5 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         help="part type; default: one type chosen by the seed; mixed: a family mold, one type per cavity",
     )
     ft.set_defaults(func=run_footage)
+
+    add_plc_parsers(sub)

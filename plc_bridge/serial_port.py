@@ -1,0 +1,119 @@
+"""A serial port that survives the device vanishing (USB adapter pulled) and coming back.
+
+Only the reading thread reopens: `read()` returns b"" while the port is down and retries the open with
+exponential backoff (backoff_min_s doubling up to backoff_max_s); `write()` from any thread returns
+False while down instead of raising. `on_state(connected, reason)` reports every change, so the link
+can show the fault in its status and raise an alert.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import serial
+
+log = logging.getLogger(__name__)
+
+READ_POLL_S = 0.05
+
+
+class ReconnectingPort:
+    def __init__(
+        self,
+        path: str,
+        baudrate: int = 115200,
+        on_state: Callable[[bool, str], None] | None = None,
+        backoff_min_s: float = 0.1,
+        backoff_max_s: float = 2.0,
+    ) -> None:
+        self.path = path
+        self.baudrate = baudrate
+        self.on_state = on_state
+        self.backoff_min_s = backoff_min_s
+        self.backoff_max_s = backoff_max_s
+        self.reconnects = 0
+        self.last_error: str | None = None
+        self._serial: serial.Serial | None = None
+        self._lock = threading.Lock()  # guards _serial against a write during reopen
+        self._closed = threading.Event()
+        self._backoff_s = backoff_min_s
+        self._ever_open = False
+
+    @property
+    def connected(self) -> bool:
+        with self._lock:
+            return self._serial is not None
+
+    def open(self) -> None:
+        """First open; raises serial.SerialException (e.g. no such device) so a wrong path fails loudly."""
+        self._set(serial.Serial(self.path, self.baudrate, timeout=READ_POLL_S, write_timeout=1.0))
+
+    def read(self) -> bytes:
+        """What arrived within READ_POLL_S; b"" on timeout, while down, or after close()."""
+        with self._lock:
+            port = self._serial
+        if port is None:
+            self._reopen()
+            return b""
+        try:
+            data = port.read(1)
+            return data + port.read(port.in_waiting) if data else data
+        except (serial.SerialException, OSError) as exc:
+            self._lost(port, exc)
+            return b""
+
+    def write(self, data: bytes) -> bool:
+        with self._lock:
+            port = self._serial
+            if port is None:
+                return False
+            try:
+                port.write(data)
+                return True
+            except (serial.SerialException, OSError) as exc:
+                error = exc
+        self._lost(port, error)
+        return False
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            port, self._serial = self._serial, None
+        if port is not None:
+            port.close()
+
+    def _set(self, port: serial.Serial) -> None:
+        with self._lock:
+            if self._closed.is_set():  # close() ran while this open was in progress
+                port.close()
+                return
+            self._serial = port
+        self._backoff_s = self.backoff_min_s
+        if self._ever_open:
+            self.reconnects += 1
+            log.warning("serial port %s is back (reconnect %d)", self.path, self.reconnects)
+            if self.on_state is not None:
+                self.on_state(True, f"serial port {self.path} reconnected")
+        self._ever_open = True
+
+    def _lost(self, port: serial.Serial, exc: BaseException) -> None:
+        with self._lock:
+            if self._serial is not port:  # another thread already noticed
+                return
+            self._serial = None
+        port.close()
+        self.last_error = f"serial port {self.path} lost: {exc}"
+        log.error("%s; reconnecting", self.last_error)
+        if self.on_state is not None:
+            self.on_state(False, self.last_error)
+
+    def _reopen(self) -> None:
+        if self._closed.wait(self._backoff_s):
+            return
+        try:
+            self._set(serial.Serial(self.path, self.baudrate, timeout=READ_POLL_S, write_timeout=1.0))
+        except (serial.SerialException, OSError) as exc:
+            self._backoff_s = min(self._backoff_s * 2, self.backoff_max_s)
+            log.debug("reopen %s failed: %s (next try in %.1f s)", self.path, exc, self._backoff_s)
