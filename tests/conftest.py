@@ -8,7 +8,7 @@ classifier `probs` [N, C] and a coarse heatmap `heatmap` [N, 4, 4] (mean brightn
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from models.card import ModelCard, save_model
+from tests.mosquitto import MosquittoBroker
 
 TINY_CLASSES = ["ok", "short_shot", "flash", "black_spot"]
 TINY_SIZE = 64
@@ -126,3 +127,29 @@ def tiny_model_factory(tmp_path: Path) -> Callable[..., Path]:
 def tiny_model(tiny_model_factory: Callable[..., Path]) -> Path:
     """Path to tiny.onnx (+ tiny.card.json): 4 classes, 64x64 BGR uint8 input, probs + heatmap."""
     return tiny_model_factory()
+
+
+# ---- MQTT: a real Mosquitto per test (see tests/mosquitto.py) ----------------------------------------
+
+
+@pytest.fixture
+def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., MosquittoBroker]]:
+    """Start brokers (kwargs: users, acl, tls, require_client_cert) on free loopback ports; all killed at
+    teardown. Each gets its own folder under tmp_path for its config, password file and log."""
+    brokers: list[MosquittoBroker] = []
+
+    def start(**kwargs: object) -> MosquittoBroker:
+        broker = MosquittoBroker(tmp_path / f"mosquitto{len(brokers)}", **kwargs)  # type: ignore[arg-type]
+        brokers.append(broker)
+        broker.start()
+        return broker
+
+    yield start
+    for broker in brokers:
+        broker.kill()
+
+
+@pytest.fixture
+def mosquitto(mosquitto_factory: Callable[..., MosquittoBroker]) -> MosquittoBroker:
+    """An anonymous Mosquitto on 127.0.0.1:<free port>."""
+    return mosquitto_factory()

@@ -1,0 +1,164 @@
+"""MQTT sink: each verdict becomes a `result` message, the alert rules turn them into `alert` messages,
+and a retained `status` summarises the station; all through plc_bridge's durable outbox.
+
+`write` runs on the sink's own thread (see edge/sinks/base.py) and only writes SQLite: it never waits
+for the broker, so a broker that is down or refuses our password does not slow inspection; the outbox
+holds the results until the broker takes them. Link faults (PLC heartbeat lost, camera gone) arrive
+from other threads through `plc_fault` / `camera_fault` and are serialised with `write` by a lock,
+because the alert engine has one owner at a time.
+
+Wiring (edge/commands/run_cmd.py): `sink = build_mqtt_sink(config, runner.card.name)`; if not None,
+append it to the sinks and pass `on_fault=sink.plc_fault` to `open_link`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from edge.config import StationConfig
+from edge.errors import ConfigError
+from edge.verdict import Verdict
+from plc_bridge.alerts import Alert, AlertEngine, AlertRules
+from plc_bridge.mqtt_publisher import MqttPublisher, MqttSettings, iso_utc
+from plc_bridge.outbox import Outbox
+
+RESULT_SCHEMA = "moldpilot.result/1"
+STATUS_SCHEMA = "moldpilot.status/1"
+
+
+class MqttSink:
+    wants_evidence = False
+
+    def __init__(self, publisher: MqttPublisher, alerts: AlertEngine | None, line: str, station: str,
+                 model: str | None = None, status_interval_s: float = 10.0, drain_timeout_s: float = 5.0,
+                 name: str = "mqtt") -> None:
+        self.name = name
+        self.publisher = publisher
+        self.alerts = alerts
+        self.line, self.station, self.model = line, station, model
+        self.status_interval_s = status_interval_s
+        self.drain_timeout_s = drain_timeout_s
+        self._lock = threading.Lock()  # alert engine + counters: write() vs plc_fault() from a PLC thread
+        self._decisions: Counter[str] = Counter()
+        self._ng_by_cavity: Counter[int] = Counter()
+        self._started_s = time.monotonic()
+        self._next_status_s = 0.0
+        self._dropped_seen = 0
+
+    def open(self) -> None:
+        self.publisher.start()
+        self._publish_status()
+
+    def write(self, verdicts: Sequence[Verdict]) -> None:
+        now_s = time.time()
+        results = [self._result_doc(v, now_s) for v in verdicts]
+        with self._lock:
+            for v in verdicts:
+                self._decisions[v.decision.name] += 1
+                self._ng_by_cavity[v.cavity] += v.decision.name == "NG"
+            raised = [a for r in results for a in self.alerts.observe(r)] if self.alerts else []
+        self.publisher.enqueue("result", results)  # results first: an alert never overtakes its parts
+        self._send(raised)
+        if self.publisher.outbox.dropped != self._dropped_seen:
+            self._outbox_alerts()
+        if time.monotonic() >= self._next_status_s:
+            self._publish_status()
+
+    def plc_fault(self, active: bool, reason: str) -> None:
+        """plc_bridge.link.FaultCallback: the PLC link lost (True) or back (False)."""
+        self._link_fault("plc", active, reason)
+
+    def camera_fault(self, active: bool, reason: str) -> None:
+        """Same shape, for a source that reports losing its camera (NO_FRAME parts also raise it)."""
+        self._link_fault("camera", active, reason)
+
+    def _link_fault(self, link: Literal["plc", "camera"], active: bool, reason: str) -> None:
+        if self.alerts is not None:
+            with self._lock:
+                raised = self.alerts.link(link, up=not active, detail=reason)
+            self._send(raised)
+
+    def close(self) -> None:
+        self.publisher.wait_drained(self.drain_timeout_s)  # so the last status tells the final backlog
+        self._publish_status()
+        self.publisher.stop(self.drain_timeout_s)
+
+    def _result_doc(self, v: Verdict, now_s: float) -> dict[str, Any]:
+        return {"schema": RESULT_SCHEMA, "id": uuid.uuid4().hex, "line": self.line, "station": self.station,
+                "ts": iso_utc(now_s), **v.to_dict()}
+
+    def _send(self, alerts: list[Alert]) -> None:
+        if alerts:
+            self.publisher.enqueue("alert", [a.to_doc(self.line, self.station) for a in alerts])
+
+    def _outbox_alerts(self) -> None:
+        stats = self.publisher.stats()
+        self._dropped_seen = stats.dropped
+        if self.alerts is not None:
+            with self._lock:
+                raised = self.alerts.outbox(stats.dropped, stats.backlog)
+            self._send(raised)
+
+    def _publish_status(self) -> None:
+        stats = self.publisher.stats()
+        with self._lock:
+            decisions = dict(self._decisions)
+            ng_by_cavity = {str(c): n for c, n in sorted(self._ng_by_cavity.items())}
+            suppressed = self.alerts.suppressed if self.alerts else 0
+        parts = sum(decisions.values())
+        self.publisher.publish_status({
+            "schema": STATUS_SCHEMA, "id": uuid.uuid4().hex, "ts": iso_utc(time.time()), "line": self.line,
+            "station": self.station, "model": self.model,
+            "uptime_s": round(time.monotonic() - self._started_s, 1),
+            "parts": parts, "decisions": decisions, "ng_by_cavity": ng_by_cavity,
+            "ng_rate": round(decisions.get("NG", 0) / parts, 4) if parts else None,
+            "outbox": {"backlog": stats.backlog, "delivered": stats.delivered, "rejected": stats.rejected,
+                       "dropped": stats.dropped},
+            "alerts_suppressed": suppressed, "last_error": stats.last_error,
+        })
+        self._next_status_s = time.monotonic() + self.status_interval_s
+
+
+def _secret(env_name: str | None, key: str) -> str | None:
+    """The value of the env variable named in config; a named but unset variable is a setup error."""
+    if env_name is None:
+        return None
+    value = os.environ.get(env_name)
+    if value is None:
+        raise ConfigError(f"mqtt.{key} names the environment variable {env_name}, but it is not set")
+    return value
+
+
+def build_mqtt_sink(config: StationConfig, model: str | None = None) -> MqttSink | None:
+    """The station's MQTT sink, or None when station.yaml has no `mqtt:` section."""
+    m = config.mqtt
+    if m is None:
+        return None
+    st = config.station
+    settings = MqttSettings(
+        host=m.host, port=m.port, topic_root=config.topic_root,
+        client_id=m.client_id or f"moldpilot-{st.site}-{st.line}-{st.name}",
+        username=_secret(m.username_env, "username_env"), password=_secret(m.password_env, "password_env"),
+        tls_ca=m.tls.ca if m.tls else None, tls_cert=m.tls.cert if m.tls else None,
+        tls_key=m.tls.key if m.tls else None, protocol=m.protocol, keepalive_s=m.keepalive_s,
+        max_inflight=m.max_inflight, result_expiry_s=m.result_expiry_s,
+    )
+    outbox = Outbox(m.outbox, max_messages=m.outbox_max_messages, max_age_s=m.outbox_max_age_s)
+    a = config.alerts
+    engine = None
+    if a is not None:
+        rate = a.cavity_ng_rate
+        rules = AlertRules(
+            ng_streak=a.ng_streak, rate_window=rate.window if rate else None,
+            rate_threshold=rate.threshold if rate else 1.0,
+            baseline_factor=rate.baseline_factor if rate else None, clear_after_parts=a.clear_after_parts,
+            update_interval_s=a.update_interval_s, max_new_per_hour=a.max_new_per_hour,
+        )
+        engine = AlertEngine(rules, a.language)
+    return MqttSink(MqttPublisher(settings, outbox), engine, st.line, st.name, model, m.status_interval_s)
