@@ -19,14 +19,18 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from edge.config import StationConfig, load_config
+from edge.ng_store import NgStore
 from edge.pipeline.build import cavities_of, judge_for, open_runner, station_pipeline
 from edge.pipeline.loop import Pipeline, RoiXywh
 from edge.replay import load_timeline
 from edge.sinks.base import Sink
 from edge.sinks.jsonl import JsonlSink
+from edge.sinks.mqtt import MqttSink, build_mqtt_sink
+from edge.sinks.ng_store import NgStoreSink
 from edge.sinks.plc import PlcSink, TriggerForwarder, open_link
 from edge.sources.base import FrameSource
 from edge.sources.factory import open_source
@@ -50,23 +54,27 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     sinks: list[Sink] = [JsonlSink(args.jsonl)] if args.jsonl else []
-    if not sinks:
-        log.warning("no sinks configured: verdicts are only counted (add --jsonl FILE)")
     return run_station(config, sinks, stdin_triggers=args.stdin_triggers)
 
 
 def run_station(config: StationConfig, sinks: list[Sink], stdin_triggers: bool = False) -> int:
+    mqtt_sink = build_mqtt_sink(config, Path(config.model.path).stem)
+    if mqtt_sink is not None:
+        sinks = [*sinks, mqtt_sink]
+    if config.storage is not None:
+        sinks = [*sinks, NgStoreSink(NgStore(config.storage.ng_dir, config.storage.quota_mb))]
     stop_source = threading.Event()  # the reconnect wrapper of a live source stops waiting on it
     source_cfg = config.source
     source = open_source(source_cfg.kind, source_cfg.uri, reconnect_max_s=source_cfg.reconnect_max_s,
-                         stop_event=stop_source)
+                         stop_event=stop_source,
+                         on_state_change=_camera_alert(mqtt_sink) if mqtt_sink is not None else None)
     try:
         cavities = cavities_of(config.cavities, _recorded_rois(config, source))
         runner = open_runner(config, len(cavities), micro_batch=source_cfg.mode != "triggered")
         try:
             link, forwarder = None, TriggerForwarder()
             if config.plc is not None and config.plc.protocol != "none" and source_cfg.mode == "triggered":
-                link = open_link(config.plc, forwarder)
+                link = open_link(config.plc, forwarder, on_fault=mqtt_sink.plc_fault if mqtt_sink else None)
                 sinks = [*sinks, PlcSink(link, runner.card.class_names)]
             pipeline, triggers = station_pipeline(config, source, runner, judge_for(config, runner), sinks,
                                                   cavities, stop_source)
@@ -76,6 +84,16 @@ def run_station(config: StationConfig, sinks: list[Sink], stdin_triggers: bool =
             runner.close()
     finally:
         source.close()
+
+
+def _camera_alert(mqtt_sink: MqttSink) -> Callable[[str, str], None]:
+    """A live source's state changes ("lost", "ok", "closed") as the MQTT camera-lost alert."""
+
+    def on_state_change(state: str, detail: str) -> None:
+        if state != "closed":
+            mqtt_sink.camera_fault(state == "lost", detail)
+
+    return on_state_change
 
 
 def _serve(
