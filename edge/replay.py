@@ -11,6 +11,9 @@ escape, but it is never correct either:
 - escape_rate       = ng parts judged OK / ng parts
 - false_reject_rate = ok parts judged NG or NO_DECISION / ok parts
 Rates are None when their denominator is 0.
+
+Deadlines apply at `--speed realtime` (frames arrive as on the line). At `--speed max` no press is
+waiting, so there is no deadline: a verdict must not depend on how busy the machine was.
 """
 
 from __future__ import annotations
@@ -78,7 +81,8 @@ def replay(
     memory = MemorySink("replay", evidence_limit=evidence_limit)
     plan = _TimelinePlan(timeline, every_frame)
     fps = (timeline.fps if timeline else None) or source.fps
-    pipeline = replay_pipeline(source, runner, judge_for(config, runner), [memory, *sinks], cavities,
+    judge = judge_for(config, runner, deadline=speed == "realtime")
+    pipeline = replay_pipeline(source, runner, judge, [memory, *sinks], cavities,
                                select=plan.select, leftover=plan.leftover,
                                pace_fps=fps if speed == "realtime" else None, lanes=replay_lanes(config))
     total = (timeline.frame_count if timeline else None) or source.frame_count

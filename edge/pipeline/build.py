@@ -16,6 +16,7 @@ intra-op thread each (`replay_lanes`): throughput, not the time of one batch, is
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import threading
@@ -75,8 +76,11 @@ def open_runner(config: StationConfig, n_cavities: int, micro_batch: bool,
     )
 
 
-def judge_for(config: StationConfig, runner: ModelRunner) -> Judge:
-    return Judge.from_card(runner.card, config.deadline_ms, config.model.threshold, config.model.thresholds)
+def judge_for(config: StationConfig, runner: ModelRunner, *, deadline: bool = True) -> Judge:
+    """`deadline=False` for a replay at full speed: no press is waiting, and a verdict must not depend
+    on how busy the machine was (a replay is deterministic). Realtime replay keeps the deadline."""
+    deadline_ms = config.deadline_ms if deadline else math.inf
+    return Judge.from_card(runner.card, deadline_ms, config.model.threshold, config.model.thresholds)
 
 
 def station_pipeline(
