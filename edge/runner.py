@@ -297,9 +297,18 @@ class ModelRunner:
         return binding
 
     def warm_up(self) -> None:
-        """Run each batch size used (1 and max_batch) once untimed, once timed; log the timed latency."""
+        """Run each batch size used (1 and max_batch) once untimed, once timed; log the timed latency.
+
+        The first run of a batch size is where TensorRT builds its engine (minutes on a Jetson, on the
+        first start only, when an engine cache is set), so each step is logged before it starts: the
+        operator sees progress instead of a silent start, and the first part on the line is not late.
+        """
         self.input_buffer[...] = 128
-        for n in sorted({1, self.max_batch}) if self._dynamic_batch else [self.max_batch]:
+        sizes = sorted({1, self.max_batch}) if self._dynamic_batch else [self.max_batch]
+        for step, n in enumerate(sizes, start=1):
+            log.info("warm-up %d/%d: model %s, batch %d on %s%s", step, len(sizes), self.path.name, n,
+                     self.provider, " (a TensorRT engine build can take minutes)"
+                     if self.provider.startswith("Tensorrt") else "")
             self.infer(n)
             t0 = time.perf_counter()
             self.infer(n)
