@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from conftest import tiny_card
 
 from edge.errors import ConfigError
 from edge.judge import Judge
 from edge.verdict import Decision, ErrorCode, Verdict
+from tests.tiny_model import tiny_card
 
 # Columns: ok, short_shot, flash, black_spot
 PROBS = np.array(

@@ -12,7 +12,6 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from conftest import tiny_card
 from onnx import numpy_helper
 
 from edge import runner as runner_mod
@@ -20,6 +19,7 @@ from edge.errors import ModelError
 from edge.providers import resolve_providers
 from edge.runner import ModelRunner
 from models.card import sidecar_path
+from tests.tiny_model import tiny_card
 
 RNG = np.random.default_rng(7)
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import build_tiny_graph, tiny_card
 from onnx import numpy_helper
 
 from models.card import (
@@ -22,6 +21,7 @@ from models.card import (
     save_model,
     sidecar_path,
 )
+from tests.tiny_model import build_tiny_graph, tiny_card
 
 
 def test_round_trip_embedded_and_sidecar(tiny_model: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from synthetic_parts import write_parts
 
 from edge.cli import main
+from tests.models.synthetic_parts import write_parts
 
 
 def run_train(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> str:

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from synthetic_parts import write_parts
 
 from edge.cli import main
 from models.card import graph_sha256, load_sidecar, read_card
 from models.features import run_images, session
-from models.graph import feature_graph, model_graph
+from models.graph import feature_graph, model_graph, tap_channels, tap_weight
+from tests.models.synthetic_parts import write_parts
 
 # Stated floors: these parts have clear defects; the trained model reaches 1.0 on them, the floor
 # leaves room for a changed seed without letting a broken pipeline (chance = 0.33 / 0.5) pass.
@@ -92,3 +92,16 @@ def test_model_graph_equals_features_times_head(tmp_path: Path) -> None:
     expected = np.exp(logits - logits.max(axis=1, keepdims=True))
     expected /= expected.sum(axis=1, keepdims=True)
     assert np.abs(probs[0] - expected).max() < 1e-5
+
+
+def test_heatmap_weights_sum_every_pooling_of_the_deep_tap() -> None:
+    """tap_weight reads the avg, max and four quadrant columns of a tap and nothing else."""
+    channels = tap_channels()
+    total, before = sum(channels), sum(channels[:3])
+    features = session(feature_graph(96)).run(None, {"image": np.zeros((1, 96, 96, 3), np.uint8)})[0]
+    assert features.shape == (1, 6 * total)  # avg + max + 4 quadrants per channel
+    weight = np.zeros((2, 6 * total), np.float32)
+    for start, per in ((before, 1), (total + before, 1), (2 * total + 4 * before, 4)):
+        weight[1, start:start + per * channels[3]] = 1.0
+    assert np.all(tap_weight(weight, 3)[1] == 6.0) and not tap_weight(weight, 3)[0].any()
+    assert not tap_weight(weight, 2).any()

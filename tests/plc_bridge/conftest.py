@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from plc_helpers import StandInProducer
 
 from sim.pty_pair import PtyCable
+from tests.plc_bridge.plc_helpers import StandInProducer
 
 
 @pytest.fixture

@@ -9,13 +9,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import serial
-from plc_helpers import StandInProducer, verdict_for
 
 from plc_bridge.ascii_frame import FrameParser, Noise, encode
 from plc_bridge.ascii_link import AsciiLink, AsciiSettings
 from sim.pty_pair import PtyCable
 from sim.virtual_plc.ascii_master import VirtualAsciiPlc
 from sim.virtual_plc.record import ShotRecord, synthetic_plan
+from tests.plc_bridge.plc_helpers import StandInProducer, verdict_for
 
 WORDS = {1: "OK", 2: "NG", 3: "ND"}
 

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from plc_helpers import StandInProducer, verdict_for
 from pymodbus.client import ModbusBaseSyncClient, ModbusSerialClient, ModbusTcpClient
 
 from plc_bridge import modbus_map as m
@@ -16,6 +15,7 @@ from plc_bridge.register_bank import RegisterBank
 from sim.pty_pair import PtyCable
 from sim.virtual_plc.modbus_master import VirtualModbusPlc
 from sim.virtual_plc.record import synthetic_plan
+from tests.plc_bridge.plc_helpers import StandInProducer, verdict_for
 
 
 @pytest.fixture

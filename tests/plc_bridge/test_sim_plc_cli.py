@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from plc_helpers import StandInProducer
 
 from edge.cli import main
 from plc_bridge.ascii_link import AsciiLink, AsciiSettings
@@ -15,6 +14,7 @@ from plc_bridge.modbus_server import ModbusServer, ModbusSettings
 from plc_bridge.register_bank import RegisterBank
 from sim.pty_pair import PtyCable
 from sim.timeline import read_timeline
+from tests.plc_bridge.plc_helpers import StandInProducer
 
 
 @pytest.fixture(scope="module")
