@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from edge.config import StationConfig, load_config
+from edge.metrics import StationMetrics
 from edge.ng_store import NgStore
 from edge.pipeline.build import cavities_of, judge_for, open_runner, station_pipeline
 from edge.pipeline.loop import Pipeline, RoiXywh
@@ -58,9 +59,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def run_station(config: StationConfig, sinks: list[Sink], stdin_triggers: bool = False) -> int:
-    mqtt_sink = build_mqtt_sink(config, Path(config.model.path).stem)
-    if mqtt_sink is not None:
-        sinks = [*sinks, mqtt_sink]
+    # The station's figures are always counted, since the MQTT status carries them; the Prometheus
+    # endpoint is served only with a `metrics:` section.
+    metrics = StationMetrics(config.metrics.host, config.metrics.port) if config.metrics else StationMetrics()
+    mqtt_sink = build_mqtt_sink(config, Path(config.model.path).stem, figures=metrics.figures.figures)
+    sinks = [*sinks, *([mqtt_sink] if mqtt_sink is not None else []), metrics.sink]
     if config.storage is not None:
         sinks = [*sinks, NgStoreSink(NgStore(config.storage.ng_dir, config.storage.quota_mb))]
     stop_source = threading.Event()  # the reconnect wrapper of a live source stops waiting on it
@@ -79,7 +82,15 @@ def run_station(config: StationConfig, sinks: list[Sink], stdin_triggers: bool =
             pipeline, triggers = station_pipeline(config, source, runner, judge_for(config, runner), sinks,
                                                   cavities, stop_source)
             forwarder.queue = triggers
-            return _serve(config, pipeline, triggers, stdin_triggers, link)
+            metrics.figures.watch(pipeline=pipeline, source=source, link=link,
+                                  publisher=mqtt_sink.publisher if mqtt_sink else None,
+                                  model_name=runner.card.name, provider=runner.provider)
+            if config.metrics is not None:
+                metrics.start()
+            try:
+                return _serve(config, pipeline, triggers, stdin_triggers, link)
+            finally:
+                metrics.close()
         finally:
             runner.close()
     finally:

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from edge.config import StationConfig
@@ -37,8 +37,11 @@ class MqttSink:
 
     def __init__(self, publisher: MqttPublisher, alerts: AlertEngine | None, line: str, station: str,
                  model: str | None = None, status_interval_s: float = 10.0, drain_timeout_s: float = 5.0,
-                 name: str = "mqtt") -> None:
+                 name: str = "mqtt", figures: Callable[[], dict[str, Any]] | None = None) -> None:
+        """`figures`: the station's figures (edge/metrics/figures.py), carried in `status` as they are,
+        so the status and the metrics endpoint show the same numbers."""
         self.name = name
+        self.figures = figures
         self.publisher = publisher
         self.alerts = alerts
         self.line, self.station, self.model = line, station, model
@@ -121,6 +124,7 @@ class MqttSink:
             "outbox": {"backlog": stats.backlog, "delivered": stats.delivered, "rejected": stats.rejected,
                        "dropped": stats.dropped},
             "alerts_suppressed": suppressed, "last_error": stats.last_error,
+            **({"figures": self.figures()} if self.figures is not None else {}),
         })
         self._next_status_s = time.monotonic() + self.status_interval_s
 
@@ -135,7 +139,8 @@ def _secret(env_name: str | None, key: str) -> str | None:
     return value
 
 
-def build_mqtt_sink(config: StationConfig, model: str | None = None) -> MqttSink | None:
+def build_mqtt_sink(config: StationConfig, model: str | None = None,
+                    figures: Callable[[], dict[str, Any]] | None = None) -> MqttSink | None:
     """The station's MQTT sink, or None when station.yaml has no `mqtt:` section."""
     m = config.mqtt
     if m is None:
@@ -161,4 +166,5 @@ def build_mqtt_sink(config: StationConfig, model: str | None = None) -> MqttSink
             update_interval_s=a.update_interval_s, max_new_per_hour=a.max_new_per_hour,
         )
         engine = AlertEngine(rules, a.language)
-    return MqttSink(MqttPublisher(settings, outbox), engine, st.line, st.name, model, m.status_interval_s)
+    return MqttSink(MqttPublisher(settings, outbox), engine, st.line, st.name, model, m.status_interval_s,
+                    figures=figures)
