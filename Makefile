@@ -33,7 +33,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-demo: venv
+demo: venv system-packages
 	$(BIN)/moldpilot demo
 
 bench: venv

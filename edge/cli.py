@@ -12,10 +12,22 @@ import sys
 from collections.abc import Sequence
 
 from edge import __version__
-from edge.commands import bench_cmd, config_cmd, demo_cmd, eval_cmd, replay_cmd, run_cmd, sim_cmd, train_cmd
+from edge.commands import (
+    bench_cmd,
+    config_cmd,
+    demo_cmd,
+    doctor_cmd,
+    eval_cmd,
+    record_cmd,
+    replay_cmd,
+    run_cmd,
+    sim_cmd,
+    train_cmd,
+)
 from edge.errors import MoldPilotError
 
-VERB_MODULES = (config_cmd, sim_cmd, run_cmd, replay_cmd, train_cmd, eval_cmd, demo_cmd, bench_cmd)
+VERB_MODULES = (config_cmd, sim_cmd, run_cmd, replay_cmd, train_cmd, eval_cmd, demo_cmd, bench_cmd,
+                doctor_cmd, record_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

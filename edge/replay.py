@@ -25,7 +25,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +35,7 @@ from edge.capture import Job
 from edge.config import StationConfig
 from edge.errors import DataError
 from edge.frame import Frame
+from edge.metrics import StationMetrics
 from edge.pipeline.build import cavities_of, judge_for, open_runner, replay_lanes, replay_pipeline
 from edge.sinks.base import Sink
 from edge.sinks.memory import MemorySink
@@ -66,10 +67,12 @@ def replay(
     sinks: Sequence[Sink] = (),
     evidence_limit: int = 0,
     progress: bool = True,
+    metrics_port: int | None = None,
 ) -> ReplayResult:
     """Run `footage` through the pipeline; `sinks` get every verdict too (e.g. a JSONL file).
     Without a timeline there are no recorded triggers, so every frame is judged and nothing scored.
-    `evidence_limit` keeps the crops of the first N NG / NO_DECISION parts (for a report gallery)."""
+    `evidence_limit` keeps the crops of the first N NG / NO_DECISION parts (for a report gallery).
+    `metrics_port` serves the Prometheus endpoint on 127.0.0.1 for as long as the replay runs."""
     if timeline is None and not every_frame:
         log.info("no timeline for %s: judging every frame, without scoring", footage)
         every_frame = True
@@ -82,11 +85,17 @@ def replay(
     plan = _TimelinePlan(timeline, every_frame)
     fps = (timeline.fps if timeline else None) or source.fps
     judge = judge_for(config, runner, deadline=speed == "realtime")
-    pipeline = replay_pipeline(source, runner, judge, [memory, *sinks], cavities,
+    metrics = StationMetrics(port=metrics_port) if metrics_port is not None else None
+    metrics_sinks = [metrics.sink] if metrics is not None else []
+    pipeline = replay_pipeline(source, runner, judge, [memory, *sinks, *metrics_sinks], cavities,
                                select=plan.select, leftover=plan.leftover,
                                pace_fps=fps if speed == "realtime" else None, lanes=replay_lanes(config))
     total = (timeline.frame_count if timeline else None) or source.frame_count
     try:
+        if metrics is not None:
+            metrics.figures.watch(pipeline=pipeline, source=source, model_name=runner.card.name,
+                                  provider=runner.provider)
+            metrics.start()
         with tqdm(total=total, unit="frame", desc="replay", file=sys.stderr, disable=not progress) as bar:
             pipeline.start()
             # A progress display, not a sleep on luck: done is the condition, 0.2 s the refresh.
@@ -97,6 +106,8 @@ def replay(
         pipeline.close()
         source.close()
         runner.close()
+        if metrics is not None:
+            metrics.close()
     verdicts = memory.verdicts
     summary = {
         "footage": str(footage),
@@ -114,9 +125,11 @@ class _TimelinePlan:
 
     def __init__(self, timeline: Timeline | None, every_frame: bool) -> None:
         self.every_frame = every_frame
-        # Trigger frame -> shot, for shots not yet triggered; every-frame mode has no triggers to answer.
-        self._pending = ({s.trigger_frame: s for s in timeline.shots} if timeline and not every_frame
-                         else {})
+        # Trigger frame -> shots not yet triggered there (a recording may hold several triggers on one
+        # frame); every-frame mode has no triggers to answer.
+        self._pending: dict[int, list[Any]] = {}
+        for s in timeline.shots if timeline and not every_frame else ():
+            self._pending.setdefault(s.trigger_frame, []).append(s)
         self._dwell = ({f: s for s in timeline.shots for f in range(s.dwell_first, s.dwell_last + 1)}
                        if timeline else {})
 
@@ -126,14 +139,14 @@ class _TimelinePlan:
             if shot is not None:
                 frame.shot, frame.meta["cavities"] = shot.shot, _cavity_facts(shot)
             return (Job(None, frame),)
-        shot = self._pending.pop(frame.frame_id, None)
-        return () if shot is None else (Job(self._trigger(shot, frame.t_capture), frame),)
+        return [Job(self._trigger(shot, frame.t_capture), frame)
+                for shot in self._pending.pop(frame.frame_id, [])]
 
     def leftover(self) -> Iterable[Job]:
         """Shots whose trigger frame was never read (truncated file): answered NO_FRAME."""
         now_s = time.monotonic()
         return [Job(self._trigger(s, now_s), None, ErrorCode.NO_FRAME)
-                for _, s in sorted(self._pending.items())]
+                for _, shots in sorted(self._pending.items()) for s in shots]
 
     @staticmethod
     def _trigger(shot: Any, t_trigger_s: float) -> Trigger:
@@ -154,9 +167,24 @@ def load_timeline(footage: str | Path, explicit_path: str | Path | None = None) 
 
 
 def _cavity_facts(shot: Any) -> dict[int, dict[str, Any]]:
-    """{cavity id: {"part_id", "truth"}}; truth is "ok" or the defect name (the Verdict.truth format)."""
-    return {c.cavity: {"part_id": c.part_id,
-                       "truth": "ok" if c.label == "ok" else (c.defect or "ng")} for c in shot.cavities}
+    """{cavity id: {"part_id", "truth"}}; truth is "ok" or the defect name (the Verdict.truth format),
+    None for a recording of the line (`moldpilot record`: label null, nothing known)."""
+    return {c.cavity: {"part_id": c.part_id, "truth": _truth(c.label, c.defect)} for c in shot.cavities}
+
+
+def _truth(label: str | None, defect: str | None) -> str | None:
+    if label is None:
+        return None
+    return "ok" if label == "ok" else (defect or "ng")
+
+
+def with_timeline_truth(verdicts: Sequence[Verdict], timeline: Timeline) -> list[Verdict]:
+    """Verdicts of a triggered run on the line (e.g. the demo's PLC), scored like a replay: a PLC
+    trigger carries its shot's first part id, which names the shot, so each cavity's verdict gets the
+    truth of that shot's cavity. A part id the timeline does not know stays unscored (truth None)."""
+    facts = {s.part_ids[0]: _cavity_facts(s) for s in timeline.shots}
+    return [replace(v, truth=facts.get(v.part_id, {}).get(v.cavity, {}).get("truth", v.truth))
+            for v in verdicts]
 
 
 def summarize(verdicts: Sequence[Verdict], snapshot: dict[str, Any]) -> dict[str, Any]:

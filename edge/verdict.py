@@ -34,6 +34,7 @@ class ErrorCode(IntEnum):
     TRIGGER_OVERRUN = 4  # the trigger could not be queued (the vision side is saturated)
     PREPROCESS_ERROR = 5  # the cavity ROI does not fit the frame, or the image is unusable
     INTERNAL_ERROR = 6  # a bug in the pipeline itself (logged with its traceback); the loop goes on
+    RECORDING_ONLY = 7  # `moldpilot record` is capturing footage and judges nothing; the PLC rejects
 
 
 @dataclass(slots=True)

@@ -33,6 +33,8 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--speed", choices=["max", "realtime"], default="max", help="replay pace")
     parser.add_argument("--report", metavar="DIR", help="write summary, verdicts and an HTML report to DIR")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    parser.add_argument("--metrics-port", type=int, metavar="PORT",
+                        help="serve Prometheus metrics on 127.0.0.1:PORT while the replay runs")
     parser.set_defaults(func=_replay)
 
 
@@ -43,7 +45,8 @@ def _replay(args: argparse.Namespace) -> int:
     same_file = Path(config.source.uri).resolve() == footage.resolve()
     timeline = load_timeline(footage, config.source.timeline if same_file else None)
     summary = replay_with_report(footage, config, timeline, every_frame=args.every_frame, speed=args.speed,
-                                 model_path=args.model, report_dir=Path(args.report) if args.report else None)
+                                 model_path=args.model, report_dir=Path(args.report) if args.report else None,
+                                 metrics_port=args.metrics_port)
     print(json.dumps(summary) if args.json else "\n".join(human_summary(summary)), flush=True)
     return 0
 
@@ -58,6 +61,7 @@ def replay_with_report(
     model_path: str | None = None,
     report_dir: Path | None = None,
     progress: bool = True,
+    metrics_port: int | None = None,
 ) -> dict[str, Any]:
     """Replay `footage`; with `report_dir`, also write summary.json, verdicts.jsonl and index.html there.
     Returns the summary (with the report's path under "report")."""
@@ -65,7 +69,7 @@ def replay_with_report(
     if report_dir and (report_dir / "verdicts.jsonl").exists():
         (report_dir / "verdicts.jsonl").unlink()  # a report describes one run, not an append of several
     result = replay(footage, config, timeline, every_frame=every_frame, speed=speed,
-                    model_path=model_path, sinks=sinks, progress=progress,
+                    model_path=model_path, sinks=sinks, progress=progress, metrics_port=metrics_port,
                     evidence_limit=GALLERY_PARTS if report_dir else 0)
     summary = result.summary
     if report_dir:
