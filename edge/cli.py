@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -60,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MoldPilotError as exc:
         print(f"moldpilot: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `moldpilot ... | head` closed our stdout early: not an error, and no traceback for it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         logging.getLogger(__name__).warning("interrupted")
         return 130
