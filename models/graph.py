@@ -3,12 +3,21 @@
 The trainer extracts features with `feature_graph` and ships `model_graph`; both come from the same
 `_trunk`, so the features a head is trained on are computed exactly as on the edge PC.
 
+Pooling (`POOLINGS`, per tap, in this order in `features`): global average, global max, and the average
+of each quadrant (2x2 grid). Global averaging alone washes out small local defects: on simulator crops
+(6,000 to train, 1,000 fresh, identity view) AUROC was 0.922 with average only, 0.924 adding the max and
+0.945 adding the quadrants (a 3x3 grid on top: 0.956, at 2.5x the features). The quadrants tell "a dark
+spot where this part has none" from "a hole where it always is". Also tried and dropped: spatial std
+and top-5 means (+0.005), an MLP head (no gain), a 256 px backbone input (-0.01), patch nearest-neighbour
+anomaly scores (0.82) and a multiple-instance patch classifier (0.77).
+
 Outputs of the shipped graph:
-- `probs` [N, C]: softmax of a linear head over the global-average-pooled taps.
+- `probs` [N, C]: softmax of a linear head over the pooled taps.
 - `heatmap` [N, h, w] in [0, 1]: class-activation map of the head over the deepest tap (stride 16; 10x10
-  at 160 px). The defect direction is (mean of the defect-class weights) - (ok weights); the map is
-  min-max normalised per image (where the evidence is) and multiplied by P(defect) (how much there is),
-  so an OK part shows a dark map and the map of an NG part peaks at the defect.
+  at 160 px). The defect direction is (mean of the defect-class weights) - (ok weights), summed over the
+  poolings of that tap (each pooling is a positive combination of the map's cells); the map is min-max
+  normalised per image (where the evidence is) and multiplied by P(defect) (how much there is), so an OK
+  part shows a dark map and the map of an NG part peaks at the defect.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ MEAN = [0.485, 0.456, 0.406]  # ImageNet, RGB order
 STD = [0.229, 0.224, 0.225]
 INPUT = "image"
 FEATURES = "features"
+POOLINGS = ("avg", "max", "quadrants")
+_POOLED_PER_CHANNEL = {"avg": 1, "max": 1, "quadrants": 4}
 
 
 def backbone_card() -> dict:
@@ -60,11 +71,20 @@ def _trunk(size: int) -> tuple[onnx.ModelProto, list[str]]:
     graph.node.extend(nodes)
     del graph.input[:]
     graph.input.append(helper.make_tensor_value_info(INPUT, TensorProto.UINT8, ["N", size, size, 3]))
-    pooled = []
-    for tap in taps:
-        graph.node.append(helper.make_node("ReduceMean", [tap], [f"{tap}_gap"], axes=[2, 3], keepdims=0))
-        pooled.append(f"{tap}_gap")
-    graph.node.append(helper.make_node("Concat", pooled, [FEATURES], axis=1))
+    pooled: dict[str, list[str]] = {kind: [] for kind in POOLINGS}
+    for tap, stride in zip(taps, _tap_strides(), strict=True):
+        half = max(1, -(-size // stride) // 2)  # quadrant side in cells (an odd map drops its last row)
+        graph.node.extend([
+            helper.make_node("ReduceMean", [tap], [f"{tap}_avg"], axes=[2, 3], keepdims=0),
+            helper.make_node("ReduceMax", [tap], [f"{tap}_max"], axes=[2, 3], keepdims=0),
+            helper.make_node("AveragePool", [tap], [f"{tap}_q4"], kernel_shape=[half, half],
+                             strides=[half, half]),
+            helper.make_node("Flatten", [f"{tap}_q4"], [f"{tap}_quadrants"], axis=1),  # channel-major
+        ])
+        for kind in POOLINGS:
+            pooled[kind].append(f"{tap}_{kind}")
+    graph.node.append(helper.make_node("Concat", [n for kind in POOLINGS for n in pooled[kind]], [FEATURES],
+                                       axis=1))
     del graph.output[:]
     return model, taps
 
@@ -81,6 +101,24 @@ def tap_channels() -> list[int]:
     return [o["channels"] for o in backbone_card()["outputs"]]
 
 
+def _tap_strides() -> list[int]:
+    return [o["stride"] for o in backbone_card()["outputs"]]
+
+
+def tap_weight(weight: np.ndarray, tap: int) -> np.ndarray:
+    """Columns of a head weight [C, K] that read tap `tap`, summed over the poolings: [C, channels]."""
+    channels = tap_channels()
+    total = np.zeros((weight.shape[0], channels[tap]), weight.dtype)
+    start = 0
+    for kind in POOLINGS:
+        per = _POOLED_PER_CHANNEL[kind]
+        offset = start + per * sum(channels[:tap])
+        block = weight[:, offset:offset + per * channels[tap]]
+        total += block.reshape(weight.shape[0], channels[tap], per).sum(axis=2)
+        start += per * sum(channels)
+    return total
+
+
 def model_graph(size: int, weight: np.ndarray, bias: np.ndarray, ok_index: int = 0) -> onnx.ModelProto:
     """The shipped graph: `probs` [N, C] and `heatmap` [N, h, w] from a linear head (weight [C, K])."""
     model, taps = _trunk(size)
@@ -88,7 +126,8 @@ def model_graph(size: int, weight: np.ndarray, bias: np.ndarray, ok_index: int =
     n_classes = weight.shape[0]
     deep = tap_channels()[-1]
     defect_rows = [c for c in range(n_classes) if c != ok_index]
-    direction = weight[defect_rows, -deep:].mean(axis=0) - weight[ok_index, -deep:]
+    deep_weight = tap_weight(weight, len(taps) - 1)
+    direction = deep_weight[defect_rows].mean(axis=0) - deep_weight[ok_index]
     nodes = [
         helper.make_node("Gemm", [FEATURES, _const(graph, "head_w", weight.astype(np.float32)),
                                   _const(graph, "head_b", bias.astype(np.float32))], ["logits"], transB=1),

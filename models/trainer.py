@@ -23,7 +23,7 @@ from models.card import InputSpec, ModelCard, OutputSpec, ResizeSpec, save_model
 from models.dataset import Dataset, DatasetError, check_counts, scan, split
 from models.evaluate import metrics
 from models.features import IDENTITY, TRAIN_VIEWS, run_images, session
-from models.graph import MEAN, STD, backbone_card, feature_graph, model_graph
+from models.graph import MEAN, POOLINGS, STD, backbone_card, feature_graph, model_graph
 from models.head import fit_head
 
 log = logging.getLogger(__name__)
@@ -65,13 +65,16 @@ def _features(sess: InferenceSession, data: Dataset, size: int, views: dict, des
 
 def train(data_dir: str | Path, out: str | Path, ok_class: str = "ok", target_escape: float = 0.005,
           val_fraction: float = 0.2, seed: int = 0, size: int = DEFAULT_SIZE, progress: bool = True,
-          name: str | None = None) -> dict:
-    """Train and save MODEL.onnx + MODEL.card.json; returns a summary (DatasetError for unusable data)."""
+          name: str | None = None, threads: int = 0) -> dict:
+    """Train and save MODEL.onnx + MODEL.card.json; returns a summary (DatasetError for unusable data).
+
+    `threads` for feature extraction: 0 = every core; a fixed count makes the features bit-reproducible.
+    """
     started = time.perf_counter()
     data = scan(data_dir, ok_class)
     check_counts(data)
     train_index, val_index = split(data, val_fraction, seed)
-    extractor = session(feature_graph(size))
+    extractor = session(feature_graph(size), threads)
     train_views, train_set = _features(extractor, data.subset(train_index), size, TRAIN_VIEWS,
                                        "features train", progress)
     val_views, val_set = _features(extractor, data.subset(val_index), size, IDENTITY, "features val",
@@ -116,12 +119,12 @@ def train(data_dir: str | Path, out: str | Path, ok_class: str = "ok", target_es
             "val_fraction": val_fraction,
             "seed": seed,
             "augmentation": list(TRAIN_VIEWS),
-            "head": "standardised multinomial logistic regression, class_weight=balanced, on "
-                    "global-average-pooled taps " + ",".join(o["name"] for o in backbone["outputs"]),
+            "head": "standardised multinomial logistic regression, class_weight=balanced, on taps "
+                    + ",".join(o["name"] for o in backbone["outputs"]) + " pooled by " + ", ".join(POOLINGS),
             "head_c": head.c,
             "cv_log_loss": head.cv_log_loss,
-            "heatmap": "CAM over feat_b13 of (mean defect weights - ok weights), per-image min-max, "
-                       "times P(defect)",
+            "heatmap": "CAM over feat_b13 of (mean defect weights - ok weights) summed over the poolings, "
+                       "per-image min-max, times P(defect)",
         },
         validation=validation,
         provenance={"backbone": backbone["truncation"], **backbone["provenance"],

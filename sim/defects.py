@@ -1,10 +1,23 @@
 """Molding defects, one function each, applied in place to a part's maps before shading.
 
-Every function takes the maps, the part's geometry, a severity in [0, 1] (0.1 subtle ... 1.0 obvious,
-mapped to size and contrast) and its own random generator. Editing maps rather than pixels keeps the
+Every function takes the maps, the part's geometry, a severity in [0, 1] (mapped to size and contrast,
+see the acceptance limits below) and its own random generator. Editing maps rather than pixels keeps the
 defects physically consistent with the shading: a sink mark is a dip in the height field, so it is
 shaded by the same light as the rest of the part; a short shot removes material, so the fixture and the
 shadow show through. The renderer measures each defect's bbox from the pixels it changes.
+
+Acceptance limits. Severity spans the defects an inspector must reject, from subtle to obvious; a flaw
+below the subtle end is within spec and the part is labelled OK. The subtle end (severity 0.15, r = part
+radius, ~51 px in a 160 px nest) was raised where it used to hide in the OK variation (2-px burn dots, a
+warp inside the +-3 % scale jitter, sink marks that housings' shading swallowed):
+
+    short_shot  a rim sector missing >= 0.20 r deep (~10 px)
+    flash       a sheet >= 0.10 r wide (~5 px) over >= +-24 deg of the outline
+    sink_mark   a dip of sigma >= 0.16 r (~8 px), darkening the surface by >= 18 %
+    burn        a charred streak >= 0.20 r x 0.09 r (~10 x 5 px)
+    scratch     a line >= 0.50 r long (~26 px) at >= 64 % contrast
+    crack       a dark line >= 0.41 r long (~21 px), >= 74 % darker
+    warp        >= 6 % elongation (twice the scale jitter) and a bow of >= 0.08 r
 """
 
 from __future__ import annotations
@@ -52,7 +65,7 @@ def short_shot(maps: PartMaps, geom: PartGeometry, severity: float, rng: np.rand
     across = -dx * np.sin(phi) + dy * np.cos(phi)
     r = geom.radius_px
     extent = float(along[maps.alpha > 0.5].max())
-    depth = (0.10 + 0.30 * severity) * r
+    depth = (0.16 + 0.26 * severity) * r
     front = extent - depth + 0.35 * across**2 / r + 0.02 * r * np.sin(across * rng.uniform(0.2, 0.4))
     missing = np.clip(along - front + 0.5, 0.0, 1.0)
     maps.alpha *= 1.0 - missing
@@ -70,11 +83,11 @@ def flash(maps: PartMaps, geom: PartGeometry, severity: float, rng: np.random.Ge
     cv2.drawContours(outside, contours, -1, 0, cv2.FILLED)
     dist = cv2.distanceTransform(outside, cv2.DIST_L2, 3)
     phi = rng.uniform(0.0, 2.0 * np.pi)
-    half_arc = 0.25 + 0.6 * severity
+    half_arc = 0.35 + 0.5 * severity
     taper = np.sqrt(np.clip(1.0 - _angle_to(theta, phi) / half_arc, 0.0, 1.0))
     knots = rng.uniform(0.6, 1.4, 9)  # ragged edge: width varies smoothly along the arc
     ragged = np.interp(theta, np.linspace(-np.pi, np.pi, 9), knots, period=2.0 * np.pi)
-    width = (0.05 + 0.12 * severity) * geom.radius_px * taper * ragged
+    width = (0.08 + 0.10 * severity) * geom.radius_px * taper * ragged
     sheet = np.clip(width - dist + 0.5, 0.0, 1.0) * outside
     maps.alpha[:] = np.maximum(maps.alpha, 0.9 * sheet)
     maps.height[:] = np.maximum(maps.height, 0.2 * sheet)
@@ -90,10 +103,10 @@ def sink_mark(maps: PartMaps, geom: PartGeometry, severity: float, rng: np.rando
     x, y = x + off * np.cos(a), y + off * np.sin(a)
     size = maps.alpha.shape[0]
     xx, yy = pixel_grid(size)
-    rr = (0.08 + 0.14 * severity) * geom.radius_px
+    rr = (0.14 + 0.10 * severity) * geom.radius_px
     dip = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2.0 * rr * rr)) * (maps.alpha > 0.99)
-    maps.height -= (0.15 + 0.35 * severity) * dip
-    maps.albedo *= (1.0 - (0.08 + 0.18 * severity) * dip)[..., None]
+    maps.height -= (0.40 + 0.25 * severity) * dip
+    maps.albedo *= (1.0 - (0.16 + 0.12 * severity) * dip)[..., None]
 
 
 def burn(maps: PartMaps, geom: PartGeometry, severity: float, rng: np.random.Generator) -> None:
@@ -106,8 +119,8 @@ def burn(maps: PartMaps, geom: PartGeometry, severity: float, rng: np.random.Gen
     tangent = np.arctan2(y - geom.center_xy_px[1], x - geom.center_xy_px[0]) + np.pi / 2.0
     u = (xx - x) * np.cos(tangent) + (yy - y) * np.sin(tangent)
     v = -(xx - x) * np.sin(tangent) + (yy - y) * np.cos(tangent)
-    a = (0.07 + 0.16 * severity) * geom.radius_px
-    b = (0.035 + 0.06 * severity) * geom.radius_px
+    a = (0.18 + 0.10 * severity) * geom.radius_px
+    b = (0.09 + 0.03 * severity) * geom.radius_px
     spot = np.exp(-2.0 * ((u / a) ** 2 + (v / b) ** 2)) * maps.alpha
     strength = np.clip((0.6 + 0.4 * severity) * 1.3 * spot, 0.0, 1.0)[..., None]
     maps.albedo[:] = maps.albedo * (1.0 - strength) + _BURN_BGR * (1.0 - 0.6 * severity) * strength
@@ -124,7 +137,7 @@ _CANDIDATES = 4  # lines drawn per scratch or crack; the most visible is kept
 def scratch(maps: PartMaps, geom: PartGeometry, severity: float, rng: np.random.Generator) -> None:
     """A handling scratch: a thin, slightly curved line, stress-whitened (bright) or dark."""
     inside = maps.alpha > 0.99
-    length = (0.30 + 0.60 * severity) * geom.radius_px
+    length = (0.45 + 0.45 * severity) * geom.radius_px
     t = np.linspace(-0.5, 0.5, 9)[:, None]
     thickness = 1 if severity < 0.6 else 2
     candidates = []
@@ -136,7 +149,7 @@ def scratch(maps: PartMaps, geom: PartGeometry, severity: float, rng: np.random.
         points = np.array([x, y]) + t * length * direction + bend * normal
         candidates.append(_draw_line_mask(maps.alpha.shape, points, thickness))
     line = candidates[_most_visible(candidates, inside)] * inside
-    contrast = (0.45 + 0.45 * severity) * line
+    contrast = (0.60 + 0.30 * severity) * line
     if rng.random() < 0.6:
         maps.albedo += (1.0 - maps.albedo) * contrast[..., None]
     else:
@@ -159,7 +172,7 @@ def crack(maps: PartMaps, geom: PartGeometry, severity: float, rng: np.random.Ge
     edge = solid & (cv2.erode(solid.astype(np.uint8), np.ones((3, 3))) == 0)
     _, _, radius, _ = _polar(maps, geom)
     rim = edge & (radius > 0.6 * geom.radius_px)
-    length = (0.25 + 0.50 * severity) * geom.radius_px
+    length = (0.35 + 0.40 * severity) * geom.radius_px
     step = max(2.0, 0.06 * geom.radius_px)
     n = max(3, int(length / step))
     thickness = 1 if severity < 0.7 else 2
@@ -178,7 +191,7 @@ def crack(maps: PartMaps, geom: PartGeometry, severity: float, rng: np.random.Ge
         branch = _crack_path(float(mid[0]), float(mid[1]), turn, n // 2, step, rng)
         line = np.maximum(line, _draw_line_mask(maps.alpha.shape, branch, 1))
     line *= solid
-    maps.albedo *= (1.0 - (0.6 + 0.35 * severity) * line)[..., None]
+    maps.albedo *= (1.0 - (0.7 + 0.25 * severity) * line)[..., None]
     maps.height -= 0.2 * line
 
 
@@ -189,8 +202,8 @@ def warp(maps: PartMaps, geom: PartGeometry, severity: float, rng: np.random.Gen
     along = dx * np.cos(psi) + dy * np.sin(psi)
     across = -dx * np.sin(psi) + dy * np.cos(psi)
     r = geom.radius_px
-    stretch = 1.02 + 0.06 * severity
-    bow = (0.03 + 0.07 * severity) * rng.choice([-1.0, 1.0])
+    stretch = 1.05 + 0.06 * severity
+    bow = (0.06 + 0.10 * severity) * rng.choice([-1.0, 1.0])
     # Inverse map: where in the straight part does each output pixel come from.
     src_along = along / stretch
     src_across = across * (2.0 - stretch) - bow * (along**2) / r
