@@ -19,6 +19,7 @@ from edge.commands import (
     demo_cmd,
     doctor_cmd,
     eval_cmd,
+    quantize_cmd,
     record_cmd,
     replay_cmd,
     run_cmd,
@@ -27,8 +28,8 @@ from edge.commands import (
 )
 from edge.errors import MoldPilotError
 
-VERB_MODULES = (config_cmd, sim_cmd, run_cmd, replay_cmd, train_cmd, eval_cmd, demo_cmd, bench_cmd,
-                doctor_cmd, record_cmd)
+VERB_MODULES = (config_cmd, sim_cmd, run_cmd, replay_cmd, train_cmd, eval_cmd, quantize_cmd, demo_cmd,
+                bench_cmd, doctor_cmd, record_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

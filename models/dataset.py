@@ -66,8 +66,11 @@ def _class_folders(root: Path) -> dict[str, Path]:
     return classes
 
 
-def scan(root: str | Path, ok_class: str = "ok") -> Dataset:
-    """List the classes and images under `root`, with `ok_class` first; DatasetError if unusable."""
+def scan(root: str | Path, ok_class: str = "ok", min_classes: int = 2) -> Dataset:
+    """List the classes and images under `root`, with `ok_class` first; DatasetError if unusable.
+
+    `min_classes=1` accepts a folder of good parts only (good-only training, models/good_only.py).
+    """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"dataset folder {root} does not exist; give a folder of class sub-folders")
@@ -79,7 +82,7 @@ def scan(root: str | Path, ok_class: str = "ok") -> Dataset:
     if ok_class not in folders:
         raise DatasetError(f"{root} has no ok class folder {ok_class!r} (found: {', '.join(folders)}); "
                            "name the good class with --ok-class")
-    if len(folders) < 2:
+    if len(folders) < min_classes:
         raise DatasetError(f"{root} holds a single class ({ok_class!r}); "
                            "add at least one defect class folder")
     class_names = [ok_class, *sorted(n for n in folders if n != ok_class)]

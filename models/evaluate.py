@@ -73,16 +73,19 @@ def evaluate_model(model_path: str | Path, data_dir: str | Path, ok_class: str |
     """Run a MoldPilot ONNX model over a labelled folder; DatasetError/CardError for unusable input.
 
     The folder's ok class (default: the card's `ok_class`) maps to the model's ok class; every other
-    folder must be one of the model's defect classes.
+    folder must be one of the model's defect classes (for a good-only model: any folder, all "anomaly").
     """
     card = read_card(model_path)
     data = scan(data_dir, ok_class or card.ok_class)
     model_defects = [c for c in card.class_names if c != card.ok_class]
-    unknown = [c for c in data.class_names[1:] if c not in model_defects]
+    # A good-only model has one defect class ("anomaly") that stands for every defect folder.
+    anomaly_only = card.output("anomaly_score") is not None
+    unknown = [] if anomaly_only else [c for c in data.class_names[1:] if c not in model_defects]
     if unknown:
         raise DatasetError(f"{data.root} has class folder(s) {', '.join(unknown)} that the model does not "
                            f"know (its defect classes: {', '.join(model_defects)}); rename or remove them")
-    to_model = [card.class_names.index(c) for c in [card.ok_class, *data.class_names[1:]]]
+    to_model = [card.class_names.index(card.ok_class)] + [
+        card.class_names.index(model_defects[0] if anomaly_only else c) for c in data.class_names[1:]]
     height, width = card.input.height_width
     if height != width:
         raise CardError(f"{model_path}: input {width}x{height} is not square; eval supports square inputs")

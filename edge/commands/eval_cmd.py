@@ -15,6 +15,8 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("data_dir", metavar="DATA_DIR", help="one sub-folder of images per class")
     parser.add_argument("--ok-class", default=None,
                         help="folder name of the good parts (default: the model card's ok class)")
+    parser.add_argument("--overlays", metavar="DIR",
+                        help="also write each image with its heatmap and verdict drawn on it to DIR/<class>/")
     parser.add_argument("--json", action="store_true", help="print one JSON object (default: a summary)")
     parser.set_defaults(func=_eval)
 
@@ -30,6 +32,11 @@ def _eval(args: argparse.Namespace) -> int:
         raise DataError(str(exc)) from exc
     except CardError as exc:
         raise ModelError(str(exc)) from exc
+    if args.overlays:
+        from edge.overlays import write_overlays
+
+        result["overlays"] = write_overlays(args.model, args.data_dir, args.overlays, args.ok_class)
+        result["overlays_dir"] = args.overlays
     if args.json:
         print(json.dumps(result))
         return 0
@@ -47,6 +54,8 @@ def _eval(args: argparse.Namespace) -> int:
     print(" " * width + "".join(f"{n:>{width}}" for n in names))
     for name, row in zip(names, result["confusion"], strict=True):
         print(f"{name:<{width}}" + "".join(f"{v:>{width}}" for v in row))
+    if args.overlays:
+        print(f"wrote {result['overlays']} overlay(s) to {args.overlays}")
     if result["unreadable"]:
         print(f"skipped {result['unreadable']} unreadable file(s): " + ", ".join(result["unreadable_files"]))
     return 0

@@ -21,6 +21,20 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
                         help="highest share of defective parts passed as OK on validation (default 0.005)")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="share held out for validation")
     parser.add_argument("--seed", type=int, default=0, help="split and head seed (default 0)")
+    parser.add_argument("--mode", choices=["supervised", "good-only"], default="supervised",
+                        help="supervised (every class labelled) or good-only (only the ok folder is needed; "
+                             "defect folders calibrate the threshold); default supervised")
+    good = parser.add_argument_group("good-only mode (models/good_only.py)")
+    good.add_argument("--ok-quantile", type=float, default=0.995,
+                      help="threshold = this quantile of good validation scores when there are no defect "
+                           "images (default 0.995)")
+    good.add_argument("--channels", type=int, default=100,
+                      help="embedding channels kept of 216 (default 100)")
+    good.add_argument("--groups", type=int, default=1,
+                      help="k-means groups of good parts, one Gaussian set each (default 1)")
+    good.add_argument("--score", choices=["global", "local"], default="global",
+                      help="image score from the global-average Gaussian (parts at any rotation) or the "
+                           "heatmap's peak (aligned parts, small defects); default global")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.set_defaults(func=_train)
 
@@ -31,9 +45,20 @@ def _train(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.target_escape < 1.0:
         raise DataError(f"--target-escape must be in [0, 1), got {args.target_escape}")
+    common = {"ok_class": args.ok_class, "target_escape": args.target_escape,
+              "val_fraction": args.val_fraction, "seed": args.seed, "progress": sys.stderr.isatty()}
     try:
-        summary = train(args.data_dir, args.out, ok_class=args.ok_class, target_escape=args.target_escape,
-                        val_fraction=args.val_fraction, seed=args.seed, progress=sys.stderr.isatty())
+        if args.mode == "good-only":
+            from models.good_only import train_good_only
+
+            if not 0.0 < args.ok_quantile < 1.0 or not 1 <= args.channels <= 216 or args.groups < 1:
+                raise DataError("good-only needs 0 < --ok-quantile < 1, 1 <= --channels <= 216 and "
+                                "--groups >= 1")
+            summary = train_good_only(args.data_dir, args.out, ok_quantile=args.ok_quantile,
+                                      n_channels=args.channels, n_groups=args.groups, score_source=args.score,
+                                      **common)
+        else:
+            summary = train(args.data_dir, args.out, **common)
     except DatasetError as exc:
         raise DataError(str(exc)) from exc
     if args.json:
@@ -45,7 +70,9 @@ def _train(args: argparse.Namespace) -> int:
     if summary["unreadable_files"]:
         print(f"skipped     {len(summary['unreadable_files'])} unreadable file(s): "
               + ", ".join(summary["unreadable_files"]))
-    print(f"threshold   {summary['threshold']:.4f} on P(defect): {val['threshold_note']}")
-    print(f"validation  n={val['n']} accuracy={val['accuracy']:.4f} escape_rate={val['escape_rate']:.4f} "
-          f"false_reject_rate={val['false_reject_rate']:.4f} auroc={val['auroc']:.4f}")
+    note = val.get("threshold_note") or val["threshold_rule"]
+    print(f"threshold   {summary['threshold']:.4f} on P(defect): {note}")
+    figures = " ".join(f"{key}={'n/a' if val[key] is None else format(val[key], '.4f')}"
+                       for key in ("accuracy", "escape_rate", "false_reject_rate", "auroc"))
+    print(f"validation  n={val['n']} {figures}")
     return 0

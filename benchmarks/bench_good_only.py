@@ -1,0 +1,112 @@
+"""Good-only model on real casting photos: trained on ok_front alone, AUROC on a held-out split of both.
+
+    .venv/bin/python benchmarks/bench_good_only.py [--data /work/shared/datasets/casting/train]
+        [--n-train 4000] [--keep /tmp/casting_good.onnx]
+    .venv/bin/python benchmarks/bench_good_only.py --sim [--count 1000 --sim-seed 777123]
+
+--sim measures the shipped simulator model (models/default_good_only) on fresh crops instead: AUROC and
+the share of defective crops with severity > 0.5 whose heatmap peak (cell centre) lies inside the
+defect's ground-truth bbox (labels.csv bbox_xywh).
+
+The photos are licensed BY-NC-ND: they are only linked into a temporary folder (bench_train.link_split),
+never copied; the model is written there too (or to --keep, outside the repository). The training
+folder holds both classes: the Gaussians see only ok_front, the def_front images there only calibrate
+the threshold (models/good_only.py); the held-out folder is never seen. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from bench_train import latency_ms, link_split
+
+from models.card import sidecar_path
+from models.evaluate import auroc, evaluate_model
+from models.features import run_images, session
+from models.good_only import train_good_only
+from sim.dataset import read_labels, write_dataset
+
+SIM_MODEL = Path(__file__).resolve().parents[1] / "models" / "default_good_only" / "sim_parts_good_v1.onnx"
+SIM_SIZE = 160
+
+
+def sim_default(count: int, seed: int) -> dict:
+    """AUROC and heatmap-peak-in-bbox rate of the shipped good-only simulator model on fresh crops."""
+    with tempfile.TemporaryDirectory() as tmp:
+        write_dataset(Path(tmp), count, seed)
+        rows = read_labels(Path(tmp))
+        sess = session(SIM_MODEL)
+        paths = [Path(tmp) / r.file for r in rows]
+        heat, _ = run_images(sess, paths, SIM_SIZE, output="heatmap", progress=False)
+        score, _ = run_images(sess, paths, SIM_SIZE, output="anomaly_score", progress=False)
+    defective = np.array([r.label != "ok" for r in rows])
+    cell = SIM_SIZE / heat.shape[-1]
+    hits = []
+    for row, peak_map in zip(rows, heat[0], strict=True):
+        if row.label == "ok" or row.severity <= 0.5 or not row.bbox_xywh:
+            continue
+        y, x = np.unravel_index(peak_map.argmax(), peak_map.shape)
+        bx, by, bw, bh = row.bbox_xywh
+        hits.append(bx <= (x + 0.5) * cell <= bx + bw and by <= (y + 0.5) * cell <= by + bh)
+    by_defect = {}
+    for name in sorted({r.defect for r in rows if r.defect}):
+        keep = np.array([r.defect == name for r in rows]) | ~defective
+        by_defect[name] = round(auroc(defective[keep], score[0][keep]), 4)
+    return {"model": str(SIM_MODEL), "count": count, "seed": seed, "auroc": auroc(defective, score[0]),
+            "auroc_by_defect": by_defect, "peak_in_bbox_severity_over_0_5": float(np.mean(hits)),
+            "n_peak_checked": len(hits), "model_bytes": SIM_MODEL.stat().st_size}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("/work/shared/datasets/casting/train"))
+    parser.add_argument("--ok-class", default="ok_front")
+    parser.add_argument("--n-train", type=int, default=4000,
+                        help="images (both classes) in the training folder")
+    parser.add_argument("--size", type=int, default=160)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", type=Path, help="copy the trained model (+ card) here (not into the repo)")
+    parser.add_argument("--sim", action="store_true", help="measure the shipped simulator model instead")
+    parser.add_argument("--count", type=int, default=1000, help="fresh simulator crops (--sim)")
+    parser.add_argument("--sim-seed", type=int, default=777123, help="fresh simulator seed (--sim)")
+    args = parser.parse_args()
+    if args.sim:
+        print(json.dumps(sim_default(args.count, args.sim_seed), indent=2))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        train_dir, test_dir, model = Path(tmp, "train"), Path(tmp, "test"), Path(tmp, "casting_good.onnx")
+        counts = link_split(args.data, train_dir, test_dir, args.n_train, args.seed)
+        t0 = time.perf_counter()
+        summary = train_good_only(train_dir, model, ok_class=args.ok_class, seed=args.seed, size=args.size)
+        train_s = time.perf_counter() - t0
+        held_out = evaluate_model(model, test_dir, progress=False)
+        training = summary["training"]
+        result = {
+            "train_folder": counts,
+            "gaussians_fitted_on": training["n_train_ok"],
+            "train_seconds": round(train_s, 1),
+            "validation": {k: summary["validation"][k]
+                           for k in ("n", "auroc", "accuracy", "escape_rate", "false_reject_rate",
+                                     "onnx_vs_numpy_max_abs")},
+            "threshold_rule": summary["validation"]["threshold_rule"],
+            "held_out": {k: held_out[k] for k in ("n", "n_ok", "n_defective", "auroc", "accuracy",
+                                                  "escape_rate", "false_reject_rate")},
+            "latency_1_image_1_thread": latency_ms(model, args.size),
+            "model_bytes": model.stat().st_size,
+            "parameter_bytes": training["parameter_bytes"],
+            "train_embedding_bytes": training["train_embedding_bytes"],
+        }
+        if args.keep:
+            shutil.copy(model, args.keep)
+            shutil.copy(sidecar_path(model), sidecar_path(args.keep))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
