@@ -9,12 +9,14 @@ import pytest
 
 from edge.config import load_config
 from edge.errors import ConfigError
+from edge.replay import load_timeline, replay
 from edge.sinks.mqtt import MqttSink, build_mqtt_sink
 from edge.verdict import Decision, ErrorCode, Verdict
 from plc_bridge.alerts import AlertEngine, AlertRules
 from plc_bridge.mqtt_publisher import MqttPublisher, MqttSettings
 from plc_bridge.outbox import Outbox
 from sim.broker import free_port
+from sim.footage import FootageSettings, write_footage
 from tests.mosquitto import MosquittoBroker, Subscriber, wait_until
 
 WAIT_S = 60.0
@@ -98,3 +100,28 @@ def test_outbox_overflow_while_the_broker_is_unreachable_is_counted_and_alerted(
         assert rows[-2]["shot"] == 4  # the newest results are kept
     finally:
         sink.publisher.stop(drain_timeout_s=0)
+
+
+def test_thousand_part_replay_arrives_in_order_each_once(mosquitto: MosquittoBroker, tmp_path: Path,
+                                                         tiny_model: Path) -> None:
+    """The issue's case end to end: a 1,000-part replay (250 shots x 4 cavities of simulator footage,
+    a real ONNX model) through the station's MQTT sink; the subscriber gets every part once, in order."""
+    footage = tmp_path / "line.avi"
+    # 4 frames per shot keeps the footage small; the timeline still has one trigger per shot
+    write_footage(footage, FootageSettings(shots=250, seed=61, cavities=4, fps=2.0, cycle_s=2.0, cell_px=64))
+    config = load_config(station_yaml(tmp_path, mosquitto.port))
+    sink = build_mqtt_sink(config, model="tiny_defect")
+    assert sink is not None
+    sub = Subscriber(mosquitto.port, "plant1/line3/press07/result")
+    try:
+        assert sub.wait_for(lambda s: s.subscriptions >= 1, WAIT_S)
+        result = replay(footage, config, load_timeline(footage), model_path=tiny_model, sinks=[sink],
+                        progress=False)
+        assert result.summary["parts"] == 1000
+        assert sub.wait_for(lambda s: len(s.json("result")) >= 1000, WAIT_S)
+        results = sub.json("result")
+        assert len(results) == 1000 and len({r["id"] for r in results}) == 1000
+        expected = [(shot, cavity) for shot in range(1, 251) for cavity in (1, 2, 3, 4)]
+        assert [(r["shot"], r["cavity"]) for r in results] == expected
+    finally:
+        sub.close()
