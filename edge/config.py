@@ -32,6 +32,14 @@ def _resolve(path: str | None, info: ValidationInfo) -> str | None:
     return str(p)
 
 
+def _existing_file(path: str | None, info: ValidationInfo) -> str | None:
+    """An optional file setting: resolved like every path, and it must exist when it is given."""
+    resolved = _resolve(path, info)
+    if resolved is not None and not Path(resolved).is_file():
+        raise ValueError(f"file not found: {resolved}")
+    return resolved
+
+
 class StationSection(Section):
     site: str = Field(min_length=1, description="plant or site name, first level of the MQTT topic root")
     line: str = Field(min_length=1, description="production line")
@@ -48,10 +56,7 @@ class SourceSection(Section):
     @field_validator("timeline")
     @classmethod
     def _timeline_exists(cls, value: str | None, info: ValidationInfo) -> str | None:
-        path = _resolve(value, info)
-        if path is not None and not Path(path).is_file():
-            raise ValueError(f"file not found: {path}")
-        return path
+        return _existing_file(value, info)
 
 
 class CavitySection(Section):
@@ -115,10 +120,7 @@ class TlsSection(Section):
     @field_validator("ca", "cert", "key")
     @classmethod
     def _file_exists(cls, value: str | None, info: ValidationInfo) -> str | None:
-        path = _resolve(value, info)
-        if path is not None and not Path(path).is_file():
-            raise ValueError(f"file not found: {path}")
-        return path
+        return _existing_file(value, info)
 
 
 class MqttSection(Section):
