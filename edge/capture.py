@@ -65,6 +65,11 @@ class Job:
         assert self.frame is not None, "a Job needs a trigger or a frame"
         return self.frame.frame_id
 
+    @property
+    def recipe_id(self) -> int | None:
+        """The PLC's RECIPE_ID for this trigger; None without one (free-run, replay, ASCII link)."""
+        return self.trigger.recipe_id if self.trigger is not None else None
+
 
 class LatestFrames:
     """The LATEST policy: a ring of the last `depth` frames, written by the capture thread."""

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from edge.errors import ConfigError
 
@@ -75,11 +83,25 @@ class CavitySection(Section):
 Provider = Literal["tensorrt", "cuda", "openvino", "cpu"]
 
 
+def _thresholds_in_range(value: dict[str, float]) -> dict[str, float]:
+    for defect, threshold in value.items():
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold for {defect!r} must be between 0 and 1, got {threshold}")
+    return value
+
+
+# Per-defect threshold overrides (model section and recipes); the defect names are checked against the
+# model card when the Judge is built (edge/judge.py), since the card is not known here.
+DefectThresholds = Annotated[dict[str, float], AfterValidator(_thresholds_in_range)]
+Threshold = Annotated[float, Field(ge=0.0, le=1.0)]
+MAX_RECIPE_ID = 65535  # HR 4 is one 16-bit register
+
+
 class ModelSection(Section):
     path: str = Field(description="ONNX model file; its card must sit inside it or beside it")
     providers: list[Provider] = Field(default_factory=lambda: ["cpu"], min_length=1)
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="override the card's")
-    thresholds: dict[str, float] = Field(default_factory=dict, description="per-defect overrides")
+    threshold: Threshold | None = Field(default=None, description="override the card's")
+    thresholds: DefectThresholds = Field(default_factory=dict, description="per-defect overrides")
     threads: int = Field(default=0, ge=0, description="onnxruntime intra-op threads, 0 = all cores")
     engine_cache_dir: str | None = Field(default=None, description="TensorRT engine cache folder")
 
@@ -92,13 +114,13 @@ class ModelSection(Section):
             raise ValueError(f"model file not found: {path}")
         return path
 
-    @field_validator("thresholds")
-    @classmethod
-    def _thresholds_in_range(cls, value: dict[str, float]) -> dict[str, float]:
-        for defect, threshold in value.items():
-            if not 0.0 <= threshold <= 1.0:
-                raise ValueError(f"threshold for {defect!r} must be between 0 and 1, got {threshold}")
-        return value
+
+class RecipeSection(Section):
+    """One threshold set the PLC selects with RECIPE_ID; replaces model.threshold / model.thresholds
+    (it does not stack on them), resolved over the card the same way."""
+
+    threshold: Threshold | None = Field(default=None, description="all defects; null = the card's")
+    thresholds: DefectThresholds = Field(default_factory=dict, description="per-defect overrides")
 
 
 class PlcSection(Section):
@@ -193,6 +215,22 @@ class StationConfig(Section):
     storage: StorageSection | None = None
     alerts: AlertsSection | None = None
     metrics: MetricsSection | None = None
+    recipes: dict[int, RecipeSection] | None = Field(
+        default=None, description="threshold sets by the RECIPE_ID the PLC writes to HR 4"
+    )
+
+    @field_validator("recipes")
+    @classmethod
+    def _recipe_ids(cls, value: dict[int, RecipeSection] | None) -> dict[int, RecipeSection] | None:
+        # 0 is what a PLC writes when it knows nothing of recipes, so it always means the model
+        # section; letting `recipes:` redefine it would make two places for the same set.
+        bad = sorted(i for i in value or {} if not 1 <= i <= MAX_RECIPE_ID)
+        if bad:
+            raise ValueError(
+                f"recipe ids must be 1..{MAX_RECIPE_ID} (the PLC's RECIPE_ID, HR 4), got {bad}; "
+                "RECIPE_ID 0 always uses the model section's thresholds"
+            )
+        return value
 
     @field_validator("cavities")
     @classmethod
@@ -264,7 +302,7 @@ def _allowed_keys(parent_loc: tuple[Any, ...]) -> list[str]:
     """Field names of the section a key path points into, for the 'unknown key' message."""
     model: Any = StationConfig
     for part in parent_loc:
-        if isinstance(part, int):
+        if part not in model.model_fields:  # a list index, or a recipe id
             continue
         annotation = model.model_fields[part].annotation
         model = _section_type(annotation)

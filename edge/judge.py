@@ -13,12 +13,21 @@ The config layer sits wholly above the card layer because a person who edits sta
 value they wrote to be the one in force. A verdict whose trigger-to-verdict time exceeds `deadline_ms`
 is NO_DECISION with DEADLINE_MISSED, whatever the model said: the PLC has already moved on, and a late
 OK must never pass a part (fail-safe).
+
+Recipes (station.yaml `recipes:`, selected by the PLC's RECIPE_ID in HR 4): each recipe is a complete
+alternative to the model section's `threshold` / `thresholds`, resolved over the card in the same order.
+It does not stack on the model section, so a recipe's entry alone says what it does. All recipes share
+the model and its classes, so one batch can mix parts of several recipes. RECIPE_ID 0 and no recipe at
+all (free-run, replay, the ASCII link) mean the model section's set. An id the station does not know
+gets no Judge (`for_recipe` is None) and the pipeline answers NO_DECISION / UNKNOWN_RECIPE rather than
+guess: the PLC rejects the parts of a recipe this station was never set up for (fail-safe).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -36,6 +45,16 @@ class BatchScores:
     ng: np.ndarray
 
 
+class ThresholdSet(Protocol):
+    """station.yaml's overrides of the card: the model section, or one recipe."""
+
+    @property
+    def threshold(self) -> float | None: ...
+
+    @property
+    def thresholds(self) -> Mapping[str, float]: ...
+
+
 class Judge:
     """Vectorised thresholding of a batch of class probabilities, plus the deadline rule."""
 
@@ -45,8 +64,10 @@ class Judge:
         ok_class: str,
         thresholds: Mapping[str, float],
         deadline_ms: float,
+        recipes: Mapping[int, Judge] | None = None,
     ) -> None:
-        """`thresholds` must name every defect class (use `from_card` to resolve them)."""
+        """`thresholds` must name every defect class (use `from_card` to resolve them); `recipes` are
+        the Judges of the other threshold sets by RECIPE_ID (1 and up)."""
         missing = [c for c in class_names if c != ok_class and c not in thresholds]
         if missing:
             raise ValueError(f"no threshold for defect class(es) {missing}")
@@ -62,6 +83,7 @@ class Judge:
             np.float32,
         )
         self.deadline_ms = float(deadline_ms)
+        self.recipes = dict(recipes or {})
 
     @classmethod
     def from_card(
@@ -70,36 +92,41 @@ class Judge:
         deadline_ms: float,
         threshold: float | None = None,
         thresholds: Mapping[str, float] | None = None,
+        recipes: Mapping[int, ThresholdSet] | None = None,
     ) -> Judge:
         """Resolve the thresholds in the order of the module docstring; `threshold`/`thresholds` are
-        station.yaml's `model.threshold` / `model.thresholds`."""
-        defects = [c for c in card.class_names if c != card.ok_class]
-        overrides = dict(thresholds or {})
-        unknown = sorted(set(overrides) - set(defects))
-        if unknown:
-            raise ConfigError(
-                f"model.thresholds names {unknown}, which model {card.name!r} does not know; "
-                f"its defect classes are {defects}"
-            )
-        per_class = card.thresholds_per_class or {}
-        resolved = {}
-        for defect in defects:
-            if defect in overrides:
-                resolved[defect] = overrides[defect]
-            elif threshold is not None:
-                resolved[defect] = threshold
-            else:
-                resolved[defect] = per_class.get(defect, card.threshold)
-        return cls(card.class_names, card.ok_class, resolved, deadline_ms)
+        station.yaml's `model.threshold` / `model.thresholds`, `recipes` its `recipes:` section."""
+        names, ok = card.class_names, card.ok_class
+        default = _resolve(card, "model", threshold, thresholds)
+        by_recipe = {
+            recipe_id: cls(names, ok, _resolve(card, f"recipes.{recipe_id}", r.threshold, r.thresholds),
+                           deadline_ms)
+            for recipe_id, r in (recipes or {}).items()
+        }
+        return cls(names, ok, default, deadline_ms, by_recipe)
 
-    def score(self, probs: np.ndarray) -> BatchScores:
-        """probs [n, C] (columns in class_names order) -> P(defect), defect class, NG per row."""
+    def for_recipe(self, recipe_id: int | None) -> Judge | None:
+        """The Judge of a RECIPE_ID: this one for None or 0, None for an id the station does not know."""
+        if not recipe_id:
+            return self
+        return self.recipes.get(recipe_id)
+
+    def score(self, probs: np.ndarray, row_judges: Sequence[Judge] | None = None) -> BatchScores:
+        """probs [n, C] (columns in class_names order) -> P(defect), defect class, NG per row.
+
+        `row_judges` names the Judge (recipe) whose thresholds apply to each row, for a batch that mixes
+        recipes; default: this one for every row. P(defect) and the class do not depend on it."""
         if probs.ndim != 2 or probs.shape[1] != len(self.class_names):
             raise ValueError(f"expected probs of shape (n, {len(self.class_names)}), got {probs.shape}")
         # Clip: float32 softmax can give P(ok) a hair above 1.
         p_defect = np.clip(1.0 - probs[:, self.ok_index], 0.0, 1.0)
         defect_index = self.defect_indices[np.argmax(probs[:, self.defect_indices], axis=1)]
-        ng = p_defect >= self._threshold_by_index[defect_index]
+        if row_judges is None:
+            limits = self._threshold_by_index[defect_index]
+        else:
+            table = np.stack([j._threshold_by_index for j in row_judges])  # [n, C]
+            limits = table[np.arange(len(defect_index)), defect_index]
+        ng = p_defect >= limits
         return BatchScores(p_defect, defect_index, ng)
 
     def decide(self, ng: bool, total_ms: float) -> tuple[Decision, ErrorCode]:
@@ -107,3 +134,28 @@ class Judge:
         if total_ms > self.deadline_ms:
             return Decision.NO_DECISION, ErrorCode.DEADLINE_MISSED
         return (Decision.NG if ng else Decision.OK), ErrorCode.NONE
+
+
+def _resolve(
+    card: ModelCard, where: str, threshold: float | None, thresholds: Mapping[str, float] | None
+) -> dict[str, float]:
+    """One threshold per defect class, in the order of the module docstring. `where` names the
+    station.yaml section the overrides come from, for the error message."""
+    defects = [c for c in card.class_names if c != card.ok_class]
+    overrides = dict(thresholds or {})
+    unknown = sorted(set(overrides) - set(defects))
+    if unknown:
+        raise ConfigError(
+            f"{where}.thresholds names {unknown}, which model {card.name!r} does not know; "
+            f"its defect classes are {defects}"
+        )
+    per_class = card.thresholds_per_class or {}
+    resolved = {}
+    for defect in defects:
+        if defect in overrides:
+            resolved[defect] = overrides[defect]
+        elif threshold is not None:
+            resolved[defect] = threshold
+        else:
+            resolved[defect] = per_class.get(defect, card.threshold)
+    return resolved

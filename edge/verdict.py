@@ -35,6 +35,7 @@ class ErrorCode(IntEnum):
     PREPROCESS_ERROR = 5  # the cavity ROI does not fit the frame, or the image is unusable
     INTERNAL_ERROR = 6  # a bug in the pipeline itself (logged with its traceback); the loop goes on
     RECORDING_ONLY = 7  # `moldpilot record` is capturing footage and judges nothing; the PLC rejects
+    UNKNOWN_RECIPE = 8  # the trigger's RECIPE_ID (HR 4) is not in station.yaml `recipes:`; nothing judged
 
 
 @dataclass(slots=True)

@@ -52,4 +52,7 @@ def describe(config: StationConfig) -> list[str]:
     lines.append(f"alerts    language {alerts.language}" if alerts else "alerts    off")
     metrics = config.metrics
     lines.append(f"metrics   http://{metrics.host}:{metrics.port}/metrics" if metrics else "metrics   off")
+    recipes = sorted(config.recipes or {})
+    lines.append(f"recipes   RECIPE_ID {', '.join(map(str, recipes))} (0 = model thresholds)" if recipes
+                 else "recipes   off: RECIPE_ID 0 only, any other id is NO_DECISION")
     return [line.rstrip() for line in lines]

@@ -77,10 +77,12 @@ def open_runner(config: StationConfig, n_cavities: int, micro_batch: bool,
 
 
 def judge_for(config: StationConfig, runner: ModelRunner, *, deadline: bool = True) -> Judge:
-    """`deadline=False` for a replay at full speed: no press is waiting, and a verdict must not depend
-    on how busy the machine was (a replay is deterministic). Realtime replay keeps the deadline."""
+    """The station's Judge with its recipes. `deadline=False` for a replay at full speed: no press is
+    waiting, and a verdict must not depend on how busy the machine was (a replay is deterministic).
+    Realtime replay keeps the deadline."""
     deadline_ms = config.deadline_ms if deadline else math.inf
-    return Judge.from_card(runner.card, deadline_ms, config.model.threshold, config.model.thresholds)
+    return Judge.from_card(runner.card, deadline_ms, config.model.threshold, config.model.thresholds,
+                           config.recipes)
 
 
 def station_pipeline(

@@ -3,12 +3,14 @@
 Per batch a lane:
 
 1. writes every cavity crop straight into its runner's preallocated input buffer (`preprocess_into`),
-   runs the model once per `max_batch` crops, and scores the batch in one vectorised step (edge/judge.py);
+   runs the model once per `max_batch` crops, and scores the batch in one vectorised step (edge/judge.py),
+   each row against the thresholds of its job's recipe (RECIPE_ID);
 2. builds each job's verdicts, applying the deadline.
 
 The pipeline (edge/pipeline/loop.py) runs each lane on its own thread and hands the verdicts to the
 sinks. Nothing here does file or network I/O. Failures never escape: a crop that cannot be cut is
-PREPROCESS_ERROR, a model that raises makes every part of its batch MODEL_ERROR, and a bug anywhere in
+PREPROCESS_ERROR, a job whose recipe the station does not know is UNKNOWN_RECIPE (never run through
+the model), a model that raises makes every part of its batch MODEL_ERROR, and a bug anywhere in
 a batch makes its parts INTERNAL_ERROR, all NO_DECISION; every job still gets its verdicts.
 
 `timings_ms["total"]` is stamped as late as it can be: after the evidence copies, just before the
@@ -71,6 +73,7 @@ class Lane:
         self.runner, self.judge, self.cavities, self.stats = runner, judge, tuple(cavities), stats
         self.wants_evidence = wants_evidence
         self._model_failures = 0
+        self._unknown_recipes: set[int | None] = set()  # logged once each; every part is counted in Stats
 
     def answer(self, jobs: list[Job]) -> list[tuple[Verdict, ...]]:
         """The verdicts of each job (one per cavity), in job order; never raises."""
@@ -84,14 +87,19 @@ class Lane:
     def _infer(self, jobs: list[Job]) -> list[tuple[Job, list[CropResult], dict[str, float]]]:
         """Preprocess, run and score all crops of `jobs` in chunks of at most max_batch."""
         t_start_s = time.monotonic()
-        results: list[list[CropResult]] = [[ErrorCode.NONE] * len(self.cavities) for _ in jobs]
-        crops = [(j, c) for j, job in enumerate(jobs) if job.frame is not None
+        # The Judge of each job's recipe, by job index; a job left out has a recipe the station lacks.
+        judges = {j: judge for j, job in enumerate(jobs) if (judge := self._judge_of(job)) is not None}
+        results: list[list[CropResult]] = [
+            [ErrorCode.NONE if j in judges else ErrorCode.UNKNOWN_RECIPE] * len(self.cavities)
+            for j in range(len(jobs))
+        ]
+        crops = [(j, c) for j, job in enumerate(jobs) if job.frame is not None and j in judges
                  for c in range(len(self.cavities))]
         spent_s = {"preprocess": 0.0, "infer": 0.0, "judge": 0.0}
         if crops:
             self.stats.record_batch(len(crops))
         for first in range(0, len(crops), self.runner.max_batch):
-            self._infer_chunk(jobs, crops[first:first + self.runner.max_batch], results, spent_s)
+            self._infer_chunk(jobs, judges, crops[first:first + self.runner.max_batch], results, spent_s)
         batch_ms = {stage: s * 1000.0 for stage, s in spent_s.items()}
         out = []
         for job, job_results in zip(jobs, results, strict=True):
@@ -105,9 +113,19 @@ class Lane:
             out.append((job, job_results, timings))
         return out
 
+    def _judge_of(self, job: Job) -> Judge | None:
+        """The Judge of the job's recipe; None (logged once per id) for a recipe the station lacks."""
+        judge = self.judge.for_recipe(job.recipe_id)
+        if judge is None and job.recipe_id not in self._unknown_recipes:
+            self._unknown_recipes.add(job.recipe_id)
+            log.warning("RECIPE_ID %s is not in station.yaml recipes (known: %s); its parts get "
+                        "NO_DECISION / UNKNOWN_RECIPE", job.recipe_id, sorted(self.judge.recipes) or "none")
+        return judge
+
     def _infer_chunk(
         self,
         jobs: list[Job],
+        judges: dict[int, Judge],
         chunk: list[tuple[int, int]],
         results: list[list[CropResult]],
         spent_s: dict[str, float],
@@ -131,7 +149,7 @@ class Lane:
         try:
             outputs = self.runner.infer(len(slots))
             t2 = time.monotonic()
-            scores = self.judge.score(outputs.probs)
+            scores = self.judge.score(outputs.probs, [judges[j] for j, _ in slots])
         except Exception:
             self._model_failures += 1
             if worth_logging(self._model_failures):

@@ -109,6 +109,19 @@ def test_bad_roi_and_duplicate_cavities(station_dir: Path) -> None:
     assert "repeated: [1]" in error_of(write(station_dir, MINIMAL + dup))
 
 
+def test_recipes_by_recipe_id(station_dir: Path) -> None:
+    recipes = "recipes: {7: {threshold: 0.2, thresholds: {flash: 0.4}}}\n"
+    config = load_config(write(station_dir, MINIMAL + recipes))
+    assert config.recipes is not None and config.recipes[7].threshold == 0.2
+    assert config.recipes[7].thresholds == {"flash": 0.4}
+    zero = error_of(write(station_dir, MINIMAL + "recipes: {0: {threshold: 0.2}}\n"))
+    assert len(zero.splitlines()) == 1 and "RECIPE_ID 0 always uses the model section" in zero
+    typo = error_of(write(station_dir, MINIMAL + "recipes: {3: {treshold: 0.2}}\n"))
+    assert "unknown key 'recipes.3.treshold'; did you mean 'threshold'?" in typo
+    out_of_range = error_of(write(station_dir, MINIMAL + "recipes: {3: {thresholds: {flash: 1.5}}}\n"))
+    assert "'recipes.3.thresholds'" in out_of_range and "between 0 and 1" in out_of_range
+
+
 def test_several_mistakes_each_get_a_line(station_dir: Path) -> None:
     message = error_of(write(station_dir, MINIMAL + "deadline_ms: -1\nplc: {unit_id: 900}\n"))
     assert len(message.splitlines()) == 2

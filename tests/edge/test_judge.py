@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -47,6 +48,29 @@ def test_threshold_precedence_config_defect_then_config_global_then_card_class_t
 def test_config_threshold_for_an_unknown_defect_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="flsh"):
         Judge.from_card(tiny_card(), 100, thresholds={"flsh": 0.2})
+
+
+def test_a_recipe_replaces_the_model_section_set_and_rows_follow_their_recipe() -> None:
+    card = card_with(thresholds_per_class={"black_spot": 0.3})
+    recipes = {2: SimpleNamespace(threshold=0.05, thresholds={}),
+               5: SimpleNamespace(threshold=None, thresholds={"flash": 0.7})}
+    judge = Judge.from_card(card, 100, threshold=0.4, recipes=recipes)
+    assert judge.for_recipe(None) is judge and judge.for_recipe(0) is judge
+    assert judge.for_recipe(9) is None  # unknown: the pipeline answers UNKNOWN_RECIPE
+    assert judge.score(PROBS).ng.tolist() == [False, True, False]
+    # Recipe 2 does not stack on model.threshold 0.4: its own 0.05 applies to every defect.
+    assert judge.for_recipe(2).score(PROBS).ng.tolist() == [True, True, True]
+    # Recipe 5 resolves over the card, not over the model section: black_spot keeps the card's 0.3.
+    assert judge.for_recipe(5).score(PROBS).ng.tolist() == [False, False, True]
+    # One batch, three recipes: each row against its own set.
+    mixed = judge.score(PROBS, [judge.for_recipe(2), judge.for_recipe(5), judge])
+    assert mixed.ng.tolist() == [True, False, False]
+
+
+def test_a_recipe_threshold_for_an_unknown_defect_names_the_recipe() -> None:
+    recipe = SimpleNamespace(threshold=None, thresholds={"flsh": 1.0})
+    with pytest.raises(ConfigError, match=r"recipes\.4\.thresholds names \['flsh'\]"):
+        Judge.from_card(tiny_card(), 100, recipes={4: recipe})
 
 
 def test_late_verdict_is_no_decision_whatever_the_model_said() -> None:

@@ -19,16 +19,20 @@ import numpy as np
 import pytest
 
 from edge.capture import Job, LatestFrames, LiveReader, TriggeredPullReader
+from edge.config import StationConfig, load_config
+from edge.errors import ConfigError
+from edge.frame import Frame
 from edge.judge import Judge
-from edge.pipeline.build import replay_pipeline
+from edge.pipeline.build import judge_for, replay_pipeline
 from edge.pipeline.feeds import LatestFeed, QueueFeed
 from edge.pipeline.loop import WHOLE_FRAME, Cavity, Pipeline
 from edge.runner import ModelRunner
 from edge.sinks.base import FanOut
 from edge.sinks.memory import MemorySink
 from edge.sources.folder import FolderSource
-from edge.triggers import SoftwareTrigger, TriggerQueue
+from edge.triggers import SoftwareTrigger, Trigger, TriggerQueue
 from edge.verdict import Decision, ErrorCode, Verdict
+from tests.tiny_model import write_solid_images
 
 N_IMAGES = 24
 WAIT_S = 20.0
@@ -102,14 +106,15 @@ class GatedSink(MemorySink):
 
 def triggered(
     images: Path, runner, sinks, deadline_ms: float = 5000, cavities=WHOLE_FRAME, trigger_queue: int = 64,
-    job_queue: int = 64,
+    job_queue: int = 64, judge: Judge | None = None,
 ) -> tuple[Pipeline, SoftwareTrigger]:
-    """A triggered station on a folder: each trigger reads the next image."""
+    """A triggered station on a folder: each trigger reads the next image. `judge` default: the card's
+    thresholds with `deadline_ms`."""
     source = FolderSource(images)
     source.open()
     triggers = TriggerQueue(trigger_queue)
     jobs: queue.Queue[Job | None] = queue.Queue(job_queue)
-    judge = Judge.from_card(runner.card, deadline_ms)
+    judge = judge or Judge.from_card(runner.card, deadline_ms)
     pipeline = Pipeline(runner, judge, QueueFeed(jobs), FanOut(sinks), cavities,
                         TriggeredPullReader(source, triggers, jobs), triggers)
     pipeline.start()
@@ -309,3 +314,93 @@ def test_lanes_judge_every_frame_and_hand_verdicts_over_in_order(images: Path, r
     assert [v.frame_id for v in memory.verdicts] == list(range(N_IMAGES))
     assert pipeline.snapshot()["frames_judged"] == N_IMAGES
     assert all(v.decision is not Decision.NO_DECISION for v in memory.verdicts)
+
+
+# ---- recipes: the PLC's RECIPE_ID (HR 4) selects a threshold set from station.yaml ----------------------
+
+
+@pytest.fixture
+def solid_images(tmp_path: Path) -> Path:
+    return write_solid_images(tmp_path / "solid", N_IMAGES)
+
+
+def recipe_config(tmp_path: Path, model: Path, recipes: str) -> StationConfig:
+    """A station.yaml with the tiny model and the given `recipes:` section (YAML flow mapping)."""
+    path = tmp_path / "station.yaml"
+    path.write_text(
+        "station: {site: s, line: l, name: n}\n"
+        "source: {kind: folder, uri: images, mode: triggered}\n"
+        f"model: {{path: {model}}}\n"
+        f"recipes: {recipes}\n",
+        encoding="utf-8",
+    )
+    return load_config(path)
+
+
+def assert_card_thresholds(verdicts: Sequence[Verdict], card_threshold: float) -> None:
+    """The model section's set (the card's 0.5 here) decided these parts, and it let some pass: so a
+    recipe that rejects everything is a real difference, not what the card does anyway."""
+    assert all((v.decision is Decision.NG) == (v.score >= card_threshold) for v in verdicts)
+    assert any(v.decision is Decision.OK for v in verdicts)
+
+
+def test_recipe_id_selects_the_threshold_set_per_trigger(
+    solid_images: Path, runner: ModelRunner, tmp_path: Path, tiny_model: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = recipe_config(tmp_path, tiny_model, "{7: {threshold: 0.0}}")
+    memory = MemorySink()
+    pipeline, trigger = triggered(solid_images, runner, [memory], judge=judge_for(config, runner))
+    recipe_of = [0, 7, None, 9] * (N_IMAGES // 4)  # None: a trigger without a recipe (ASCII link)
+    for seq, recipe_id in enumerate(recipe_of, start=1):
+        trigger.queue.submit(Trigger(seq=seq, t_trigger_s=time.monotonic(), part_id=1000 + seq,
+                                     recipe_id=recipe_id))
+    assert pipeline.close()
+    by_recipe: dict[int | None, list[Verdict]] = {}
+    for v in memory.verdicts:
+        by_recipe.setdefault(recipe_of[v.seq - 1], []).append(v)
+    assert {r: len(vs) for r, vs in by_recipe.items()} == {0: 6, 7: 6, None: 6, 9: 6}
+    # Threshold 0.0: every part of recipe 7 is NG, whatever its score.
+    assert all(v.decision is Decision.NG and v.defect for v in by_recipe[7])
+    assert_card_thresholds(by_recipe[0] + by_recipe[None], runner.card.threshold)
+    # A recipe the station does not know: NO_DECISION (the PLC rejects), never judged, logged once.
+    assert {(v.decision, v.error_code, v.score) for v in by_recipe[9]} == {
+        (Decision.NO_DECISION, ErrorCode.UNKNOWN_RECIPE, None)}
+    assert pipeline.snapshot()["errors"]["UNKNOWN_RECIPE"] == 6
+    assert sum("RECIPE_ID 9 " in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_micro_batch_mixing_recipes_scores_each_part_by_its_own(
+    solid_images: Path, runner: ModelRunner, tmp_path: Path, tiny_model: Path
+) -> None:
+    config = recipe_config(tmp_path, tiny_model, "{3: {threshold: 0.0}}")
+    memory = MemorySink()
+    source = FolderSource(solid_images)
+    source.open()
+
+    def recipe_of(frame_id: int) -> int:
+        return 3 if frame_id % 2 else 0  # each batch of two frames holds one part of each recipe
+
+    def select(frame: Frame) -> tuple[Job]:
+        return (Job(Trigger(seq=frame.frame_id, t_trigger_s=frame.t_capture,
+                            recipe_id=recipe_of(frame.frame_id)), frame),)
+
+    pipeline = replay_pipeline(source, runner, judge_for(config, runner, deadline=False), [memory],
+                               WHOLE_FRAME, select=select)
+    pipeline.start()
+    assert pipeline.done.wait(WAIT_S)
+    assert pipeline.close()
+    assert runner.max_batch == 2 and len(memory.verdicts) == N_IMAGES
+    assert all(v.decision is Decision.NG for v in memory.verdicts if recipe_of(v.frame_id) == 3)
+    assert_card_thresholds([v for v in memory.verdicts if recipe_of(v.frame_id) == 0], runner.card.threshold)
+
+
+def test_a_recipe_naming_an_unknown_defect_is_a_one_line_config_error(
+    runner: ModelRunner, tmp_path: Path, tiny_model: Path
+) -> None:
+    config = recipe_config(tmp_path, tiny_model, "{3: {thresholds: {flsh: 0.2}}}")
+    with pytest.raises(ConfigError) as info:
+        judge_for(config, runner)
+    message = str(info.value)
+    assert len(message.splitlines()) == 1
+    assert "recipes.3.thresholds" in message and "'flsh'" in message and "flash" in message
