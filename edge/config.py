@@ -40,6 +40,13 @@ def _resolve(path: str | None, info: ValidationInfo) -> str | None:
     return str(p)
 
 
+def _required_path(path: str, info: ValidationInfo) -> str:
+    """A path setting that always has a value (a default), resolved like every path."""
+    resolved = _resolve(path, info)
+    assert resolved is not None
+    return resolved
+
+
 def _existing_file(path: str | None, info: ValidationInfo) -> str | None:
     """An optional file setting: resolved like every path, and it must exist when it is given."""
     resolved = _resolve(path, info)
@@ -165,9 +172,7 @@ class MqttSection(Section):
     @field_validator("outbox")
     @classmethod
     def _outbox_path(cls, value: str, info: ValidationInfo) -> str:
-        path = _resolve(value, info)
-        assert path is not None
-        return path
+        return _required_path(value, info)
 
 
 class StorageSection(Section):
@@ -177,9 +182,7 @@ class StorageSection(Section):
     @field_validator("ng_dir")
     @classmethod
     def _ng_dir(cls, value: str, info: ValidationInfo) -> str:
-        path = _resolve(value, info)
-        assert path is not None
-        return path
+        return _required_path(value, info)
 
 
 class CavityNgRateSection(Section):

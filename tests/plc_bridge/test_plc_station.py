@@ -32,6 +32,14 @@ def wait_for_text(path: Path, text: str, timeout_s: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def start_run(config: Path, out: Path, log: Path) -> subprocess.Popen[bytes]:
+    """`moldpilot run -c config --jsonl out` as a child process, its log in `log`, cwd beside config."""
+    with log.open("w") as stderr:
+        command = [sys.executable, "-m", "edge.cli", "run", "-c", str(config), "--jsonl", str(out)]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, cwd=config.parent,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
 @pytest.mark.parametrize("protocol", ["modbus-rtu", "ascii"])
 def test_moldpilot_run_answers_the_plc_on_its_link(protocol: str, tiny_model: Path, tmp_path: Path) -> None:
     images = tmp_path / "images"
@@ -51,10 +59,7 @@ def test_moldpilot_run_answers_the_plc_on_its_link(protocol: str, tiny_model: Pa
             encoding="utf-8",
         )
         out, log = tmp_path / "verdicts.jsonl", tmp_path / "run.log"
-        with log.open("w") as stderr:
-            proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "-c", str(config), "--jsonl",
-                                     str(out)], stdout=subprocess.PIPE, stderr=stderr, cwd=tmp_path,
-                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = start_run(config, out, log)
         try:
             wait_for_text(log, "serving on" if protocol != "ascii" else "ASCII link on")
             plan = synthetic_plan(SHOTS, first_part_id=500)
@@ -104,10 +109,7 @@ def test_recipe_id_written_to_hr4_selects_the_thresholds(tiny_model: Path, tmp_p
             encoding="utf-8",
         )
         out, log = tmp_path / "verdicts.jsonl", tmp_path / "run.log"
-        with log.open("w") as stderr:
-            proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "-c", str(config), "--jsonl",
-                                     str(out)], stdout=subprocess.PIPE, stderr=stderr, cwd=tmp_path,
-                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = start_run(config, out, log)
         try:
             wait_for_text(log, "serving on")
             with VirtualModbusPlc(str(cable.plc_path), result_timeout_s=20) as plc:
