@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_TEST_PACKAGES := mosquitto
+DEBIAN_DEMO_PACKAGES := mosquitto
+DEBIAN_TEST_PACKAGES := $(DEBIAN_DEMO_PACKAGES) mbpoll
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: venv test lint demo bench clean system-packages
@@ -16,9 +17,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Debian packages the tests talk to for real (a Mosquitto broker); installed only when missing.
+# Debian packages the kit talks to for real, installed only when missing: the demo needs a Mosquitto
+# broker; the tests also run mbpoll, a Modbus master that is not ours, against the register server.
+DEBIAN_PACKAGES = $(DEBIAN_TEST_PACKAGES)
+demo: DEBIAN_PACKAGES = $(DEBIAN_DEMO_PACKAGES)
 system-packages:
-	@missing=""; for p in $(DEBIAN_TEST_PACKAGES); do \
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \

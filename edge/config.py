@@ -47,11 +47,11 @@ def _required_path(path: str, info: ValidationInfo) -> str:
     return resolved
 
 
-def _existing_file(path: str | None, info: ValidationInfo) -> str | None:
+def _existing_file(path: str | None, info: ValidationInfo, what: str = "file") -> str | None:
     """An optional file setting: resolved like every path, and it must exist when it is given."""
     resolved = _resolve(path, info)
     if resolved is not None and not Path(resolved).is_file():
-        raise ValueError(f"file not found: {resolved}")
+        raise ValueError(f"{what} not found: {resolved}")
     return resolved
 
 
@@ -115,19 +115,24 @@ class ModelSection(Section):
     @field_validator("path")
     @classmethod
     def _model_exists(cls, value: str, info: ValidationInfo) -> str:
-        path = _resolve(value, info)
+        path = _existing_file(value, info, "model file")
         assert path is not None
-        if not Path(path).is_file():
-            raise ValueError(f"model file not found: {path}")
         return path
 
 
 class RecipeSection(Section):
-    """One threshold set the PLC selects with RECIPE_ID; replaces model.threshold / model.thresholds
-    (it does not stack on them), resolved over the card the same way."""
+    """What the PLC selects with RECIPE_ID: a model (optional; default the model section's file, run
+    with the model section's providers and threads) and a threshold set that replaces model.threshold /
+    model.thresholds (it does not stack on them), resolved over that model's card the same way."""
 
+    model: str | None = Field(default=None, description="ONNX model file; null = model.path")
     threshold: Threshold | None = Field(default=None, description="all defects; null = the card's")
     thresholds: DefectThresholds = Field(default_factory=dict, description="per-defect overrides")
+
+    @field_validator("model")
+    @classmethod
+    def _model_exists(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _existing_file(value, info, "model file")
 
 
 class PlcSection(Section):
@@ -219,7 +224,7 @@ class StationConfig(Section):
     alerts: AlertsSection | None = None
     metrics: MetricsSection | None = None
     recipes: dict[int, RecipeSection] | None = Field(
-        default=None, description="threshold sets by the RECIPE_ID the PLC writes to HR 4"
+        default=None, description="model and threshold sets by the RECIPE_ID the PLC writes to HR 4"
     )
 
     @field_validator("recipes")
@@ -231,7 +236,7 @@ class StationConfig(Section):
         if bad:
             raise ValueError(
                 f"recipe ids must be 1..{MAX_RECIPE_ID} (the PLC's RECIPE_ID, HR 4), got {bad}; "
-                "RECIPE_ID 0 always uses the model section's thresholds"
+                "RECIPE_ID 0 always uses the model section's model and thresholds"
             )
         return value
 

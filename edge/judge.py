@@ -14,20 +14,17 @@ value they wrote to be the one in force. A verdict whose trigger-to-verdict time
 is NO_DECISION with DEADLINE_MISSED, whatever the model said: the PLC has already moved on, and a late
 OK must never pass a part (fail-safe).
 
-Recipes (station.yaml `recipes:`, selected by the PLC's RECIPE_ID in HR 4): each recipe is a complete
-alternative to the model section's `threshold` / `thresholds`, resolved over the card in the same order.
-It does not stack on the model section, so a recipe's entry alone says what it does. All recipes share
-the model and its classes, so one batch can mix parts of several recipes. RECIPE_ID 0 and no recipe at
-all (free-run, replay, the ASCII link) mean the model section's set. An id the station does not know
-gets no Judge (`for_recipe` is None) and the pipeline answers NO_DECISION / UNKNOWN_RECIPE rather than
-guess: the PLC rejects the parts of a recipe this station was never set up for (fail-safe).
+Recipes (station.yaml `recipes:`, selected by the PLC's RECIPE_ID in HR 4) get a Judge each, built by
+edge/pipeline/recipes.py: a recipe's `threshold` / `thresholds` are a complete alternative to the model
+section's, resolved over the card of the recipe's own model in the same order (`where` names the
+section in error messages). They do not stack on the model section, so a recipe's entry alone says
+what it does. Judges on the same card can score one batch together, each row by its own (`score`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
@@ -45,16 +42,6 @@ class BatchScores:
     ng: np.ndarray
 
 
-class ThresholdSet(Protocol):
-    """station.yaml's overrides of the card: the model section, or one recipe."""
-
-    @property
-    def threshold(self) -> float | None: ...
-
-    @property
-    def thresholds(self) -> Mapping[str, float]: ...
-
-
 class Judge:
     """Vectorised thresholding of a batch of class probabilities, plus the deadline rule."""
 
@@ -64,10 +51,8 @@ class Judge:
         ok_class: str,
         thresholds: Mapping[str, float],
         deadline_ms: float,
-        recipes: Mapping[int, Judge] | None = None,
     ) -> None:
-        """`thresholds` must name every defect class (use `from_card` to resolve them); `recipes` are
-        the Judges of the other threshold sets by RECIPE_ID (1 and up)."""
+        """`thresholds` must name every defect class (use `from_card` to resolve them)."""
         missing = [c for c in class_names if c != ok_class and c not in thresholds]
         if missing:
             raise ValueError(f"no threshold for defect class(es) {missing}")
@@ -83,7 +68,6 @@ class Judge:
             np.float32,
         )
         self.deadline_ms = float(deadline_ms)
-        self.recipes = dict(recipes or {})
 
     @classmethod
     def from_card(
@@ -92,30 +76,18 @@ class Judge:
         deadline_ms: float,
         threshold: float | None = None,
         thresholds: Mapping[str, float] | None = None,
-        recipes: Mapping[int, ThresholdSet] | None = None,
+        where: str = "model",
     ) -> Judge:
-        """Resolve the thresholds in the order of the module docstring; `threshold`/`thresholds` are
-        station.yaml's `model.threshold` / `model.thresholds`, `recipes` its `recipes:` section."""
-        names, ok = card.class_names, card.ok_class
-        default = _resolve(card, "model", threshold, thresholds)
-        by_recipe = {
-            recipe_id: cls(names, ok, _resolve(card, f"recipes.{recipe_id}", r.threshold, r.thresholds),
-                           deadline_ms)
-            for recipe_id, r in (recipes or {}).items()
-        }
-        return cls(names, ok, default, deadline_ms, by_recipe)
-
-    def for_recipe(self, recipe_id: int | None) -> Judge | None:
-        """The Judge of a RECIPE_ID: this one for None or 0, None for an id the station does not know."""
-        if not recipe_id:
-            return self
-        return self.recipes.get(recipe_id)
+        """Resolve the thresholds in the order of the module docstring; `threshold`/`thresholds` are the
+        overrides of station.yaml section `where` (`model`, or `recipes.<id>` for a recipe)."""
+        return cls(card.class_names, card.ok_class, _resolve(card, where, threshold, thresholds), deadline_ms)
 
     def score(self, probs: np.ndarray, row_judges: Sequence[Judge] | None = None) -> BatchScores:
         """probs [n, C] (columns in class_names order) -> P(defect), defect class, NG per row.
 
         `row_judges` names the Judge (recipe) whose thresholds apply to each row, for a batch that mixes
-        recipes; default: this one for every row. P(defect) and the class do not depend on it."""
+        recipes on the same model card; default: this one for every row. P(defect) and the class do
+        not depend on it."""
         if probs.ndim != 2 or probs.shape[1] != len(self.class_names):
             raise ValueError(f"expected probs of shape (n, {len(self.class_names)}), got {probs.shape}")
         # Clip: float32 softmax can give P(ok) a hair above 1.

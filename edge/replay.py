@@ -37,6 +37,7 @@ from edge.errors import DataError
 from edge.frame import Frame
 from edge.metrics import StationMetrics
 from edge.pipeline.build import cavities_of, judge_for, open_runner, replay_lanes, replay_pipeline
+from edge.pipeline.recipes import RecipeBook
 from edge.sinks.base import Sink
 from edge.sinks.memory import MemorySink
 from edge.sources.factory import open_source
@@ -87,8 +88,9 @@ def replay(
     judge = judge_for(config, runner, deadline=speed == "realtime")
     metrics = StationMetrics(port=metrics_port) if metrics_port is not None else None
     metrics_sinks = [metrics.sink] if metrics is not None else []
-    pipeline = replay_pipeline(source, runner, judge, [memory, *sinks, *metrics_sinks], cavities,
-                               select=plan.select, leftover=plan.leftover,
+    # Replay has no RECIPE_ID (the timeline's triggers carry none): the model section's recipe only.
+    pipeline = replay_pipeline(source, RecipeBook.single(runner, judge), [memory, *sinks, *metrics_sinks],
+                               cavities, select=plan.select, leftover=plan.leftover,
                                pace_fps=fps if speed == "realtime" else None, lanes=replay_lanes(config))
     total = (timeline.frame_count if timeline else None) or source.frame_count
     try:

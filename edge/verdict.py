@@ -64,6 +64,8 @@ class Verdict:
     preprocess, infer, judge (of the batch this part ran in) and total (trigger to verdict).
     `t_trigger_s` is time.monotonic() of the trigger, `t_wall_s` time.time() when judged.
     `truth` is the ground-truth class ("ok" or a defect name) when known (replay of simulator footage).
+    `recipe_id` is the trigger's RECIPE_ID (HR 4), whose model and thresholds judged the part; 0 (the
+    model section) for a trigger without one. `defect` is a class name of that recipe's model card.
     """
 
     seq: int
@@ -79,6 +81,7 @@ class Verdict:
     t_trigger_s: float
     t_wall_s: float
     truth: str | None = None
+    recipe_id: int = 0
     evidence: Evidence | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -116,6 +119,7 @@ class Verdict:
             "t_trigger_s": self.t_trigger_s,
             "t_wall_s": self.t_wall_s,
             "truth": self.truth,
+            "recipe_id": self.recipe_id,
         }
 
     def to_json(self) -> str:

@@ -43,7 +43,8 @@ REGISTER_MAP: tuple[Register, ...] = (
     Register(0, 1, "CTRL", "PLC", "bits: b0 TRIG_EN, b1 TRIGGER, b2 RESULT_ACK, b3 CLEAR_ERR"),
     Register(1, 1, "TRIG_SEQ", "PLC", "PLC adds 1 per trigger (wraps 65535 -> 0); a change is the trigger"),
     Register(2, 2, "PART_ID", "PLC", "part id of the trigger, u32 high word first"),
-    Register(4, 1, "RECIPE_ID", "PLC", "selects the threshold set (station.yaml recipes; 0 = model section)"),
+    Register(4, 1, "RECIPE_ID", "PLC",
+             "selects the model and thresholds (station.yaml recipes; 0 = model section)"),
     Register(5, 1, "PLC_HEARTBEAT", "PLC", "counts up at least once per heartbeat period"),
     Register(100, 1, "STATUS", "vision", "bits: b0 READY, b1 BUSY, b2 TRIG_ACK, b3 RESULT_VALID, b4 OK, "
              "b5 NG, b6 ERROR, b7 ONLINE, b8 OVERRUN"),

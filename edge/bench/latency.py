@@ -23,6 +23,7 @@ import numpy as np
 
 from edge.config import StationConfig
 from edge.pipeline.build import cavities_of, judge_for, open_runner, station_pipeline
+from edge.pipeline.recipes import RecipeBook
 from edge.sources.opencv import VideoCaptureSource
 from edge.triggers import SoftwareTrigger
 from edge.verdict import Verdict
@@ -104,8 +105,8 @@ def triggered_latency(
     source = LiveFootage(footage, fps)
     source.open()
     answers = Answers()
-    pipeline, trigger_queue = station_pipeline(config, source, runner, judge_for(config, runner), [answers],
-                                               cavities)
+    recipes = RecipeBook.single(runner, judge_for(config, runner))
+    pipeline, trigger_queue = station_pipeline(config, source, recipes, [answers], cavities)
     assert trigger_queue is not None, "a triggered station has a trigger queue"
     rng = np.random.default_rng(0)
     try:

@@ -52,7 +52,10 @@ def describe(config: StationConfig) -> list[str]:
     lines.append(f"alerts    language {alerts.language}" if alerts else "alerts    off")
     metrics = config.metrics
     lines.append(f"metrics   http://{metrics.host}:{metrics.port}/metrics" if metrics else "metrics   off")
-    recipes = sorted(config.recipes or {})
-    lines.append(f"recipes   RECIPE_ID {', '.join(map(str, recipes))} (0 = model thresholds)" if recipes
-                 else "recipes   off: RECIPE_ID 0 only, any other id is NO_DECISION")
+    recipes = sorted((config.recipes or {}).items())
+    if recipes:
+        own = "".join(f"; {i}: model {r.model}" for i, r in recipes if r.model)
+        lines.append(f"recipes   RECIPE_ID {', '.join(str(i) for i, _ in recipes)} (0 = model section){own}")
+    else:
+        lines.append("recipes   off: RECIPE_ID 0 only, any other id is NO_DECISION")
     return [line.rstrip() for line in lines]

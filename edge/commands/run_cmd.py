@@ -25,9 +25,10 @@ from pathlib import Path
 from edge.config import StationConfig, load_config
 from edge.metrics import StationMetrics
 from edge.ng_store import NgStore
-from edge.pipeline.build import cavities_of, judge_for, open_runner, station_pipeline
+from edge.pipeline.build import cavities_of, open_recipes, station_pipeline
 from edge.pipeline.loop import Pipeline, RoiXywh
 from edge.replay import load_timeline
+from edge.runner import ModelRunner
 from edge.sinks.base import Sink
 from edge.sinks.jsonl import JsonlSink
 from edge.sinks.mqtt import MqttSink, build_mqtt_sink
@@ -73,14 +74,16 @@ def run_station(config: StationConfig, sinks: list[Sink], stdin_triggers: bool =
                          on_state_change=_camera_alert(mqtt_sink) if mqtt_sink is not None else None)
     try:
         cavities = cavities_of(config.cavities, _recorded_rois(config, source))
-        runner = open_runner(config, len(cavities), micro_batch=source_cfg.mode != "triggered")
+        # Every model of every recipe is loaded, checked and warmed up here, before the first trigger.
+        recipes = open_recipes(config, len(cavities), micro_batch=source_cfg.mode != "triggered")
+        runner = recipes.default.runner
+        assert isinstance(runner, ModelRunner)
         try:
             link, forwarder = None, TriggerForwarder()
             if config.plc is not None and config.plc.protocol != "none" and source_cfg.mode == "triggered":
                 link = open_link(config.plc, forwarder, on_fault=mqtt_sink.plc_fault if mqtt_sink else None)
-                sinks = [*sinks, PlcSink(link, runner.card.class_names)]
-            pipeline, triggers = station_pipeline(config, source, runner, judge_for(config, runner), sinks,
-                                                  cavities, stop_source)
+                sinks = [*sinks, PlcSink(link, {r.recipe_id: r.judge.class_names for r in recipes})]
+            pipeline, triggers = station_pipeline(config, source, recipes, sinks, cavities, stop_source)
             forwarder.queue = triggers
             metrics.figures.watch(pipeline=pipeline, source=source, link=link,
                                   publisher=mqtt_sink.publisher if mqtt_sink else None,
@@ -92,7 +95,7 @@ def run_station(config: StationConfig, sinks: list[Sink], stdin_triggers: bool =
             finally:
                 metrics.close()
         finally:
-            runner.close()
+            recipes.close()
     finally:
         source.close()
 

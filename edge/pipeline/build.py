@@ -9,7 +9,9 @@
 |                         | the timeline's triggers)      |          |                 |              |
 
 Triggered stations size the runner for one frame (all its cavities) so a trigger never waits for a
-batch, and give it all intra-op threads (the shortest time per trigger). Replay sizes it for
+batch, and give it all intra-op threads (the shortest time per trigger). A station with `recipes:` gets
+one runner per model file its recipes name (`open_recipes`), all loaded, checked and warmed up before
+the first trigger; RECIPE_ID then only selects among them (edge/pipeline/recipes.py). Replay sizes it for
 MICRO_BATCH_FRAMES frames, which is where a backlog exists, and on a CPU runs one lane per core with one
 intra-op thread each (`replay_lanes`): throughput, not the time of one batch, is what counts there.
 """
@@ -25,11 +27,13 @@ from pathlib import Path
 
 from edge.capture import Job, LatestFrames, LiveReader, QueueReader, TriggeredPullReader
 from edge.config import CavitySection, StationConfig
+from edge.errors import ModelError
 from edge.frame import Frame
 from edge.judge import Judge
 from edge.pipeline.feeds import LatestFeed, LiveTriggerFeed, QueueFeed
 from edge.pipeline.lane import WHOLE_FRAME, Cavity
 from edge.pipeline.loop import Pipeline
+from edge.pipeline.recipes import Recipe, RecipeBook
 from edge.runner import ModelRunner
 from edge.sinks.base import FanOut, Sink, SinkPolicy
 from edge.sources.base import FrameSource
@@ -77,52 +81,81 @@ def open_runner(config: StationConfig, n_cavities: int, micro_batch: bool,
 
 
 def judge_for(config: StationConfig, runner: ModelRunner, *, deadline: bool = True) -> Judge:
-    """The station's Judge with its recipes. `deadline=False` for a replay at full speed: no press is
-    waiting, and a verdict must not depend on how busy the machine was (a replay is deterministic).
+    """The Judge of the model section (recipe 0). `deadline=False` for a replay at full speed: no press
+    is waiting, and a verdict must not depend on how busy the machine was (a replay is deterministic).
     Realtime replay keeps the deadline."""
     deadline_ms = config.deadline_ms if deadline else math.inf
-    return Judge.from_card(runner.card, deadline_ms, config.model.threshold, config.model.thresholds,
-                           config.recipes)
+    return Judge.from_card(runner.card, deadline_ms, config.model.threshold, config.model.thresholds)
+
+
+def open_recipes(config: StationConfig, n_cavities: int, micro_batch: bool) -> RecipeBook:
+    """Recipe 0 (the model section) and every recipe of station.yaml, each model file loaded, checked
+    against its card and warmed up once (recipes naming the same file share its runner), and each
+    recipe's thresholds resolved over its own model's card. A recipe model that cannot be used is a
+    ModelError naming the recipe and the file; the runners opened so far are closed first."""
+    runners: dict[Path, ModelRunner] = {}
+
+    def runner_of(path: str) -> ModelRunner:
+        key = Path(path).resolve()
+        if key not in runners:
+            runners[key] = open_runner(config, n_cavities, micro_batch, model_path=path)
+        return runners[key]
+
+    try:
+        station = runner_of(config.model.path)
+        recipes = [Recipe(0, station, judge_for(config, station))]
+        for recipe_id, section in sorted((config.recipes or {}).items()):
+            where = f"recipes.{recipe_id}"
+            try:
+                runner = runner_of(section.model) if section.model else station
+            except ModelError as exc:
+                raise ModelError(f"recipe {recipe_id} ({where}.model = {section.model}): {exc}") from exc
+            judge = Judge.from_card(runner.card, config.deadline_ms, section.threshold, section.thresholds,
+                                    where)
+            recipes.append(Recipe(recipe_id, runner, judge))
+    except Exception:
+        for runner in runners.values():
+            runner.close()
+        raise
+    return RecipeBook(recipes)
 
 
 def station_pipeline(
     config: StationConfig,
     source: FrameSource,
-    runner: ModelRunner,
-    judge: Judge,
+    recipes: RecipeBook,
     sinks: Sequence[Sink],
     cavities: Sequence[Cavity],
     stop_event: threading.Event | None = None,
 ) -> tuple[Pipeline, TriggerQueue | None]:
     """A production station (`moldpilot run`): triggered or free-run. In triggered mode the returned
-    TriggerQueue is where the PLC link and software triggers submit. `stop_event` is the one the
-    source's reconnect wrapper watches."""
+    TriggerQueue is where the PLC link and software triggers submit, and each trigger's RECIPE_ID picks
+    its recipe from `recipes`. `stop_event` is the one the source's reconnect wrapper watches."""
     fanout = FanOut(sinks, SinkPolicy.DROP)
     if config.source.mode == "free-run":
         if not source.is_live:
-            return replay_pipeline(source, runner, judge, sinks, cavities, lanes=replay_lanes(config)), None
+            return replay_pipeline(source, recipes, sinks, cavities, lanes=replay_lanes(config)), None
         ring = LatestFrames(LIVE_RING_DEPTH)
         reader = LiveReader(source, ring, stop_event)
-        return Pipeline(runner, judge, LatestFeed(ring), fanout, cavities, reader, ring=ring), None
+        return Pipeline(recipes, LatestFeed(ring), fanout, cavities, reader, ring=ring), None
     if config.source.mode == "replay":
-        return replay_pipeline(source, runner, judge, sinks, cavities, lanes=replay_lanes(config)), None
+        return replay_pipeline(source, recipes, sinks, cavities, lanes=replay_lanes(config)), None
     triggers = TriggerQueue(TRIGGER_QUEUE_SIZE)
     if source.is_live:
         ring = LatestFrames(LIVE_RING_DEPTH)
         feed = LiveTriggerFeed(triggers, ring, MAX_FRAME_AGE_S, config.deadline_ms / 1000.0)
-        pipeline = Pipeline(runner, judge, feed, fanout, cavities, LiveReader(source, ring, stop_event),
-                            triggers, ring)
+        pipeline = Pipeline(recipes, feed, fanout, cavities, LiveReader(source, ring, stop_event), triggers,
+                            ring)
     else:
         jobs: queue.Queue[Job | None] = queue.Queue(TRIGGER_QUEUE_SIZE)
         reader = TriggeredPullReader(source, triggers, jobs)
-        pipeline = Pipeline(runner, judge, QueueFeed(jobs), fanout, cavities, reader, triggers)
+        pipeline = Pipeline(recipes, QueueFeed(jobs), fanout, cavities, reader, triggers)
     return pipeline, triggers
 
 
 def replay_pipeline(
     source: FrameSource,
-    runner: ModelRunner,
-    judge: Judge,
+    recipes: RecipeBook,
     sinks: Sequence[Sink],
     cavities: Sequence[Cavity],
     select: Callable[[Frame], Iterable[Job]] | None = None,
@@ -138,8 +171,8 @@ def replay_pipeline(
     # before a batch is done (~70 ms), and every job waiting here adds to its trigger-to-verdict time.
     jobs: queue.Queue[Job | None] = queue.Queue(MICRO_BATCH_FRAMES * lanes)
     reader = QueueReader(source, jobs, select or _every_frame, leftover, pace_fps)
-    return Pipeline(runner, judge, QueueFeed(jobs), FanOut(sinks, SinkPolicy.BLOCK), cavities, reader,
-                    micro_batch=True, lanes=[runner.lane() for _ in range(lanes - 1)])
+    return Pipeline(recipes, QueueFeed(jobs), FanOut(sinks, SinkPolicy.BLOCK), cavities, reader,
+                    micro_batch=True, lanes=[recipes.lane() for _ in range(lanes - 1)])
 
 
 def _every_frame(frame: Frame) -> tuple[Job]:

@@ -1,16 +1,18 @@
-"""One inference lane: a runner and the steps that turn a batch of jobs into their verdicts.
+"""One inference lane: its runners (one per model file, edge/pipeline/recipes.py) and the steps that
+turn a batch of jobs into their verdicts.
 
 Per batch a lane:
 
-1. writes every cavity crop straight into its runner's preallocated input buffer (`preprocess_into`),
-   runs the model once per `max_batch` crops, and scores the batch in one vectorised step (edge/judge.py),
-   each row against the thresholds of its job's recipe (RECIPE_ID);
-2. builds each job's verdicts, applying the deadline.
+1. looks up each job's recipe (RECIPE_ID): the model that judges it and its thresholds;
+2. per model, writes every cavity crop straight into that runner's preallocated input buffer
+   (`preprocess_into`), runs the model once per `max_batch` crops, and scores them in one vectorised
+   step (edge/judge.py), each row against the thresholds of its job's recipe;
+3. builds each job's verdicts, applying the deadline.
 
 The pipeline (edge/pipeline/loop.py) runs each lane on its own thread and hands the verdicts to the
 sinks. Nothing here does file or network I/O. Failures never escape: a crop that cannot be cut is
-PREPROCESS_ERROR, a job whose recipe the station does not know is UNKNOWN_RECIPE (never run through
-the model), a model that raises makes every part of its batch MODEL_ERROR, and a bug anywhere in
+PREPROCESS_ERROR, a job whose RECIPE_ID the station does not know is UNKNOWN_RECIPE (never run through
+a model), a model that raises makes every part of its batch MODEL_ERROR, and a bug anywhere in
 a batch makes its parts INTERNAL_ERROR, all NO_DECISION; every job still gets its verdicts.
 
 `timings_ms["total"]` is stamped as late as it can be: after the evidence copies, just before the
@@ -24,19 +26,17 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 import numpy as np
 
 from edge.capture import Job
 from edge.judge import Judge
 from edge.pipeline.ratelog import worth_logging
+from edge.pipeline.recipes import Recipe, RecipeBook, RoiXywh, Runner
 from edge.pipeline.stats import Stats
 from edge.verdict import Decision, ErrorCode, Evidence, Verdict
 
 log = logging.getLogger(__name__)
-
-RoiXywh = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,27 +50,21 @@ class Cavity:
 WHOLE_FRAME = (Cavity(1, None),)
 
 
-class Runner(Protocol):
-    """What a lane needs of edge.runner.ModelRunner (a test may wrap one to inject faults)."""
-
-    max_batch: int
-
-    def preprocess_into(self, slot: int, image: np.ndarray, roi_xywh: RoiXywh | None = None) -> None: ...
-
-    def infer(self, n: int) -> Any: ...
-
-
 # Per crop: (P(defect), defect class index, NG, heatmap copy or None), or why there is no score.
 CropResult = tuple[float, int, bool, np.ndarray | None] | ErrorCode
+# A crop to run: (job index, cavity index, the Judge of the job's recipe).
+Crop = tuple[int, int, Judge]
+# A job after inference: its recipe (None: a RECIPE_ID the station lacks), crop results and timings.
+Inferred = tuple[Job, Recipe | None, list[CropResult], dict[str, float]]
 
 
 class Lane:
-    """Owns one runner (and its buffers); used by one thread at a time."""
+    """Owns one runner per model file (and their buffers); used by one thread at a time."""
 
     def __init__(
-        self, runner: Runner, judge: Judge, cavities: Sequence[Cavity], stats: Stats, wants_evidence: bool
+        self, recipes: RecipeBook, cavities: Sequence[Cavity], stats: Stats, wants_evidence: bool
     ) -> None:
-        self.runner, self.judge, self.cavities, self.stats = runner, judge, tuple(cavities), stats
+        self.recipes, self.cavities, self.stats = recipes, tuple(cavities), stats
         self.wants_evidence = wants_evidence
         self._model_failures = 0
         self._unknown_recipes: set[int | None] = set()  # logged once each; every part is counted in Stats
@@ -78,31 +72,35 @@ class Lane:
     def answer(self, jobs: list[Job]) -> list[tuple[Verdict, ...]]:
         """The verdicts of each job (one per cavity), in job order; never raises."""
         try:
-            return [self._verdicts(job, res, timings) for job, res, timings in self._infer(jobs)]
+            return [self._verdicts(job, recipe, res, timings)
+                    for job, recipe, res, timings in self._infer(jobs)]
         except Exception:
             log.exception("pipeline bug while processing %d job(s); answering NO_DECISION", len(jobs))
             return [no_decision(job, self.cavities, ErrorCode.INTERNAL_ERROR, self.wants_evidence)
                     for job in jobs]
 
-    def _infer(self, jobs: list[Job]) -> list[tuple[Job, list[CropResult], dict[str, float]]]:
-        """Preprocess, run and score all crops of `jobs` in chunks of at most max_batch."""
+    def _infer(self, jobs: list[Job]) -> list[Inferred]:
+        """Preprocess, run and score all crops of `jobs`, per model in chunks of at most max_batch."""
         t_start_s = time.monotonic()
-        # The Judge of each job's recipe, by job index; a job left out has a recipe the station lacks.
-        judges = {j: judge for j, job in enumerate(jobs) if (judge := self._judge_of(job)) is not None}
+        recipes = [self._recipe_of(job) for job in jobs]  # None: a RECIPE_ID the station lacks
         results: list[list[CropResult]] = [
-            [ErrorCode.NONE if j in judges else ErrorCode.UNKNOWN_RECIPE] * len(self.cavities)
-            for j in range(len(jobs))
+            [ErrorCode.NONE if recipe is not None else ErrorCode.UNKNOWN_RECIPE] * len(self.cavities)
+            for recipe in recipes
         ]
-        crops = [(j, c) for j, job in enumerate(jobs) if job.frame is not None and j in judges
-                 for c in range(len(self.cavities))]
         spent_s = {"preprocess": 0.0, "infer": 0.0, "judge": 0.0}
-        if crops:
-            self.stats.record_batch(len(crops))
-        for first in range(0, len(crops), self.runner.max_batch):
-            self._infer_chunk(jobs, judges, crops[first:first + self.runner.max_batch], results, spent_s)
+        n_crops = 0
+        for runner in self.recipes.runners:  # one pass for a station whose recipes share its model
+            crops = [(j, c, recipe.judge) for j, (job, recipe) in enumerate(zip(jobs, recipes, strict=True))
+                     if job.frame is not None and recipe is not None and recipe.runner is runner
+                     for c in range(len(self.cavities))]
+            for first in range(0, len(crops), runner.max_batch):
+                self._infer_chunk(runner, jobs, crops[first:first + runner.max_batch], results, spent_s)
+            n_crops += len(crops)
+        if n_crops:
+            self.stats.record_batch(n_crops)
         batch_ms = {stage: s * 1000.0 for stage, s in spent_s.items()}
         out = []
-        for job, job_results in zip(jobs, results, strict=True):
+        for job, recipe, job_results in zip(jobs, recipes, results, strict=True):
             t_trigger_s = job.t_trigger_s
             t_ready_s = max(t_trigger_s, job.frame.t_capture) if job.frame is not None else t_trigger_s
             timings = {
@@ -110,34 +108,35 @@ class Lane:
                 "queue": max(0.0, t_start_s - t_ready_s) * 1000.0,
                 **batch_ms,
             }
-            out.append((job, job_results, timings))
+            out.append((job, recipe, job_results, timings))
         return out
 
-    def _judge_of(self, job: Job) -> Judge | None:
-        """The Judge of the job's recipe; None (logged once per id) for a recipe the station lacks."""
-        judge = self.judge.for_recipe(job.recipe_id)
-        if judge is None and job.recipe_id not in self._unknown_recipes:
+    def _recipe_of(self, job: Job) -> Recipe | None:
+        """The recipe of the job's RECIPE_ID; None (logged once per id) for a recipe the station lacks."""
+        recipe = self.recipes.select(job.recipe_id)
+        if recipe is None and job.recipe_id not in self._unknown_recipes:
             self._unknown_recipes.add(job.recipe_id)
             log.warning("RECIPE_ID %s is not in station.yaml recipes (known: %s); its parts get "
-                        "NO_DECISION / UNKNOWN_RECIPE", job.recipe_id, sorted(self.judge.recipes) or "none")
-        return judge
+                        "NO_DECISION / UNKNOWN_RECIPE", job.recipe_id, self.recipes.ids or "none")
+        return recipe
 
     def _infer_chunk(
         self,
+        runner: Runner,
         jobs: list[Job],
-        judges: dict[int, Judge],
-        chunk: list[tuple[int, int]],
+        chunk: list[Crop],
         results: list[list[CropResult]],
         spent_s: dict[str, float],
     ) -> None:
+        """One model call on crops whose recipes all use `runner`."""
         t0 = time.monotonic()
-        slots: list[tuple[int, int]] = []
-        for j, c in chunk:
+        slots: list[Crop] = []
+        for j, c, judge in chunk:
             frame = jobs[j].frame
             assert frame is not None
             try:
-                self.runner.preprocess_into(len(slots), frame.image, self.cavities[c].roi_xywh)
-                slots.append((j, c))
+                runner.preprocess_into(len(slots), frame.image, self.cavities[c].roi_xywh)
+                slots.append((j, c, judge))
             except Exception as exc:  # ROI outside this frame, unusable image: this part only
                 results[j][c] = ErrorCode.PREPROCESS_ERROR
                 log.warning("cavity %d of frame %d cannot be cut: %s",
@@ -147,20 +146,21 @@ class Lane:
         if not slots:
             return
         try:
-            outputs = self.runner.infer(len(slots))
+            outputs = runner.infer(len(slots))
             t2 = time.monotonic()
-            scores = self.judge.score(outputs.probs, [judges[j] for j, _ in slots])
+            row_judges = [judge for _, _, judge in slots]
+            scores = row_judges[0].score(outputs.probs, row_judges)  # one model: one card, same columns
         except Exception:
             self._model_failures += 1
             if worth_logging(self._model_failures):
                 log.exception("model failed on a batch of %d (failure %d); those parts are NO_DECISION",
                               len(slots), self._model_failures)
-            for j, c in slots:
+            for j, c, _ in slots:
                 results[j][c] = ErrorCode.MODEL_ERROR
             spent_s["infer"] += time.monotonic() - t1
             return
         heatmaps = getattr(outputs, "heatmap", None) if self.wants_evidence else None
-        for k, (j, c) in enumerate(slots):
+        for k, (j, c, _) in enumerate(slots):
             heatmap = heatmaps[k].copy() if heatmaps is not None else None  # the buffer is reused
             results[j][c] = (float(scores.p_defect[k]), int(scores.defect_index[k]), bool(scores.ng[k]),
                              heatmap)
@@ -168,7 +168,7 @@ class Lane:
         spent_s["judge"] += time.monotonic() - t2
 
     def _verdicts(
-        self, job: Job, results: list[CropResult], timings: dict[str, float]
+        self, job: Job, recipe: Recipe | None, results: list[CropResult], timings: dict[str, float]
     ) -> tuple[Verdict, ...]:
         # Evidence copies of the parts that will be rejected first, then the stamp, then the cheap
         # Verdict objects. An OK part that turns NO_DECISION on the deadline is copied after the stamp:
@@ -184,9 +184,10 @@ class Lane:
             if isinstance(result, ErrorCode):
                 decision, error, score, defect = Decision.NO_DECISION, result, None, None
             else:
+                assert recipe is not None  # scored, so its recipe is known
                 score, defect_index, ng, _ = result
-                decision, error = self.judge.decide(ng, timings["total"])
-                defect = self.judge.class_names[defect_index] if ng else None
+                decision, error = recipe.judge.decide(ng, timings["total"])
+                defect = recipe.judge.class_names[defect_index] if ng else None
                 if wanted and proof is None and decision is Decision.NO_DECISION:
                     proof = _evidence(job, cavity, result)
             verdicts.append(_verdict(job, cavity, decision, error, score, defect, timings, proof))
@@ -235,7 +236,8 @@ def _verdict(
         seq=job.seq, part_id=part_id, shot=shot, cavity=cavity.id,
         frame_id=job.frame.frame_id if job.frame is not None else None,
         decision=decision, defect=defect, score=score, error_code=error, timings_ms=timings,
-        t_trigger_s=job.t_trigger_s, t_wall_s=time.time(), truth=truth, evidence=evidence,
+        t_trigger_s=job.t_trigger_s, t_wall_s=time.time(), truth=truth, recipe_id=job.recipe_id or 0,
+        evidence=evidence,
     )
 
 

@@ -2,7 +2,8 @@
 
 Threads (all named, all joined in `close`): the capture reader (edge/capture.py), one inference thread
 per lane (edge/pipeline/lane.py), and one thread per sink (edge/sinks/base.py). Each inference thread
-owns its lane's runner and buffers and, per batch:
+owns its lane's runners and buffers (one per model file of its RecipeBook, edge/pipeline/recipes.py)
+and, per batch:
 
 1. takes a job from the feed, plus (replay only, `micro_batch=True`) whatever backlog is ready, up to
    the runner's `max_batch` crops; in triggered mode a job is processed alone, so a trigger never waits
@@ -26,9 +27,9 @@ from dataclasses import asdict
 from typing import Any
 
 from edge.capture import Job, LatestFrames, Reader
-from edge.judge import Judge
 from edge.pipeline.feeds import Feed
-from edge.pipeline.lane import WHOLE_FRAME, Cavity, Lane, RoiXywh, Runner, no_decision
+from edge.pipeline.lane import WHOLE_FRAME, Cavity, Lane, no_decision
+from edge.pipeline.recipes import RecipeBook, RoiXywh, Runner
 from edge.pipeline.stats import Stats
 from edge.sinks.base import FanOut
 from edge.triggers import Trigger, TriggerQueue
@@ -45,8 +46,7 @@ class Pipeline:
 
     def __init__(
         self,
-        runner: Runner,
-        judge: Judge,
+        recipes: RecipeBook,
         feed: Feed,
         fanout: FanOut,
         cavities: Sequence[Cavity] = WHOLE_FRAME,
@@ -54,19 +54,21 @@ class Pipeline:
         triggers: TriggerQueue | None = None,
         ring: LatestFrames | None = None,
         micro_batch: bool = False,
-        lanes: Sequence[Runner] = (),
+        lanes: Sequence[RecipeBook] = (),
     ) -> None:
-        """`lanes`: more runners (ModelRunner.lane()), each on one more inference thread."""
+        """`recipes`: what RECIPE_ID selects (a single recipe 0 for a station without recipes:
+        `RecipeBook.single(runner, judge)`); `lanes`: more books (`recipes.lane()`), each on one more
+        inference thread."""
         if not cavities:
             raise ValueError("at least one cavity is needed (WHOLE_FRAME for a single-part station)")
-        self.runner, self.judge, self.feed, self.fanout = runner, judge, feed, fanout
+        self.recipes, self.feed, self.fanout = recipes, feed, fanout
         self.cavities = tuple(cavities)
         self.reader, self.triggers, self.ring = reader, triggers, ring
         self.micro_batch = micro_batch
         self.stats = Stats()
         self.done = threading.Event()  # set when the inference threads have answered their last job
-        self._lanes = [Lane(r, judge, self.cavities, self.stats, fanout.wants_evidence)
-                       for r in (runner, *lanes)]
+        self._lanes = [Lane(book, self.cavities, self.stats, fanout.wants_evidence)
+                       for book in (recipes, *lanes)]
         self._threads = [threading.Thread(target=self._run, args=(lane,), daemon=True,
                                           name="inference" if i == 0 else f"inference-{i + 1}")
                          for i, lane in enumerate(self._lanes)]
@@ -150,7 +152,7 @@ class Pipeline:
             jobs, n_cav = [job], len(self.cavities)
             if self.micro_batch:
                 crops = n_cav
-                while crops + n_cav <= self.runner.max_batch and (more := self.feed.poll()) is not None:
+                while crops + n_cav <= self.recipes.max_batch and (more := self.feed.poll()) is not None:
                     jobs.append(more)
                     crops += n_cav
             self._tickets += 1

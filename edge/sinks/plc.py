@@ -5,7 +5,8 @@ plc_bridge knows nothing of edge (plain callbacks and `PlcResult`); this module 
 - `PlcSink` folds the verdicts of one trigger (one per cavity) into one `PlcResult`: the shot's
   verdict is the worst of its cavities (NO_DECISION > NG > OK, so the PLC is fail-safe), the defect
   class and score are those of the highest-scoring cavity, CAVITY_NG_MASK has bit n set when cavity
-  n+1 is NG or NO_DECISION, CYCLE_MS is the slowest cavity's trigger-to-verdict time.
+  n+1 is NG or NO_DECISION, CYCLE_MS is the slowest cavity's trigger-to-verdict time. DEFECT_CLASS is
+  the index of the defect in the class names of the model that judged the shot (its recipe's).
 - `TriggerForwarder` turns the link's `on_trigger` into `TriggerQueue.submit`; the queue exists only
   once the pipeline is built, which needs the sink, which needs the link: so the queue is attached
   after construction.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from edge.config import PlcSection
 from edge.errors import ConfigError
@@ -55,16 +56,19 @@ def fold(verdicts: Sequence[Verdict], class_names: Sequence[str]) -> PlcResult:
 class PlcSink:
     wants_evidence = False
 
-    def __init__(self, link: PlcLink, class_names: Sequence[str], name: str = "plc") -> None:
+    def __init__(self, link: PlcLink, class_names: Mapping[int, Sequence[str]], name: str = "plc") -> None:
+        """`class_names`: the model card's class names by RECIPE_ID (0 = the model section)."""
         self.name = name
         self.link = link
-        self.class_names = list(class_names)
+        self.class_names = {recipe_id: list(names) for recipe_id, names in class_names.items()}
 
     def open(self) -> None:
         pass  # the link is started by the station once the pipeline runs
 
     def write(self, verdicts: Sequence[Verdict]) -> None:
-        self.link.post_result(fold(verdicts, self.class_names))
+        # An unknown recipe has no model and no defect to name: any list will do.
+        names = self.class_names.get(verdicts[0].recipe_id, self.class_names[0])
+        self.link.post_result(fold(verdicts, names))
 
     def close(self) -> None:
         pass  # the link outlives the sink: the station closes it after draining

@@ -122,6 +122,32 @@ def test_recipes_by_recipe_id(station_dir: Path) -> None:
     assert "'recipes.3.thresholds'" in out_of_range and "between 0 and 1" in out_of_range
 
 
+def test_a_recipe_model_is_resolved_and_must_exist(station_dir: Path) -> None:
+    (station_dir / "cosmetic.onnx").write_bytes(b"checked at start, not here")
+    config = load_config(write(station_dir, MINIMAL + "recipes: {1: {model: cosmetic.onnx}, 2: {}}\n"))
+    assert config.recipes is not None and config.recipes[1].model == str(station_dir / "cosmetic.onnx")
+    assert config.recipes[2].model is None  # the model section's
+    missing = error_of(write(station_dir, MINIMAL + "recipes: {1: {}, 4: {model: nowhere.onnx}}\n"))
+    assert len(missing.splitlines()) == 1
+    assert "key 'recipes.4.model' = 'nowhere.onnx': model file not found" in missing
+    assert str(station_dir / "nowhere.onnx") in missing
+
+
+def test_cli_config_check_names_recipe_models(station_dir: Path) -> None:
+    (station_dir / "cosmetic.onnx").write_bytes(b"x")
+    path = write(station_dir, MINIMAL + "recipes: {1: {threshold: 0.3}, 2: {model: cosmetic.onnx}}\n")
+    check = subprocess.run([sys.executable, "-m", "edge.cli", "config", "check", str(path)],
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stderr
+    model = station_dir / "cosmetic.onnx"
+    assert f"recipes   RECIPE_ID 1, 2 (0 = model section); 2: model {model}" in check.stdout
+    bad = write(station_dir, MINIMAL + "recipes: {2: {model: nowhere.onnx}}\n")
+    failed = subprocess.run([sys.executable, "-m", "edge.cli", "config", "check", str(bad)],
+                            capture_output=True, text=True, check=False)
+    assert failed.returncode == 2
+    assert failed.stderr.count("\n") == 1 and "'recipes.2.model'" in failed.stderr
+
+
 def test_several_mistakes_each_get_a_line(station_dir: Path) -> None:
     message = error_of(write(station_dir, MINIMAL + "deadline_ms: -1\nplc: {unit_id: 900}\n"))
     assert len(message.splitlines()) == 2

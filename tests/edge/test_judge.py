@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -50,27 +49,23 @@ def test_config_threshold_for_an_unknown_defect_is_a_config_error() -> None:
         Judge.from_card(tiny_card(), 100, thresholds={"flsh": 0.2})
 
 
-def test_a_recipe_replaces_the_model_section_set_and_rows_follow_their_recipe() -> None:
+def test_rows_of_one_batch_follow_their_own_judge() -> None:
+    """Judges on one card (the model section and two recipes) score a mixed batch row by row."""
     card = card_with(thresholds_per_class={"black_spot": 0.3})
-    recipes = {2: SimpleNamespace(threshold=0.05, thresholds={}),
-               5: SimpleNamespace(threshold=None, thresholds={"flash": 0.7})}
-    judge = Judge.from_card(card, 100, threshold=0.4, recipes=recipes)
-    assert judge.for_recipe(None) is judge and judge.for_recipe(0) is judge
-    assert judge.for_recipe(9) is None  # unknown: the pipeline answers UNKNOWN_RECIPE
-    assert judge.score(PROBS).ng.tolist() == [False, True, False]
-    # Recipe 2 does not stack on model.threshold 0.4: its own 0.05 applies to every defect.
-    assert judge.for_recipe(2).score(PROBS).ng.tolist() == [True, True, True]
-    # Recipe 5 resolves over the card, not over the model section: black_spot keeps the card's 0.3.
-    assert judge.for_recipe(5).score(PROBS).ng.tolist() == [False, False, True]
-    # One batch, three recipes: each row against its own set.
-    mixed = judge.score(PROBS, [judge.for_recipe(2), judge.for_recipe(5), judge])
+    model = Judge.from_card(card, 100, threshold=0.4)
+    lenient = Judge.from_card(card, 100, threshold=0.05, where="recipes.2")
+    strict_flash = Judge.from_card(card, 100, thresholds={"flash": 0.7}, where="recipes.5")
+    assert model.score(PROBS).ng.tolist() == [False, True, False]
+    assert lenient.score(PROBS).ng.tolist() == [True, True, True]
+    # Per-defect overrides resolve over the card: black_spot keeps the card's 0.3.
+    assert strict_flash.score(PROBS).ng.tolist() == [False, False, True]
+    mixed = model.score(PROBS, [lenient, strict_flash, model])
     assert mixed.ng.tolist() == [True, False, False]
 
 
 def test_a_recipe_threshold_for_an_unknown_defect_names_the_recipe() -> None:
-    recipe = SimpleNamespace(threshold=None, thresholds={"flsh": 1.0})
     with pytest.raises(ConfigError, match=r"recipes\.4\.thresholds names \['flsh'\]"):
-        Judge.from_card(tiny_card(), 100, recipes={4: recipe})
+        Judge.from_card(tiny_card(), 100, thresholds={"flsh": 1.0}, where="recipes.4")
 
 
 def test_late_verdict_is_no_decision_whatever_the_model_said() -> None:

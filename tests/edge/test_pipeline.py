@@ -23,9 +23,10 @@ from edge.config import StationConfig, load_config
 from edge.errors import ConfigError
 from edge.frame import Frame
 from edge.judge import Judge
-from edge.pipeline.build import judge_for, replay_pipeline
+from edge.pipeline.build import open_recipes, replay_pipeline
 from edge.pipeline.feeds import LatestFeed, QueueFeed
 from edge.pipeline.loop import WHOLE_FRAME, Cavity, Pipeline
+from edge.pipeline.recipes import RecipeBook
 from edge.runner import ModelRunner
 from edge.sinks.base import FanOut
 from edge.sinks.memory import MemorySink
@@ -106,16 +107,16 @@ class GatedSink(MemorySink):
 
 def triggered(
     images: Path, runner, sinks, deadline_ms: float = 5000, cavities=WHOLE_FRAME, trigger_queue: int = 64,
-    job_queue: int = 64, judge: Judge | None = None,
+    job_queue: int = 64, recipes: RecipeBook | None = None,
 ) -> tuple[Pipeline, SoftwareTrigger]:
-    """A triggered station on a folder: each trigger reads the next image. `judge` default: the card's
-    thresholds with `deadline_ms`."""
+    """A triggered station on a folder: each trigger reads the next image. `recipes` default: `runner`
+    with the card's thresholds and `deadline_ms`, as recipe 0 only."""
     source = FolderSource(images)
     source.open()
     triggers = TriggerQueue(trigger_queue)
     jobs: queue.Queue[Job | None] = queue.Queue(job_queue)
-    judge = judge or Judge.from_card(runner.card, deadline_ms)
-    pipeline = Pipeline(runner, judge, QueueFeed(jobs), FanOut(sinks), cavities,
+    recipes = recipes or RecipeBook.single(runner, Judge.from_card(runner.card, deadline_ms))
+    pipeline = Pipeline(recipes, QueueFeed(jobs), FanOut(sinks), cavities,
                         TriggeredPullReader(source, triggers, jobs), triggers)
     pipeline.start()
     return pipeline, SoftwareTrigger(triggers)
@@ -242,8 +243,8 @@ def test_free_run_on_a_live_source_counts_every_frame_it_skips(runner: ModelRunn
     ring = LatestFrames(depth=4)
     reader = LiveReader(Camera(200), ring)
     judge = Judge.from_card(runner.card, 5000)
-    pipeline = Pipeline(FaultyRunner(runner, gate=gate), judge, LatestFeed(ring), FanOut([memory]),
-                        reader=reader, ring=ring)
+    pipeline = Pipeline(RecipeBook.single(FaultyRunner(runner, gate=gate), judge), LatestFeed(ring),
+                        FanOut([memory]), reader=reader, ring=ring)
     pipeline.start()
     wait_until(lambda: reader.frames_in == 200)  # the model is held: the camera runs ahead
     gate.set()
@@ -306,8 +307,8 @@ def test_lanes_judge_every_frame_and_hand_verdicts_over_in_order(images: Path, r
     source = FolderSource(images)
     source.open()
     # Three inference threads on one session; batches finish in any order, verdicts leave in order.
-    pipeline = replay_pipeline(source, runner, Judge.from_card(runner.card, 60_000), [memory], WHOLE_FRAME,
-                               lanes=3)
+    pipeline = replay_pipeline(source, RecipeBook.single(runner, Judge.from_card(runner.card, 60_000)),
+                               [memory], WHOLE_FRAME, lanes=3)
     pipeline.start()
     assert pipeline.done.wait(WAIT_S)
     assert pipeline.close()
@@ -350,7 +351,8 @@ def test_recipe_id_selects_the_threshold_set_per_trigger(
 ) -> None:
     config = recipe_config(tmp_path, tiny_model, "{7: {threshold: 0.0}}")
     memory = MemorySink()
-    pipeline, trigger = triggered(solid_images, runner, [memory], judge=judge_for(config, runner))
+    recipes = open_recipes(config, 1, micro_batch=False)
+    pipeline, trigger = triggered(solid_images, runner, [memory], recipes=recipes)
     recipe_of = [0, 7, None, 9] * (N_IMAGES // 4)  # None: a trigger without a recipe (ASCII link)
     for seq, recipe_id in enumerate(recipe_of, start=1):
         trigger.queue.submit(Trigger(seq=seq, t_trigger_s=time.monotonic(), part_id=1000 + seq,
@@ -360,6 +362,9 @@ def test_recipe_id_selects_the_threshold_set_per_trigger(
     for v in memory.verdicts:
         by_recipe.setdefault(recipe_of[v.seq - 1], []).append(v)
     assert {r: len(vs) for r, vs in by_recipe.items()} == {0: 6, 7: 6, None: 6, 9: 6}
+    # Each verdict names the recipe it was judged by; a trigger without one used recipe 0.
+    used = {r: {v.recipe_id for v in vs} for r, vs in by_recipe.items()}
+    assert used == {0: {0}, 7: {7}, None: {0}, 9: {9}}
     # Threshold 0.0: every part of recipe 7 is NG, whatever its score.
     assert all(v.decision is Decision.NG and v.defect for v in by_recipe[7])
     assert_card_thresholds(by_recipe[0] + by_recipe[None], runner.card.threshold)
@@ -385,22 +390,22 @@ def test_a_micro_batch_mixing_recipes_scores_each_part_by_its_own(
         return (Job(Trigger(seq=frame.frame_id, t_trigger_s=frame.t_capture,
                             recipe_id=recipe_of(frame.frame_id)), frame),)
 
-    pipeline = replay_pipeline(source, runner, judge_for(config, runner, deadline=False), [memory],
-                               WHOLE_FRAME, select=select)
+    recipes = open_recipes(config, 1, micro_batch=True)
+    pipeline = replay_pipeline(source, recipes, [memory], WHOLE_FRAME, select=select)
     pipeline.start()
     assert pipeline.done.wait(WAIT_S)
     assert pipeline.close()
-    assert runner.max_batch == 2 and len(memory.verdicts) == N_IMAGES
+    assert recipes.max_batch == 2 and len(recipes.runners) == 1 and len(memory.verdicts) == N_IMAGES
     assert all(v.decision is Decision.NG for v in memory.verdicts if recipe_of(v.frame_id) == 3)
     assert_card_thresholds([v for v in memory.verdicts if recipe_of(v.frame_id) == 0], runner.card.threshold)
 
 
 def test_a_recipe_naming_an_unknown_defect_is_a_one_line_config_error(
-    runner: ModelRunner, tmp_path: Path, tiny_model: Path
+    tmp_path: Path, tiny_model: Path
 ) -> None:
     config = recipe_config(tmp_path, tiny_model, "{3: {thresholds: {flsh: 0.2}}}")
     with pytest.raises(ConfigError) as info:
-        judge_for(config, runner)
+        open_recipes(config, 1, micro_batch=False)
     message = str(info.value)
     assert len(message.splitlines()) == 1
     assert "recipes.3.thresholds" in message and "'flsh'" in message and "flash" in message

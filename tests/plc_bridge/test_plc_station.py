@@ -4,11 +4,8 @@ triggers from the virtual PLC over a pty cable and answers on the same link."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -20,24 +17,11 @@ from sim.pty_pair import PtyCable
 from sim.virtual_plc.ascii_master import VirtualAsciiPlc
 from sim.virtual_plc.modbus_master import VirtualModbusPlc
 from sim.virtual_plc.record import ShotRecord, synthetic_plan
-from tests.tiny_model import write_solid_images
+from tests.plc_bridge.station_run import start_run, wait_for_text
+from tests.recipe_models import MODEL_B, model_says
+from tests.tiny_model import tiny_card, write_solid_images
 
 SHOTS = 8
-
-
-def wait_for_text(path: Path, text: str, timeout_s: float = 60.0) -> None:
-    deadline_s = time.monotonic() + timeout_s
-    while text not in (path.read_text() if path.exists() else ""):
-        assert time.monotonic() < deadline_s, f"{text!r} never appeared in {path}"
-        time.sleep(0.05)
-
-
-def start_run(config: Path, out: Path, log: Path) -> subprocess.Popen[bytes]:
-    """`moldpilot run -c config --jsonl out` as a child process, its log in `log`, cwd beside config."""
-    with log.open("w") as stderr:
-        command = [sys.executable, "-m", "edge.cli", "run", "-c", str(config), "--jsonl", str(out)]
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, cwd=config.parent,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 @pytest.mark.parametrize("protocol", ["modbus-rtu", "ascii"])
@@ -134,3 +118,67 @@ def test_recipe_id_written_to_hr4_selects_the_thresholds(tiny_model: Path, tmp_p
     # The card's threshold passes some of recipe 0's parts: recipe 7 rejecting them all is its doing.
     assert {r.verdict_code for r in by_recipe[0]} == {Decision.OK, Decision.NG}
     assert "RECIPE_ID 9 is not in station.yaml recipes" in log.read_text()
+
+
+def test_recipe_ids_select_their_own_models_over_modbus(
+    tiny_model_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Over the Modbus pty link: RECIPE_ID 1 is judged by model A, RECIPE_ID 2 by model B (another graph,
+    input size and class list), RECIPE_ID 0 by the model section's A. The score, verdict and defect
+    class the PLC reads for each shot are the ones that recipe's model gives the part; each model file
+    is loaded and warmed up once, before the link serves."""
+    model_a = tiny_model_factory("a")
+    model_b = tiny_model_factory("b", **MODEL_B)
+    recipe_of = [1, 2, 0] * 4
+    images = write_solid_images(tmp_path / "images", len(recipe_of))
+    with PtyCable(tmp_path / "tty") as cable:
+        config = tmp_path / "station.yaml"
+        config.write_text(
+            "station: {site: s, line: l, name: press1}\n"
+            f"source: {{kind: folder, uri: {images}, mode: triggered}}\n"
+            "model: {path: a.onnx}\n"
+            "deadline_ms: 5000\n"
+            f"plc: {{protocol: modbus-rtu, port: {cable.runtime_path}}}\n"
+            "recipes: {1: {model: a.onnx}, 2: {model: b.onnx}}\n",
+            encoding="utf-8",
+        )
+        out, log = tmp_path / "verdicts.jsonl", tmp_path / "run.log"
+        proc = start_run(config, out, log)
+        try:
+            wait_for_text(log, "serving on")
+            with VirtualModbusPlc(str(cable.plc_path), result_timeout_s=20) as plc:
+                records = []
+                for shot, recipe_id in zip(synthetic_plan(len(recipe_of), first_part_id=900), recipe_of,
+                                           strict=True):
+                    plc.recipe_id = recipe_id  # HR 4, written with the trigger
+                    records.append(plc.shot(shot))
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+    run_log = log.read_text()
+    assert proc.returncode == 0, run_log
+    # One load and warm-up per model file (A serves recipes 0 and 1), all before the first trigger.
+    serving_at = run_log.index("serving on")
+    for name in ("a.onnx", "b.onnx"):
+        warmed = f"model {name} warmed up"
+        assert run_log.count(warmed) == 1 and run_log.index(warmed) < serving_at
+    # What each model says of each image, run directly: the PLC must read exactly that.
+    image_paths = sorted(images.glob("*.png"))
+    said = {1: model_says(model_a, image_paths), 2: model_says(model_b, image_paths)}
+    said[0] = said[1]
+    for i, (record, recipe_id) in enumerate(zip(records, recipe_of, strict=True)):
+        expected = said[recipe_id][i]
+        ng = expected.p_defect >= 0.5
+        assert record.echo_part_id == record.part_id and record.error_code == 0
+        assert abs(record.score_milli - round(expected.p_defect * 1000)) <= 1
+        assert record.verdict_code == (Decision.NG if ng else Decision.OK)
+        assert record.defect_class_code == (expected.defect_index if ng else 0)
+    # The models disagree on some of recipe 2's parts, so the PLC saw B's verdicts, not A's.
+    recipe_2 = [i for i, r in enumerate(recipe_of) if r == 2]
+    assert any((said[1][i].p_defect >= 0.5) != (said[2][i].p_defect >= 0.5) for i in recipe_2)
+    # B's own classes reached the PLC (indices A's card does not have).
+    assert any(said[2][i].defect_index >= len(tiny_card().class_names) for i in recipe_2)
+    # The result records (JSONL, as MQTT) carry the recipe each part was judged by.
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {row["part_id"] - 900: row["recipe_id"] for row in rows} == dict(enumerate(recipe_of))
