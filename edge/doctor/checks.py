@@ -18,7 +18,7 @@ from edge.doctor.camera import check_camera
 from edge.doctor.config_view import ConfigView, read_config
 from edge.doctor.host import DISK, check_clock, check_disk
 from edge.doctor.model import NAME as MODEL
-from edge.doctor.model import check_model
+from edge.doctor.model import RECIPES_NAME, check_model, check_recipe_models
 from edge.doctor.plc import NAME as PLC
 from edge.doctor.plc import check_plc
 from edge.doctor.result import CheckResult, Status, failed, skipped
@@ -51,6 +51,9 @@ def run_checks(config_path: str | Path,
     done(config_result)
     for name, section, check in SECTION_CHECKS:
         done(_one(name, section, check, view, results))
+        if name == MODEL and any(r.model for r in (view.get("recipes") or {}).values()):
+            done(_one(RECIPES_NAME, "model", lambda model: check_recipe_models(view.get("recipes"), model),
+                      view, results))
     done(_guarded("clock", check_clock))
     return results
 

@@ -3,18 +3,19 @@
 The same ModelRunner `moldpilot run` uses (it refuses a model whose hash or input shape differs from
 its card), sized for one frame of one crop: the doctor reports the provider onnxruntime really picked,
 and warns when it is not the first one station.yaml asks for (a Jetson silently on CPU misses every
-deadline).
+deadline). The models that `recipes:` name get the same check, one row for all of them.
 """
 
 from __future__ import annotations
 
-from edge.config import ModelSection
+from edge.config import ModelSection, RecipeSection
 from edge.doctor.result import CheckResult, Status, failed, passed
 from edge.errors import ModelError
 from edge.providers import PROVIDERS
 from edge.runner import ModelRunner
 
 NAME = "model"
+RECIPES_NAME = "recipe models"
 
 
 def check_model(model: ModelSection) -> CheckResult:
@@ -36,3 +37,21 @@ def check_model(model: ModelSection) -> CheckResult:
                            f"install the onnxruntime build with {wanted} (e.g. onnxruntime-gpu on a Jetson) "
                            "or list the provider that exists in model.providers")
     return passed(NAME, detail)
+
+
+def check_recipe_models(recipes: dict[int, RecipeSection], model: ModelSection) -> CheckResult:
+    """Each model file a recipe names, checked as the model section's (its providers and threads)."""
+    files: dict[str, list[int]] = {}
+    for recipe_id, recipe in sorted(recipes.items()):
+        if recipe.model and recipe.model != model.path:
+            files.setdefault(recipe.model, []).append(recipe_id)
+    results = {path: check_model(model.model_copy(update={"path": path})) for path in files}
+    bad = [(path, r) for path, r in results.items() if r.status is not Status.PASS]
+    if not bad:
+        return passed(RECIPES_NAME, "; ".join(f"recipe {', '.join(map(str, files[p]))}: {r.detail}"
+                                              for p, r in results.items()))
+    path, worst = max(bad, key=lambda item: item[1].status is Status.FAIL)
+    detail = f"recipe {', '.join(map(str, files[path]))} ({path}): {worst.detail}"
+    if len(bad) > 1:
+        detail += f"; {len(bad) - 1} more recipe model(s) not PASS"
+    return CheckResult(RECIPES_NAME, worst.status, detail, worst.fix)

@@ -157,3 +157,31 @@ def test_broken_config_stops_only_the_checks_that_need_it(tmp_path: Path, tiny_m
     assert results["config"].status is Status.FAIL and "did you mean 'port'" in results["config"].detail
     assert results["MQTT broker"].status is Status.SKIP and "invalid" in results["MQTT broker"].detail
     assert results["model"].status is Status.PASS and results["camera"].status is Status.PASS
+
+
+def test_recipe_models_are_checked_and_a_bad_one_is_named(tmp_path: Path,
+                                                           tiny_model_factory: Callable[..., Path]) -> None:
+    station_model, good, bad = (tiny_model_factory(name) for name in ("station", "cover", "lid"))
+    tamper(bad)
+    config = write_config(tmp_path, station_model, "/dev/null", 1883)
+    data = yaml.safe_load(config.read_text())
+    data["recipes"] = {1: {"model": str(good)}, 2: {"threshold": 0.3}, 3: {"model": str(bad)},
+                       4: {"model": str(bad)}}
+    config.write_text(yaml.safe_dump(data))
+    results = {r.name: r for r in run_checks(config)}
+    assert results["model"].status is Status.PASS
+    recipes = results["recipe models"]
+    assert recipes.status is Status.FAIL, recipes
+    assert f"recipe 3, 4 ({bad})" in recipes.detail
+    assert "was modified after its card was written" in recipes.detail
+    assert "copy the model and its .card.json again" in recipes.fix
+
+    data["recipes"] = {1: {"model": str(good)}}
+    config.write_text(yaml.safe_dump(data))
+    recipes = {r.name: r for r in run_checks(config)}["recipe models"]
+    assert recipes.status is Status.PASS and "recipe 1: tiny_defect sha256" in recipes.detail, recipes
+
+
+def test_no_recipe_models_no_recipe_row(tmp_path: Path, tiny_model: Path) -> None:
+    config = write_config(tmp_path, tiny_model, "/dev/null", 1883)
+    assert "recipe models" not in {r.name for r in run_checks(config)}
