@@ -18,6 +18,11 @@ warp inside the +-3 % scale jitter, sink marks that housings' shading swallowed)
     scratch     a line >= 0.50 r long (~26 px) at >= 64 % contrast
     crack       a dark line >= 0.41 r long (~21 px), >= 74 % darker
     warp        >= 6 % elongation (twice the scale jitter) and a bow of >= 0.08 r
+
+Placement is random, so the renderer also checks that the camera can see the result: a placement that
+changes fewer than 12 pixels by 32 grey levels (a scratch across a window, a sink mark in a housing's
+hole) is drawn again (sim/render.py VISIBLE_LEVEL). A scratch on a light part is a dark groove: stress
+whitening on white plastic changes ~25 levels, below what an inspector sees.
 """
 
 from __future__ import annotations
@@ -150,7 +155,9 @@ def scratch(maps: PartMaps, geom: PartGeometry, severity: float, rng: np.random.
         candidates.append(_draw_line_mask(maps.alpha.shape, points, thickness))
     line = candidates[_most_visible(candidates, inside)] * inside
     contrast = (0.60 + 0.30 * severity) * line
-    if rng.random() < 0.6:
+    # Stress whitening shows on a dark or saturated part; on a light one the scratch is a dark groove.
+    light_part = float(maps.albedo[inside].min(axis=1).mean()) > 0.55
+    if rng.random() < 0.6 and not light_part:
         maps.albedo += (1.0 - maps.albedo) * contrast[..., None]
     else:
         maps.albedo *= (1.0 - contrast)[..., None]

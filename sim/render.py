@@ -22,6 +22,13 @@ from sim.parts import PartDesign, PartGeometry, PartMaps, Pose, build_part_maps,
 
 NOISE_SIGMA_LEVELS = 2.5  # sensor noise, grey levels (of 255)
 BBOX_DIFF_LEVEL = 4.0 / 255.0  # a pixel belongs to a defect's bbox if the defect changes it this much
+# A defect must be visible to be a defect: at least VISIBLE_MIN_PX pixels changed by ~13x the sensor
+# noise (a whitened 1-px scratch on a white cap changes ~25 levels: invisible in the picture).
+# Placement is random (a scratch across a hole, a whitened scratch on a white part, a sink mark in a
+# housing's window, a dark crack on a dark rib), so an invisible placement is drawn again.
+VISIBLE_LEVEL = 32.0 / 255.0
+VISIBLE_MIN_PX = 12
+DEFECT_ATTEMPTS = 8
 _AMBIENT, _DIFFUSE, _SPECULAR, _SHININESS = 0.30, 0.85, 0.35, 40.0
 _SHADOW_STRENGTH = 0.45
 _FIXTURE_GREY = 0.42
@@ -111,16 +118,21 @@ def render_layer(
     clean = shade(maps, geometry, spec.lighting)
     if spec.defect is None:
         return clean, None
-    maps = maps.copy()
-    apply_defect(spec.defect, maps, geometry, spec.severity, np.random.default_rng(spec.defect_seed))
-    layer = shade(maps, geometry, spec.lighting)
-    with_defect = composite(background.copy(), layer, 0, 0)
-    without = composite(background.copy(), clean, 0, 0)
-    changed = (np.abs(with_defect - without).max(axis=2) > BBOX_DIFF_LEVEL).astype(np.uint8)
-    if not changed.any():
-        raise RuntimeError(f"defect {spec.defect} at severity {spec.severity} changed no pixel")
-    x, y, w, h = cv2.boundingRect(changed)
-    return layer, (int(x), int(y), int(w), int(h))
+    def exposed(part: PartLayer) -> np.ndarray:  # noise-free camera values: a highlight clips at white
+        return np.clip(composite(background.copy(), part, 0, 0) * spec.lighting.gain, 0.0, 1.0)
+
+    without = exposed(clean)
+    rng = np.random.default_rng(spec.defect_seed)
+    for _ in range(DEFECT_ATTEMPTS):
+        defective = maps.copy()
+        apply_defect(spec.defect, defective, geometry, spec.severity, rng)
+        layer = shade(defective, geometry, spec.lighting)
+        change = np.abs(exposed(layer) - without).max(axis=2)
+        if np.count_nonzero(change > VISIBLE_LEVEL) >= VISIBLE_MIN_PX:
+            x, y, w, h = cv2.boundingRect((change > BBOX_DIFF_LEVEL).astype(np.uint8))
+            return layer, (int(x), int(y), int(w), int(h))
+    raise RuntimeError(f"defect {spec.defect} at severity {spec.severity} stayed invisible in "
+                       f"{DEFECT_ATTEMPTS} placements (seed {spec.defect_seed})")
 
 
 def fixture_background(
