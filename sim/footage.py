@@ -14,6 +14,7 @@ bytes. (The FFmpeg backend would also be readable but ignores the quality settin
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,16 +195,7 @@ def write_footage(
         raise ValueError(f"footage is MJPG in an AVI container: name the file *.avi, not {out.name}")
     out.parent.mkdir(parents=True, exist_ok=True)
     plan = FootagePlan(settings)
-    writer = cv2.VideoWriter(
-        str(out),
-        cv2.CAP_OPENCV_MJPEG,
-        cv2.VideoWriter_fourcc(*"MJPG"),
-        settings.fps,
-        plan.layout.frame_wh,
-        [cv2.VIDEOWRITER_PROP_QUALITY, settings.jpeg_quality],
-    )
-    if not writer.isOpened():
-        raise OSError(f"OpenCV cannot open {out} for writing MJPG")
+    writer = _mjpg_writer(out, settings.fps, plan.layout.frame_wh, settings.jpeg_quality)
     try:
         for i in range(plan.frame_count):
             writer.write(plan.frame(i))
@@ -214,3 +206,53 @@ def write_footage(
     timeline = plan.timeline(out.name)
     timeline_path(out).write_text(json.dumps(timeline.to_json(), indent=1) + "\n", encoding="utf-8")
     return timeline
+
+
+def _mjpg_writer(out: Path, fps: float, frame_wh: tuple[int, int], jpeg_quality: int) -> cv2.VideoWriter:
+    writer = cv2.VideoWriter(
+        str(out),
+        cv2.CAP_OPENCV_MJPEG,
+        cv2.VideoWriter_fourcc(*"MJPG"),
+        fps,
+        frame_wh,
+        [cv2.VIDEOWRITER_PROP_QUALITY, jpeg_quality],
+    )
+    if not writer.isOpened():
+        raise OSError(f"OpenCV cannot open {out} for writing MJPG")
+    return writer
+
+
+MJPG_BLOCK_PX = 16  # JPEG's 4:2:0 macroblock: where a crop sits in it changes the artefacts
+
+
+def mjpg_round_trip(
+    crops: np.ndarray, seed: int, jpeg_quality: int = FootageSettings.jpeg_quality
+) -> np.ndarray:
+    """`crops` [N, H, W, 3] uint8 as they come back from footage: through the same MJPG writer and reader.
+
+    A model trained on lossless crops sees the camera stream's block artefacts as defects (OK housings
+    scored NG in replay), and cv2.imencode is not the muxer's encoder. Each crop is written at a random
+    offset inside one macroblock (edges replicated), as a nest's ROI falls anywhere on the block grid.
+    """
+    count, height, width, _ = crops.shape
+    offsets = np.random.default_rng(seed).integers(0, MJPG_BLOCK_PX, (count, 2))
+    pad = MJPG_BLOCK_PX
+    out = np.empty_like(crops)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "round_trip.avi"
+        writer = _mjpg_writer(path, 10.0, (width + pad, height + pad), jpeg_quality)
+        try:
+            for crop, (ox, oy) in zip(crops, offsets.tolist(), strict=True):
+                writer.write(cv2.copyMakeBorder(crop, oy, pad - oy, ox, pad - ox, cv2.BORDER_REPLICATE))
+        finally:
+            writer.release()
+        capture = cv2.VideoCapture(str(path), cv2.CAP_OPENCV_MJPEG)
+        try:
+            for k, (ox, oy) in enumerate(offsets.tolist()):
+                ok, frame = capture.read()
+                if not ok:
+                    raise OSError(f"{path}: frame {k} of {count} did not read back")
+                out[k] = frame[oy:oy + height, ox:ox + width]
+        finally:
+            capture.release()
+    return out

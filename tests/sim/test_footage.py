@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from sim.footage import FootagePlan, FootageSettings, write_footage
+from sim.footage import FootagePlan, FootageSettings, mjpg_round_trip, write_footage
 from sim.shot import grid_layout
 from sim.timeline import Timeline, read_timeline, timeline_path
 
@@ -86,6 +86,28 @@ def test_mjpg_crop_stays_close_to_the_rendered_frame(footage: Path) -> None:
     rendered = plan.frame(trigger)
     for x, y, w, h in timeline.rois_xywh:
         assert structure_diff(decoded[y : y + h, x : x + w], rendered[y : y + h, x : x + w]) < 1.5
+
+
+def test_mjpg_round_trip_of_crops_is_what_the_footage_does_to_them(footage: Path) -> None:
+    """Training crops sent through the round trip carry the footage's compression, no more, no less:
+    the same mean change as the crops of the written footage, and no shift."""
+    timeline, plan = read_timeline(footage), FootagePlan(SETTINGS)
+    frames = read_frames(footage)
+    rendered, decoded = [], []
+    for shot in timeline.shots:
+        frame = plan.frame(shot.trigger_frame)
+        for x, y, w, h in timeline.rois_xywh:
+            rendered.append(frame[y:y + h, x:x + w])
+            decoded.append(frames[shot.trigger_frame][y:y + h, x:x + w])
+    crops = np.stack(rendered)
+    round_trip = mjpg_round_trip(crops, seed=5)
+    assert round_trip.shape == crops.shape and round_trip.dtype == np.uint8
+    assert np.array_equal(round_trip, mjpg_round_trip(crops, seed=5))  # deterministic
+    ours = np.abs(round_trip.astype(np.int16) - crops).mean()
+    footage_change = np.abs(np.stack(decoded).astype(np.int16) - crops).mean()
+    assert 0.5 * footage_change < ours < 1.5 * footage_change, (ours, footage_change)
+    for before, after in zip(crops, round_trip, strict=True):
+        assert structure_diff(before, after) < 1.5
 
 
 def test_ground_truth_and_bboxes_in_frame_pixels(footage: Path) -> None:
