@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_train import latency_ms, link_split
+from bench_model import per_image_ms
+from bench_train import link_split
 
 from models.card import sidecar_path
 from models.evaluate import auroc, evaluate_model
@@ -97,7 +98,7 @@ def main() -> None:
             "threshold_rule": summary["validation"]["threshold_rule"],
             "held_out": {k: held_out[k] for k in ("n", "n_ok", "n_defective", "auroc", "accuracy",
                                                   "escape_rate", "false_reject_rate")},
-            "latency_1_image_1_thread": latency_ms(model, args.size),
+            "latency_1_image_1_thread": per_image_ms(model, batch=1, threads=1),
             "model_bytes": model.stat().st_size,
             "parameter_bytes": training["parameter_bytes"],
             "train_embedding_bytes": training["train_embedding_bytes"],

@@ -4,7 +4,7 @@
 
 Without --model it trains a supervised model on simulator crops (`moldpilot sim dataset --count 400
 --seed 31`) in a temporary folder and calibrates on them; validation is a fresh simulator seed. Latency
-is bench_train.latency_ms: one uint8 image, one thread, median and p95 of 200 runs. Prints one JSON object.
+is bench_model.per_image_ms: one uint8 image, one thread, median and p95 over 2 s. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from bench_train import latency_ms
+from bench_model import per_image_ms
 
-from models.card import read_card
 from models.quantize import quantize_model
 from models.trainer import train
 from sim.dataset import write_dataset
@@ -40,8 +39,7 @@ def main() -> None:
             train(calib, model, progress=False, threads=2)
         int8 = Path(tmp, "int8.onnx")
         summary = quantize_model(model, calib, int8, val, force=True)
-        size = read_card(model).input.height_width[0]
-        fp32_ms, int8_ms = latency_ms(model, size), latency_ms(int8, size)
+        fp32_ms, int8_ms = per_image_ms(model, 1, 1), per_image_ms(int8, 1, 1)
         result = {
             "model": str(args.model or f"supervised on sim --count {args.count} --seed {SIM_TRAIN_SEED}"),
             "figure": summary["figure"],

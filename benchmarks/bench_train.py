@@ -12,16 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from bench_model import per_image_ms
 
 from models.dataset import IMAGE_SUFFIXES
 from models.evaluate import evaluate_model
-from models.features import session
 from models.trainer import train
 
 
@@ -44,23 +43,6 @@ def link_split(src: Path, train_dir: Path, test_dir: Path, n_train: int, seed: i
             dest.mkdir(parents=True, exist_ok=True)
             os.symlink(files[j], dest / files[j].name)
     return counts
-
-
-def latency_ms(model: Path, size: int, runs: int = 200) -> dict[str, float]:
-    """Median and p95 of one uint8 image through the whole graph, single-threaded (one camera, one core)."""
-    sess = session(model, threads=1)
-    image = np.ascontiguousarray(np.random.default_rng(0).integers(0, 256, (1, size, size, 3), np.uint8))
-    for _ in range(10):
-        sess.run(None, {"image": image})
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        sess.run(None, {"image": image})
-        times.append((time.perf_counter() - t0) * 1000)
-    return {
-        "median_ms": round(statistics.median(times), 2),
-        "p95_ms": round(sorted(times)[int(0.95 * runs)], 2),
-    }
 
 
 def main() -> None:
@@ -102,7 +84,7 @@ def main() -> None:
                 )
             },
             "eval_seconds": round(eval_s, 1),
-            "latency_1_image_1_thread": latency_ms(model, args.size),
+            "latency_1_image_1_thread": per_image_ms(model, batch=1, threads=1),
             "model_bytes": model.stat().st_size,
         }
     print(json.dumps(result, indent=2))

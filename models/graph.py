@@ -49,12 +49,8 @@ def _const(graph: onnx.GraphProto, name: str, value: np.ndarray) -> str:
     return name
 
 
-def _trunk(size: int, upscale: int = 1) -> tuple[onnx.ModelProto, list[str]]:
-    """Backbone with a uint8 `image` input and pre-processing in front; returns it and the tap names.
-
-    `upscale` > 1 enlarges the image (bilinear) before the backbone, so the taps resolve finer detail
-    (the patch model of models/patch_graph.py); the tap strides then count in enlarged pixels.
-    """
+def _trunk(size: int) -> tuple[onnx.ModelProto, list[str]]:
+    """Backbone with a uint8 `image` input and pre-processing in front; returns it and the tap names."""
     model = onnx.load(str(BACKBONE_ONNX))
     graph = model.graph
     taps = [o.name for o in graph.output]
@@ -68,13 +64,8 @@ def _trunk(size: int, upscale: int = 1) -> tuple[onnx.ModelProto, list[str]]:
                          ["pre_rgb"], axis=3),
         helper.make_node("Mul", ["pre_rgb", _const(graph, "pre_scale", scale)], ["pre_scaled"]),
         helper.make_node("Add", ["pre_scaled", _const(graph, "pre_shift", shift)], ["pre_norm"]),
-        helper.make_node("Transpose", ["pre_norm"], [inner if upscale == 1 else "pre_nchw"],
-                         perm=[0, 3, 1, 2]),
+        helper.make_node("Transpose", ["pre_norm"], [inner], perm=[0, 3, 1, 2]),
     ]
-    if upscale != 1:
-        factor = np.array([1.0, 1.0, upscale, upscale], np.float32)
-        scales = _const(graph, "pre_upscale", factor)
-        pre.append(helper.make_node("Resize", ["pre_nchw", "", scales], [inner], mode="linear"))
     nodes = pre + list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes)
@@ -83,7 +74,7 @@ def _trunk(size: int, upscale: int = 1) -> tuple[onnx.ModelProto, list[str]]:
     pooled: dict[str, list[str]] = {kind: [] for kind in POOLINGS}
     for tap, stride in zip(taps, _tap_strides(), strict=True):
         # Quadrant side in cells (an odd map drops its last row).
-        half = max(1, -(-size * upscale // stride) // 2)
+        half = max(1, -(-size // stride) // 2)
         graph.node.extend([
             helper.make_node("ReduceMean", [tap], [f"{tap}_avg"], axes=[2, 3], keepdims=0),
             helper.make_node("ReduceMax", [tap], [f"{tap}_max"], axes=[2, 3], keepdims=0),
