@@ -1,5 +1,6 @@
-"""For the recipe tests: a second tiny model that judges the parts of `write_solid_images` differently
-from the default one, and what a model says of images when run directly (the expected verdicts)."""
+"""For the recipe tests: a station.yaml with recipes, a second tiny model that judges the parts of
+`write_solid_images` differently from the default one, and what a model says of images when run
+directly (the expected verdicts)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import NamedTuple
 
 import cv2
 
+from edge.config import StationConfig, load_config
 from edge.judge import Judge
 from edge.runner import ModelRunner
 
@@ -15,6 +17,19 @@ from edge.runner import ModelRunner
 # size and another class list (defect_0 and defect_1 are its own). On write_solid_images it passes
 # some parts the default model rejects.
 MODEL_B = {"seed": 3, "size": 32, "n_classes": 6}
+
+
+def recipe_config(folder: Path, model: str | Path, recipes: str) -> StationConfig:
+    """station.yaml in `folder` with the given model path and `recipes:` (YAML flow mapping), loaded."""
+    path = folder / "station.yaml"
+    path.write_text(
+        "station: {site: s, line: l, name: n}\n"
+        "source: {kind: folder, uri: images, mode: triggered}\n"
+        f"model: {{path: {model}}}\n"
+        f"recipes: {recipes}\n",
+        encoding="utf-8",
+    )
+    return load_config(path)
 
 
 class Said(NamedTuple):

@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 from edge.capture import Job, LatestFrames, LiveReader, TriggeredPullReader
-from edge.config import StationConfig, load_config
 from edge.errors import ConfigError
 from edge.frame import Frame
 from edge.judge import Judge
@@ -33,6 +32,7 @@ from edge.sinks.memory import MemorySink
 from edge.sources.folder import FolderSource
 from edge.triggers import SoftwareTrigger, Trigger, TriggerQueue
 from edge.verdict import Decision, ErrorCode, Verdict
+from tests.recipe_models import recipe_config
 from tests.tiny_model import write_solid_images
 
 N_IMAGES = 24
@@ -323,19 +323,6 @@ def test_lanes_judge_every_frame_and_hand_verdicts_over_in_order(images: Path, r
 @pytest.fixture
 def solid_images(tmp_path: Path) -> Path:
     return write_solid_images(tmp_path / "solid", N_IMAGES)
-
-
-def recipe_config(tmp_path: Path, model: Path, recipes: str) -> StationConfig:
-    """A station.yaml with the tiny model and the given `recipes:` section (YAML flow mapping)."""
-    path = tmp_path / "station.yaml"
-    path.write_text(
-        "station: {site: s, line: l, name: n}\n"
-        "source: {kind: folder, uri: images, mode: triggered}\n"
-        f"model: {{path: {model}}}\n"
-        f"recipes: {recipes}\n",
-        encoding="utf-8",
-    )
-    return load_config(path)
 
 
 def assert_card_thresholds(verdicts: Sequence[Verdict], card_threshold: float) -> None:

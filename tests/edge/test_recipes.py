@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from edge.capture import Job
-from edge.config import StationConfig, load_config
 from edge.errors import ModelError
 from edge.frame import Frame
 from edge.pipeline.build import open_recipes, replay_pipeline
@@ -21,24 +20,11 @@ from edge.sinks.memory import MemorySink
 from edge.sources.folder import FolderSource
 from edge.triggers import Trigger
 from edge.verdict import Decision
-from tests.recipe_models import MODEL_B, model_says
+from tests.recipe_models import MODEL_B, model_says, recipe_config
 from tests.tiny_model import tiny_card, write_solid_images
 
 N_IMAGES = 12
 WAIT_S = 30.0
-
-
-def station(folder: Path, model: str, recipes: str) -> StationConfig:
-    """station.yaml in `folder` with the given model path and `recipes:` (YAML flow mapping)."""
-    path = folder / "station.yaml"
-    path.write_text(
-        "station: {site: s, line: l, name: n}\n"
-        "source: {kind: folder, uri: images, mode: triggered}\n"
-        f"model: {{path: {model}}}\n"
-        f"recipes: {recipes}\n",
-        encoding="utf-8",
-    )
-    return load_config(path)
 
 
 def test_each_model_file_is_loaded_once_and_shared_by_its_recipes(
@@ -48,7 +34,7 @@ def test_each_model_file_is_loaded_once_and_shared_by_its_recipes(
     tiny_model_factory("a")
     tiny_model_factory("b", **MODEL_B)
     # Recipe 3 names the station's file by another spelling: still the same file, the same runner.
-    config = station(tmp_path, "a.onnx",
+    config = recipe_config(tmp_path, "a.onnx",
                      "{1: {threshold: 0.2}, 2: {model: b.onnx}, 3: {model: ./a.onnx}, 4: {model: b.onnx, "
                      "threshold: 0.0}}")
     book = open_recipes(config, n_cavities=2, micro_batch=False)
@@ -79,11 +65,11 @@ def test_a_batch_mixing_two_models_judges_each_part_by_its_recipe(
     model_a = tiny_model_factory("a")
     model_b = tiny_model_factory("b", **MODEL_B)
     images = sorted(write_solid_images(tmp_path / "images", N_IMAGES).glob("*.png"))
-    config = station(tmp_path, "a.onnx", "{2: {model: b.onnx}}")
+    config = recipe_config(tmp_path, "a.onnx", "{2: {model: b.onnx}}")
     book = open_recipes(config, n_cavities=1, micro_batch=True)
 
     def recipe_of(frame_id: int) -> int:
-        return 2 if frame_id % 2 else 0  # each batch of two frames holds one part of each model
+        return 2 if frame_id % 2 else 0  # each micro-batch holds parts of both models
 
     def select(frame: Frame) -> tuple[Job]:
         recipe_id = recipe_of(frame.frame_id)
@@ -105,7 +91,8 @@ def test_a_batch_mixing_two_models_judges_each_part_by_its_recipe(
         recipe_id = recipe_of(v.frame_id)
         p_defect, _, defect = said[recipe_id][v.frame_id]
         assert v.recipe_id == recipe_id
-        assert v.score == pytest.approx(p_defect, abs=1e-5)
+        # Batch size changes the kernels' summation order: scores agree to ~1e-5, not bit for bit.
+        assert v.score == pytest.approx(p_defect, abs=1e-4)
         assert v.decision is (Decision.NG if p_defect >= 0.5 else Decision.OK)
         assert v.defect == (defect if v.decision is Decision.NG else None)
     # The two models really disagree on some of model B's parts: the test could tell them apart.
@@ -121,7 +108,7 @@ def test_a_bad_recipe_model_fails_at_start_with_one_line(
         (tmp_path / "bad.onnx").write_bytes(b"this is not an ONNX model")
     else:  # a 4-class graph whose card claims 3 classes
         tiny_model_factory("bad", card=tiny_card(n_classes=3))
-    config = station(tmp_path, "a.onnx", "{1: {threshold: 0.3}, 2: {model: bad.onnx}}")
+    config = recipe_config(tmp_path, "a.onnx", "{1: {threshold: 0.3}, 2: {model: bad.onnx}}")
     with pytest.raises(ModelError) as info:
         open_recipes(config, n_cavities=1, micro_batch=False)
     message = str(info.value)
@@ -135,7 +122,7 @@ def test_moldpilot_run_refuses_a_bad_recipe_model_before_serving(
     tiny_model_factory("a")
     (tmp_path / "bad.onnx").write_bytes(b"this is not an ONNX model")
     write_solid_images(tmp_path / "images", 1)
-    station(tmp_path, "a.onnx", "{2: {model: bad.onnx}}")
+    recipe_config(tmp_path, "a.onnx", "{2: {model: bad.onnx}}")
     run = subprocess.run([sys.executable, "-m", "edge.cli", "run", "-c", str(tmp_path / "station.yaml")],
                          capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
     assert run.returncode == 2, run.stderr

@@ -1,5 +1,5 @@
-"""Test helpers for end-to-end station tests: `moldpilot run` as a child process, and waiting on its
-log or output files (a condition with a timeout, never a fixed sleep)."""
+"""Test helpers for end-to-end station tests: a two-cavity station folder, `moldpilot run` as a child
+process, and waiting on its log or output files (a condition with a timeout, never a fixed sleep)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import cv2
+import numpy as np
 
 
 def wait_for_text(path: Path, text: str, timeout_s: float = 60.0) -> None:
@@ -23,3 +26,24 @@ def start_run(config: Path, out: Path, log: Path) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "edge.cli", "run", "-c", str(config), "--jsonl", str(out)]
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, cwd=config.parent,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def two_cavity_station(folder: Path, model: Path, plc_section: str, shots: int, seed: int) -> Path:
+    """station.yaml in `folder`: a triggered folder source of `shots` random 64x48 images (two 32x48
+    cavities), `model`, a 5 s deadline and `plc_section` (a YAML flow mapping). Returns its path."""
+    images = folder / "images"
+    images.mkdir()
+    rng = np.random.default_rng(seed)
+    for i in range(shots):
+        cv2.imwrite(str(images / f"{i:03d}.png"), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    config = folder / "station.yaml"
+    config.write_text(
+        "station: {site: s, line: l, name: press1}\n"
+        f"source: {{kind: folder, uri: {images}, mode: triggered}}\n"
+        f"model: {{path: {model}}}\n"
+        "cavities: [{id: 1, roi: [0, 0, 32, 48]}, {id: 2, roi: [32, 0, 32, 48]}]\n"
+        "deadline_ms: 5000\n"
+        f"plc: {plc_section}\n",
+        encoding="utf-8",
+    )
+    return config

@@ -16,14 +16,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-import cv2
-import numpy as np
 import pytest
 
 from edge.verdict import ErrorCode
 from plc_bridge import modbus_map as m
 from sim.pty_pair import PtyCable
-from tests.plc_bridge.station_run import start_run, wait_for_text
+from tests.plc_bridge.station_run import start_run, two_cavity_station, wait_for_text
 from tests.tiny_model import TINY_CLASSES
 
 MBPOLL = shutil.which("mbpoll")
@@ -113,21 +111,7 @@ def test_mbpoll_triggers_reads_the_result_block_and_acknowledges(
     link: tuple[str, Mbpoll], tiny_model: Path, tmp_path: Path
 ) -> None:
     plc_section, mbpoll = link
-    images = tmp_path / "images"
-    images.mkdir()
-    rng = np.random.default_rng(11)
-    for i in range(2):
-        cv2.imwrite(str(images / f"{i:03d}.png"), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
-    config = tmp_path / "station.yaml"
-    config.write_text(
-        "station: {site: s, line: l, name: press1}\n"
-        f"source: {{kind: folder, uri: {images}, mode: triggered}}\n"
-        f"model: {{path: {tiny_model}}}\n"
-        "cavities: [{id: 1, roi: [0, 0, 32, 48]}, {id: 2, roi: [32, 0, 32, 48]}]\n"
-        "deadline_ms: 5000\n"
-        f"plc: {plc_section}\n",
-        encoding="utf-8",
-    )
+    config = two_cavity_station(tmp_path, tiny_model, plc_section, shots=2, seed=11)
     out, log = tmp_path / "verdicts.jsonl", tmp_path / "run.log"
     n_vision = len(m.VISION_BLOCK)
     proc = start_run(config, out, log)

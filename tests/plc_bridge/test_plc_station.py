@@ -8,8 +8,6 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 from edge.verdict import Decision, ErrorCode
@@ -17,7 +15,7 @@ from sim.pty_pair import PtyCable
 from sim.virtual_plc.ascii_master import VirtualAsciiPlc
 from sim.virtual_plc.modbus_master import VirtualModbusPlc
 from sim.virtual_plc.record import ShotRecord, synthetic_plan
-from tests.plc_bridge.station_run import start_run, wait_for_text
+from tests.plc_bridge.station_run import start_run, two_cavity_station, wait_for_text
 from tests.recipe_models import MODEL_B, model_says
 from tests.tiny_model import tiny_card, write_solid_images
 
@@ -26,22 +24,9 @@ SHOTS = 8
 
 @pytest.mark.parametrize("protocol", ["modbus-rtu", "ascii"])
 def test_moldpilot_run_answers_the_plc_on_its_link(protocol: str, tiny_model: Path, tmp_path: Path) -> None:
-    images = tmp_path / "images"
-    images.mkdir()
-    rng = np.random.default_rng(3)
-    for i in range(SHOTS):
-        cv2.imwrite(str(images / f"{i:03d}.png"), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
     with PtyCable(tmp_path / "tty") as cable:
-        config = tmp_path / "station.yaml"
-        config.write_text(
-            "station: {site: s, line: l, name: press1}\n"
-            f"source: {{kind: folder, uri: {images}, mode: triggered}}\n"
-            f"model: {{path: {tiny_model}}}\n"
-            "cavities: [{id: 1, roi: [0, 0, 32, 48]}, {id: 2, roi: [32, 0, 32, 48]}]\n"
-            "deadline_ms: 5000\n"
-            f"plc: {{protocol: {protocol}, port: {cable.runtime_path}, unit_id: 3}}\n",
-            encoding="utf-8",
-        )
+        plc_section = f"{{protocol: {protocol}, port: {cable.runtime_path}, unit_id: 3}}"
+        config = two_cavity_station(tmp_path, tiny_model, plc_section, shots=SHOTS, seed=3)
         out, log = tmp_path / "verdicts.jsonl", tmp_path / "run.log"
         proc = start_run(config, out, log)
         try:
@@ -76,20 +61,21 @@ def test_moldpilot_run_answers_the_plc_on_its_link(protocol: str, tiny_model: Pa
     assert final["plc"]["triggers"] == SHOTS
 
 
-def test_recipe_id_written_to_hr4_selects_the_thresholds(tiny_model: Path, tmp_path: Path) -> None:
-    """Over the Modbus pty link: recipe 7 (threshold 0) rejects every part, RECIPE_ID 0 keeps the card's
-    threshold, and a RECIPE_ID the station does not know is NO_DECISION / UNKNOWN_RECIPE."""
-    recipe_of = [7, 9, 0] * 4
+def run_recipe_shots(tmp_path: Path, model: str, recipes: str, recipe_of: list[int],
+                     first_part_id: int) -> tuple[list[ShotRecord], Path, str]:
+    """`moldpilot run` over a Modbus pty link with `model` and `recipes` (station.yaml flow mappings);
+    the virtual PLC fires one shot per entry of `recipe_of` with that RECIPE_ID in HR 4, then SIGTERM.
+    Returns the PLC's records, the JSONL of verdicts and the run's log (after a clean exit)."""
     images = write_solid_images(tmp_path / "images", len(recipe_of))
     with PtyCable(tmp_path / "tty") as cable:
         config = tmp_path / "station.yaml"
         config.write_text(
             "station: {site: s, line: l, name: press1}\n"
             f"source: {{kind: folder, uri: {images}, mode: triggered}}\n"
-            f"model: {{path: {tiny_model}}}\n"
+            f"model: {model}\n"
             "deadline_ms: 5000\n"
             f"plc: {{protocol: modbus-rtu, port: {cable.runtime_path}}}\n"
-            "recipes: {7: {threshold: 0.0}}\n",
+            f"recipes: {recipes}\n",
             encoding="utf-8",
         )
         out, log = tmp_path / "verdicts.jsonl", tmp_path / "run.log"
@@ -98,15 +84,25 @@ def test_recipe_id_written_to_hr4_selects_the_thresholds(tiny_model: Path, tmp_p
             wait_for_text(log, "serving on")
             with VirtualModbusPlc(str(cable.plc_path), result_timeout_s=20) as plc:
                 records = []
-                for shot, recipe_id in zip(synthetic_plan(len(recipe_of), first_part_id=700), recipe_of,
-                                           strict=True):
+                for shot, recipe_id in zip(synthetic_plan(len(recipe_of), first_part_id=first_part_id),
+                                           recipe_of, strict=True):
                     plc.recipe_id = recipe_id  # HR 4, written with the trigger
                     records.append(plc.shot(shot))
             proc.send_signal(signal.SIGTERM)
             proc.communicate(timeout=60)
         finally:
             proc.kill()
-    assert proc.returncode == 0, log.read_text()
+    run_log = log.read_text()
+    assert proc.returncode == 0, run_log
+    return records, out, run_log
+
+
+def test_recipe_id_written_to_hr4_selects_the_thresholds(tiny_model: Path, tmp_path: Path) -> None:
+    """Over the Modbus pty link: recipe 7 (threshold 0) rejects every part, RECIPE_ID 0 keeps the card's
+    threshold, and a RECIPE_ID the station does not know is NO_DECISION / UNKNOWN_RECIPE."""
+    recipe_of = [7, 9, 0] * 4
+    records, out, run_log = run_recipe_shots(tmp_path, f"{{path: {tiny_model}}}", "{7: {threshold: 0.0}}",
+                                             recipe_of, first_part_id=700)
     score = {row["part_id"]: row["score"] for row in map(json.loads, out.read_text().splitlines())}
     by_recipe: dict[int, list[ShotRecord]] = {}
     for record, recipe_id in zip(records, recipe_of, strict=True):
@@ -117,7 +113,7 @@ def test_recipe_id_written_to_hr4_selects_the_thresholds(tiny_model: Path, tmp_p
     assert all((r.verdict_code == Decision.NG) == (score[r.part_id] >= 0.5) for r in by_recipe[0])
     # The card's threshold passes some of recipe 0's parts: recipe 7 rejecting them all is its doing.
     assert {r.verdict_code for r in by_recipe[0]} == {Decision.OK, Decision.NG}
-    assert "RECIPE_ID 9 is not in station.yaml recipes" in log.read_text()
+    assert "RECIPE_ID 9 is not in station.yaml recipes" in run_log
 
 
 def test_recipe_ids_select_their_own_models_over_modbus(
@@ -130,41 +126,16 @@ def test_recipe_ids_select_their_own_models_over_modbus(
     model_a = tiny_model_factory("a")
     model_b = tiny_model_factory("b", **MODEL_B)
     recipe_of = [1, 2, 0] * 4
-    images = write_solid_images(tmp_path / "images", len(recipe_of))
-    with PtyCable(tmp_path / "tty") as cable:
-        config = tmp_path / "station.yaml"
-        config.write_text(
-            "station: {site: s, line: l, name: press1}\n"
-            f"source: {{kind: folder, uri: {images}, mode: triggered}}\n"
-            "model: {path: a.onnx}\n"
-            "deadline_ms: 5000\n"
-            f"plc: {{protocol: modbus-rtu, port: {cable.runtime_path}}}\n"
-            "recipes: {1: {model: a.onnx}, 2: {model: b.onnx}}\n",
-            encoding="utf-8",
-        )
-        out, log = tmp_path / "verdicts.jsonl", tmp_path / "run.log"
-        proc = start_run(config, out, log)
-        try:
-            wait_for_text(log, "serving on")
-            with VirtualModbusPlc(str(cable.plc_path), result_timeout_s=20) as plc:
-                records = []
-                for shot, recipe_id in zip(synthetic_plan(len(recipe_of), first_part_id=900), recipe_of,
-                                           strict=True):
-                    plc.recipe_id = recipe_id  # HR 4, written with the trigger
-                    records.append(plc.shot(shot))
-            proc.send_signal(signal.SIGTERM)
-            proc.communicate(timeout=60)
-        finally:
-            proc.kill()
-    run_log = log.read_text()
-    assert proc.returncode == 0, run_log
+    records, out, run_log = run_recipe_shots(tmp_path, "{path: a.onnx}",
+                                             "{1: {model: a.onnx}, 2: {model: b.onnx}}", recipe_of,
+                                             first_part_id=900)
     # One load and warm-up per model file (A serves recipes 0 and 1), all before the first trigger.
     serving_at = run_log.index("serving on")
     for name in ("a.onnx", "b.onnx"):
         warmed = f"model {name} warmed up"
         assert run_log.count(warmed) == 1 and run_log.index(warmed) < serving_at
     # What each model says of each image, run directly: the PLC must read exactly that.
-    image_paths = sorted(images.glob("*.png"))
+    image_paths = sorted((tmp_path / "images").glob("*.png"))
     said = {1: model_says(model_a, image_paths), 2: model_says(model_b, image_paths)}
     said[0] = said[1]
     for i, (record, recipe_id) in enumerate(zip(records, recipe_of, strict=True)):
