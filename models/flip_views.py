@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper
+
+from models.graph import _const as graph_const
 
 VIEWS = 4
 _PREFIX = "flip_"
 
 
 def _const(graph: onnx.GraphProto, name: str, value: np.ndarray) -> str:
-    graph.initializer.append(numpy_helper.from_array(value, _PREFIX + name))
-    return _PREFIX + name
+    return graph_const(graph, _PREFIX + name, value)
 
 
 def average_flips(model: onnx.ModelProto, image: str = "image", probs: str = "probs",
@@ -52,23 +53,19 @@ def average_flips(model: onnx.ModelProto, image: str = "image", probs: str = "pr
                          [inner[image]], axis=0),
     ]
     views_first = _const(graph, "views_first", np.array([VIEWS, -1], np.int64))
-    last = [
-        helper.make_node("Shape", [inner[probs]], [_PREFIX + "probs_shape"], start=1),
-        helper.make_node("Concat", [views_first, _PREFIX + "probs_shape"], [_PREFIX + "probs_views_shape"],
-                         axis=0),
-        helper.make_node("Reshape", [inner[probs], _PREFIX + "probs_views_shape"], [_PREFIX + "probs_views"]),
-        _mean_over_views(graph, model, _PREFIX + "probs_views", probs),
-    ]
+
+    def by_view(source: str, tag: str) -> list[onnx.NodeProto]:
+        """[VIEWS * N, ...] -> `flip_<tag>_views` [VIEWS, N, ...]."""
+        shape, views_shape = f"{_PREFIX}{tag}_shape", f"{_PREFIX}{tag}_views_shape"
+        return [helper.make_node("Shape", [source], [shape], start=1),
+                helper.make_node("Concat", [views_first, shape], [views_shape], axis=0),
+                helper.make_node("Reshape", [source, views_shape], [f"{_PREFIX}{tag}_views"])]
+
+    last = [*by_view(inner[probs], "probs"), _mean_over_views(graph, model, _PREFIX + "probs_views", probs)]
     if heatmap:
-        last += [
-            helper.make_node("Shape", [inner[heatmap]], [_PREFIX + "heat_shape"], start=1),
-            helper.make_node("Concat", [views_first, _PREFIX + "heat_shape"], [_PREFIX + "heat_views_shape"],
-                             axis=0),
-            helper.make_node("Reshape", [inner[heatmap], _PREFIX + "heat_views_shape"],
-                             [_PREFIX + "heat_views"]),
-            helper.make_node("Gather", [_PREFIX + "heat_views",
-                                        _const(graph, "as_is", np.array(0, np.int64))], [heatmap], axis=0),
-        ]
+        as_is = _const(graph, "as_is", np.array(0, np.int64))
+        last += [*by_view(inner[heatmap], "heat"),
+                 helper.make_node("Gather", [_PREFIX + "heat_views", as_is], [heatmap], axis=0)]
     for index, node in enumerate(first + last):
         node.name = f"{_PREFIX}{index}"  # how `one_view_of` tells the wrapper from the wrapped
     nodes = first + list(graph.node) + last
