@@ -8,6 +8,12 @@ Layout (class per folder, what torchvision's ImageFolder and most training scrip
 A crop is exactly what the footage shows in one cavity ROI: the renderer's output for one nest cell.
 Item i depends only on (seed, i), so the same seed always gives the same bytes, and a prefix of a
 larger dataset equals the smaller dataset.
+
+By default every crop is a new mold: design (teeth, holes, pins, ears...) and resin colour are drawn per
+crop, the hardest case for a model. With `mold` set, every crop of a shape comes from the same mold, as
+on a line (and in the footage): the design of each shape and the colour are drawn from the mold number
+alone, so two datasets with the same mold and different seeds show the same product. This is how a shop
+trains a good-only model: on good parts of its own mold.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from sim.parts import Shape, sample_design
+from sim.parts import SHAPES, Shape, sample_design
 from sim.render import render_crop
 from sim.shot import sample_color, sample_lighting, sample_part, sample_shape
 
@@ -54,12 +60,17 @@ def render_item(
     size_px: int = 160,
     defect_rate: float = 0.5,
     shape: Shape | Literal["mixed"] = "mixed",
+    mold: int | None = None,
 ) -> tuple[np.ndarray, LabelRow]:
-    """Item `index` of the dataset with `seed`: the uint8 BGR crop and its label row."""
+    """Item `index` of the dataset with `seed`: the uint8 BGR crop and its label row (`mold`: see above)."""
     rng = np.random.default_rng([seed, index])
     part_shape = sample_shape(rng, shape)
-    design = sample_design(part_shape, rng)
-    spec = sample_part(rng, design, size_px, sample_color(rng), sample_lighting(rng), defect_rate)
+    # Drawn even with a mold, so pose, lighting and defect of item i do not depend on `mold`.
+    design, color = sample_design(part_shape, rng), sample_color(rng)
+    if mold is not None:
+        mold_rng = np.random.default_rng([mold, SHAPES.index(part_shape)])
+        design, color = sample_design(part_shape, mold_rng), sample_color(np.random.default_rng([mold]))
+    spec = sample_part(rng, design, size_px, color, sample_lighting(rng), defect_rate)
     image, bbox = render_crop(spec, scene_seed=int(rng.integers(2**63)))
     label: Literal["ok", "ng"] = "ng" if spec.defect else "ok"
     row = LabelRow(
@@ -76,6 +87,7 @@ def write_dataset(
     defect_rate: float = 0.5,
     shape: Shape | Literal["mixed"] = "mixed",
     progress: Callable[[int], None] | None = None,
+    mold: int | None = None,
 ) -> Counter[str]:
     """Write `count` crops and labels.csv into `out_dir` (new or empty). Returns images per class.
 
@@ -93,7 +105,7 @@ def write_dataset(
         raise FileExistsError(f"{out_dir} is not empty; write the dataset to a new or empty folder")
     rows: list[LabelRow] = []
     for index in range(count):
-        image, row = render_item(seed, index, size_px, defect_rate, shape)
+        image, row = render_item(seed, index, size_px, defect_rate, shape, mold)
         path = out_dir / row.file
         path.parent.mkdir(parents=True, exist_ok=True)
         ok, png = cv2.imencode(".png", image, _PNG_PARAMS)

@@ -83,7 +83,7 @@ def run_dataset(args: argparse.Namespace) -> int:
     with _progress(args.count, "img") as progress:
         try:
             per_class = write_dataset(
-                args.out, args.count, args.seed, args.size, args.defect_rate, args.shape, progress
+                args.out, args.count, args.seed, args.size, args.defect_rate, args.shape, progress, args.mold
             )
         except (FileExistsError, ValueError) as exc:
             raise MoldPilotError(str(exc)) from None
@@ -130,6 +130,9 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     ds.add_argument("--size", type=_int_at_least(32), default=160, help="crop side in px (default 160)")
     ds.add_argument("--defect-rate", type=_rate, default=0.5, help="share of NG crops (default 0.5)")
     ds.add_argument("--shape", choices=[*SHAPES, "mixed"], default="mixed", help="part type (default mixed)")
+    ds.add_argument("--mold", type=_int_at_least(0), metavar="N",
+                    help="one mold: every crop of a shape has mold N's design and resin colour, as on a line "
+                         "(default: a new design and colour per crop)")
     ds.set_defaults(func=run_dataset)
 
     ft = sub.add_parser("footage", help="MJPG .avi of the line + FILE.timeline.json ground truth")

@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from sim.dataset import read_labels, render_item, write_dataset
@@ -64,3 +65,24 @@ def test_single_shape_and_refusals(tmp_path: Path) -> None:
         write_dataset(tmp_path / "gears", count=5, seed=2, size_px=64)
     with pytest.raises(ValueError, match="count"):
         write_dataset(tmp_path / "none", count=0, seed=2)
+
+
+def _part_hues(mold: int | None, seed: int) -> list[float]:
+    """Median hue of each good gear crop's saturated (resin) pixels; -1 for a white or grey part."""
+    hues = []
+    for index in range(8):
+        image, _ = render_item(seed, index, 96, 0.0, "gear", mold)
+        hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
+        resin = hsv[..., 1] > 80
+        hues.append(float(np.median(hsv[..., 0][resin])) if resin.sum() > 50 else -1.0)
+    return hues
+
+
+def test_one_mold_gives_one_resin_colour_across_seeds_and_keeps_each_items_defect() -> None:
+    one_mold = _part_hues(1, seed=4) + _part_hues(1, seed=5)
+    assert min(one_mold) > 0 and max(one_mold) - min(one_mold) <= 2
+    assert max(_part_hues(None, seed=4)) - min(_part_hues(None, seed=4)) > 20  # a new colour per crop
+    for index in range(20):
+        _, free = render_item(6, index, 64, 0.5, "mixed")
+        _, molded = render_item(6, index, 64, 0.5, "mixed", mold=2)
+        assert (free.defect, free.severity, free.shape) == (molded.defect, molded.severity, molded.shape)

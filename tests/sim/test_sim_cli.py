@@ -38,6 +38,7 @@ def test_footage_verb_with_a_worn_cavity(tmp_path: Path, capsys: pytest.CaptureF
         ["dataset", "--count", "0"],
         ["dataset", "--count", "5", "--size", "16"],
         ["dataset", "--count", "5", "--defect-rate", "1.5"],
+        ["dataset", "--count", "5", "--mold", "-1"],
         ["footage", "--shots", "1", "--cavities", "3"],
         ["footage", "--shots", "1", "--cavity-defect-rate", "2=0.5"],
         ["footage", "--shots", "1", "--cavity-defect-rate", "2:-0.1"],
