@@ -3,10 +3,15 @@
     .venv/bin/python benchmarks/bench_good_only.py [--data /work/shared/datasets/casting/train]
         [--n-train 4000] [--keep /tmp/casting_good.onnx]
     .venv/bin/python benchmarks/bench_good_only.py --sim [--count 1000 --sim-seed 777123]
+    .venv/bin/python benchmarks/bench_good_only.py --sim --mold 1 [--count 1000 --sim-seed 777123]
 
 --sim measures the shipped simulator model (models/default_good_only) on fresh crops instead: AUROC and
 the share of defective crops with severity > 0.5 whose heatmap peak (cell centre) lies inside the
-defect's ground-truth bbox (labels.csv bbox_xywh).
+defect's ground-truth bbox (labels.csv bbox_xywh). Those crops draw a new mold for every crop.
+
+--sim --mold N is what a shop does: for each shape, `moldpilot train --mode good-only` on good crops of
+mold N alone (no defect image: the threshold is the good-score quantile), then `moldpilot eval` on fresh
+crops of the same mold, half of them defective.
 
 The photos are licensed BY-NC-ND: they are only linked into a temporary folder (bench_train.link_split),
 never copied; the model is written there too (or to --keep, outside the repository). The training
@@ -28,13 +33,17 @@ from bench_model import per_image_ms
 from bench_train import link_split
 
 from models.card import sidecar_path
+from models.default_good_only.build import CHANNELS
 from models.evaluate import auroc, evaluate_model
 from models.features import run_images, session
 from models.good_only import train_good_only
 from sim.dataset import read_labels, write_dataset
+from sim.parts import SHAPES
 
-SIM_MODEL = Path(__file__).resolve().parents[1] / "models" / "default_good_only" / "sim_parts_good_v1.onnx"
+SIM_MODEL = Path(__file__).resolve().parents[1] / "models" / "default_good_only" / "sim_parts_good_v2.onnx"
 SIM_SIZE = 160
+MOLD_TRAIN = 800  # good crops per mold and shape
+MOLD_TRAIN_SEED = 20260708
 
 
 def sim_default(count: int, seed: int) -> dict:
@@ -59,9 +68,31 @@ def sim_default(count: int, seed: int) -> dict:
     for name in sorted({r.defect for r in rows if r.defect}):
         keep = np.array([r.defect == name for r in rows]) | ~defective
         by_defect[name] = round(auroc(defective[keep], score[0][keep]), 4)
+    by_shape = {}
+    for name in SHAPES:
+        keep = np.array([r.shape == name for r in rows])
+        by_shape[name] = round(auroc(defective[keep], score[0][keep]), 4)
     return {"model": str(SIM_MODEL), "count": count, "seed": seed, "auroc": auroc(defective, score[0]),
-            "auroc_by_defect": by_defect, "peak_in_bbox_severity_over_0_5": float(np.mean(hits)),
+            "auroc_by_defect": by_defect, "auroc_by_shape": by_shape,
+            "peak_in_bbox_severity_over_0_5": float(np.mean(hits)),
             "n_peak_checked": len(hits), "model_bytes": SIM_MODEL.stat().st_size}
+
+
+def sim_per_mold(mold: int, count: int, seed: int) -> dict:
+    """Per shape: a good-only model trained on MOLD_TRAIN good crops of `mold`, scored on fresh crops."""
+    result = {"mold": mold, "train_good_crops": MOLD_TRAIN, "count": count, "seed": seed}
+    for shape in SHAPES:
+        with tempfile.TemporaryDirectory() as tmp:
+            train_dir, test_dir, model = Path(tmp, "train"), Path(tmp, "test"), Path(tmp, "mold.onnx")
+            write_dataset(train_dir, MOLD_TRAIN, MOLD_TRAIN_SEED, SIM_SIZE, 0.0, shape, mold=mold)
+            summary = train_good_only(train_dir, model, n_channels=CHANNELS, score_source="local",
+                                      progress=False)
+            write_dataset(test_dir, count, seed, SIM_SIZE, 0.5, shape, mold=mold)
+            held_out = evaluate_model(model, test_dir, progress=False)
+        scores = ("n_ok", "n_defective", "auroc", "accuracy", "escape_rate", "false_reject_rate")
+        result[shape] = {"threshold_rule": summary["validation"]["threshold_rule"],
+                         **{k: held_out[k] for k in scores}}
+    return result
 
 
 def main() -> None:
@@ -76,7 +107,11 @@ def main() -> None:
     parser.add_argument("--sim", action="store_true", help="measure the shipped simulator model instead")
     parser.add_argument("--count", type=int, default=1000, help="fresh simulator crops (--sim)")
     parser.add_argument("--sim-seed", type=int, default=777123, help="fresh simulator seed (--sim)")
+    parser.add_argument("--mold", type=int, help="train and score one mold per shape (--sim)")
     args = parser.parse_args()
+    if args.sim and args.mold is not None:
+        print(json.dumps(sim_per_mold(args.mold, args.count, args.sim_seed), indent=2))
+        return
     if args.sim:
         print(json.dumps(sim_default(args.count, args.sim_seed), indent=2))
         return

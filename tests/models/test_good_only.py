@@ -86,7 +86,7 @@ def test_eval_maps_every_defect_folder_and_writes_overlays(good_only: tuple[Path
 
 
 def test_shipped_simulator_model_is_intact_and_within_budget() -> None:
-    shipped = Path(__file__).resolve().parents[2] / "models" / "default_good_only" / "sim_parts_good_v1.onnx"
+    shipped = Path(__file__).resolve().parents[2] / "models" / "default_good_only" / "sim_parts_good_v2.onnx"
     assert shipped.stat().st_size <= 25 * 2**20
     with ModelRunner(shipped, warm_up=False) as runner:  # checks sha256, card and outputs
         assert runner.card.training["mode"] == "good-only" and runner.card.training["score_source"] == "local"
