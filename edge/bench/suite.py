@@ -6,6 +6,11 @@ limit, the ratios and the targets of issue 4.
 A frame costs 1/a1 core-seconds of inference and 1/b of decoding, so `cores` cores cannot judge more
 than cores / (1/a1 + 1/b) frames/s, and neither stage alone can go faster than its own bare speed.
 Stages run one after another, never side by side, so they do not compete for the cores.
+
+Rounds: the throughput stages run `rounds` times, interleaved (a, a1, b, c, c*, d, then again), and each
+stage reports its best round. A neighbour on a shared host can only slow a stage down, never speed it
+up, so the best of a few rounds is the figure least moved by noise; interleaving exposes every stage to
+the same quiet and busy spells. Every round's figure is kept in `fps_rounds`.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ DEFAULT_SEED = 4242  # never used for training data
 STAGE_S = 10.0  # duration of the time-boxed stages (a, a1, b)
 TRIGGERS = 150
 TRIGGER_GAP_S = 0.03  # idle time before each trigger, after the previous one was answered
+DEFAULT_ROUNDS = 3
 TARGETS = {"d_over_L": 0.85, "d_over_c": 1.3, "latency_p99_ms": 5.0, "peak_rss_mb": 400.0}
 
 T = TypeVar("T")
@@ -46,6 +52,7 @@ def run_suite(
     shots: int = DEFAULT_SHOTS,
     seed: int = DEFAULT_SEED,
     stage_s: float = STAGE_S,
+    rounds: int = DEFAULT_ROUNDS,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Every measurement of issue 4 item 8 on `shots` shots of fresh 4-cavity footage; one dict."""
@@ -56,20 +63,26 @@ def run_suite(
         progress(f"writing {shots} shots of 4-cavity footage (seed {seed})")
         timeline = write_footage(footage, FootageSettings(shots=shots, seed=seed, cavities=4))
         rois = timeline.rois_xywh
-        progress("(a) bare onnxruntime, all threads")
-        a = fresh(bare_fps, model, footage, rois, cores, stage_s)
-        progress("(a1) bare onnxruntime, one thread")
-        a1 = fresh(bare_fps, model, footage, rois, 1, stage_s)
-        progress("(b) decode only")
-        b = fresh(decode_fps, footage, stage_s)
-        progress("(c) naive loop")
-        c = fresh(naive_fps, model, footage, rois, Path(tmp) / "naive.jsonl")
-        progress("(c*) naive loop, one batch per frame")
-        c_batched = fresh(naive_fps, model, footage, rois, Path(tmp) / "naive.jsonl", False)
-        progress("(d) moldpilot replay --every-frame --speed max")
-        d = fresh(replay_fps, model, footage)
+        naive_out = Path(tmp) / "naive.jsonl"
+        stages: dict[str, tuple[str, Callable[..., Any], tuple[Any, ...]]] = {
+            "a": ("(a) bare onnxruntime, all threads", bare_fps, (model, footage, rois, cores, stage_s)),
+            "a1": ("(a1) bare onnxruntime, one thread", bare_fps, (model, footage, rois, 1, stage_s)),
+            "b": ("(b) decode only", decode_fps, (footage, stage_s)),
+            "c": ("(c) naive loop", naive_fps, (model, footage, rois, naive_out)),
+            "c_batched": ("(c*) naive loop, one batch per frame", naive_fps, (model, footage, rois, naive_out,
+                                                                              False)),
+            "d": ("(d) moldpilot replay --every-frame --speed max", replay_fps, (model, footage)),
+        }
+        runs: dict[str, list[Any]] = {key: [] for key in stages}
+        for round_index in range(rounds):
+            for key, (label, stage, args) in stages.items():
+                progress(f"round {round_index + 1}/{rounds}: {label}")
+                runs[key].append(fresh(stage, *args))
         progress(f"triggered latency: {TRIGGERS} software triggers")
         latency = fresh(triggered_latency, model, footage, rois, timeline.fps, TRIGGERS, TRIGGER_GAP_S)
+    a, a1, b, c, c_batched = (max(runs[key]) for key in ("a", "a1", "b", "c", "c_batched"))
+    d = max(runs["d"], key=lambda replay: replay["fps"])
+    d = {**d, "peak_rss_mb": max(replay["peak_rss_mb"] for replay in runs["d"])}
     limit = min(a, b, cores / (1.0 / a1 + 1.0 / b))
     ratios = {"d_over_L": d["fps"] / limit, "d_over_c": d["fps"] / c,
               "d_over_c_batched": d["fps"] / c_batched}
@@ -83,6 +96,8 @@ def run_suite(
         "fps": {"a_bare": round(a, 2), "a1_bare_1_thread": round(a1, 2), "b_decode": round(b, 1),
                 "c_naive": round(c, 2), "c_naive_batched": round(c_batched, 2), "d_replay": d["fps"],
                 "L_limit": round(limit, 2)},
+        "fps_rounds": {key: [round(r["fps"] if key == "d" else r, 2) for r in values]
+                       for key, values in runs.items()},
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
         "replay": d,
         "latency_minus_model_ms": latency,
@@ -124,7 +139,8 @@ def format_table(result: dict[str, Any]) -> str:
     width = max(len(r[0]) for r in rows)
     load = f"{machine['load_avg_1m_before']} -> {machine['load_avg_1m_after']}"
     lines = [f"model {result['model']}; {result['footage']['frames']} frames of 4-cavity footage; "
-             f"{machine['cores']} cores, 1-min load {load}"]
+             f"{machine['cores']} cores, 1-min load {load}; frames/s: best of "
+             f"{len(result['fps_rounds']['a'])} round(s)"]
     lines += [f"{name:<{width}}  {value:>16}  {target}".rstrip() for name, value, target in rows]
     if not targets["nothing_dropped"] or not targets["one_verdict_per_trigger_and_cavity"]:
         lines.append("CONTRACT BROKEN: frames dropped in replay or a trigger without its verdicts")

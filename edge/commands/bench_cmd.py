@@ -14,12 +14,15 @@ from edge.errors import ModelError
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
-    from edge.bench.suite import DEFAULT_SHOTS
+    from edge.bench.suite import DEFAULT_ROUNDS, DEFAULT_SHOTS
 
     parser = verbs.add_parser("bench", help="measure the pipeline against bare onnxruntime and a naive loop")
     parser.add_argument("--model", metavar="M", help="ONNX model (default: the shipped one)")
     parser.add_argument("--shots", type=int, default=DEFAULT_SHOTS, metavar="N",
                         help=f"shots of 4-cavity footage, 20 frames each (default {DEFAULT_SHOTS})")
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, metavar="N",
+                        help=f"rounds of the throughput stages, each stage reports its best "
+                             f"(default {DEFAULT_ROUNDS})")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.set_defaults(func=_bench)
 
@@ -33,7 +36,9 @@ def _bench(args: argparse.Namespace) -> int:
         raise ModelError(f"model file not found: {model}; check --model")
     if args.shots < 1:
         raise ModelError(f"--shots must be >= 1, got {args.shots}")
-    result = run_suite(model, shots=args.shots,
+    if args.rounds < 1:
+        raise ModelError(f"--rounds must be >= 1, got {args.rounds}")
+    result = run_suite(model, shots=args.shots, rounds=args.rounds,
                        progress=lambda step: print(step, file=sys.stderr, flush=True))
     print(json.dumps(result) if args.json else format_table(result), flush=True)
     return 0
