@@ -89,9 +89,9 @@ def sim_per_mold(mold: int, count: int, seed: int) -> dict:
                                       progress=False)
             write_dataset(test_dir, count, seed, SIM_SIZE, 0.5, shape, mold=mold)
             held_out = evaluate_model(model, test_dir, progress=False)
-        scores = ("n_ok", "n_defective", "auroc", "accuracy", "escape_rate", "false_reject_rate")
+        figures = ("n_ok", "n_defective", "auroc", "accuracy", "escape_rate", "false_reject_rate")
         result[shape] = {"threshold_rule": summary["validation"]["threshold_rule"],
-                         **{k: held_out[k] for k in scores}}
+                         **{k: held_out[k] for k in figures}}
     return result
 
 
@@ -107,9 +107,9 @@ def main() -> None:
     parser.add_argument("--sim", action="store_true", help="measure the shipped simulator model instead")
     parser.add_argument("--count", type=int, default=1000, help="fresh simulator crops (--sim)")
     parser.add_argument("--sim-seed", type=int, default=777123, help="fresh simulator seed (--sim)")
-    parser.add_argument("--mold", type=int, help="train and score one mold per shape (--sim)")
+    parser.add_argument("--mold", type=int, help="simulator: train and score one mold per shape")
     args = parser.parse_args()
-    if args.sim and args.mold is not None:
+    if args.mold is not None:
         print(json.dumps(sim_per_mold(args.mold, args.count, args.sim_seed), indent=2))
         return
     if args.sim:
