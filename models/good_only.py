@@ -184,9 +184,10 @@ def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok",
             "target_escape": target_escape,
             "ok_quantile": ok_quantile,
             "max_train_images": max_train_images,
-            "method": "Ledoit-Wolf Gaussians over feat_b3/b6/b10/b13 at stride 8: score = Mahalanobis "
-                      "distance of the global average, heatmap = per-location (PaDiM) distance, 3x3 blur; "
-                      "best of k-means groups",
+            "method": "Ledoit-Wolf Gaussians over feat_b3/b6/b10/b13 at stride 8: score = "
+                      + ("Mahalanobis distance of the global average" if score_source == "global" else
+                         "peak of the heatmap")
+                      + ", heatmap = per-location (PaDiM) distance, 3x3 blur; best of k-means groups",
             "channels": channels.tolist(),
             "groups": n_groups,
             "score_source": score_source,
