@@ -102,6 +102,16 @@ def tiny_card(n_classes: int = len(TINY_CLASSES), size: int = TINY_SIZE, heatmap
     )
 
 
+def write_noise_images(folder: Path, n: int, seed: int) -> Path:
+    """`n` 64x48 images of random pixels into `folder` (000.png, ...): parts to run a station on when
+    only the verdict count matters, not the verdict."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    return folder
+
+
 def write_solid_images(folder: Path, n: int) -> Path:
     """`n` images of one colour each, into `folder` (000.png, ...). The default tiny model scores them
     from P(defect) 0.1 to 1.0 (random noise averages out to ~0.9 for every image), so both sides of

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -33,7 +32,7 @@ from edge.sources.folder import FolderSource
 from edge.triggers import SoftwareTrigger, Trigger, TriggerQueue
 from edge.verdict import Decision, ErrorCode, Verdict
 from tests.recipe_models import recipe_config
-from tests.tiny_model import write_solid_images
+from tests.tiny_model import write_noise_images, write_solid_images
 
 N_IMAGES = 24
 WAIT_S = 20.0
@@ -49,12 +48,7 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None
 
 @pytest.fixture
 def images(tmp_path: Path) -> Path:
-    rng = np.random.default_rng(1)
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for i in range(N_IMAGES):
-        cv2.imwrite(str(folder / f"{i:03d}.png"), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
-    return folder
+    return write_noise_images(tmp_path / "images", N_IMAGES, seed=1)
 
 
 class FaultyRunner:

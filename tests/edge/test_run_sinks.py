@@ -7,18 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
+from tests.tiny_model import write_noise_images
 
 N_IMAGES = 6
 
 
 def test_run_stores_evidence_of_every_rejected_part(tiny_model: Path, tmp_path: Path) -> None:
-    images = tmp_path / "images"
-    images.mkdir()
-    rng = np.random.default_rng(5)
-    for i in range(N_IMAGES):
-        cv2.imwrite(str(images / f"{i:02d}.png"), rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    images = write_noise_images(tmp_path / "images", N_IMAGES, seed=5)
     config = tmp_path / "station.yaml"
     # threshold 0: every part is NG, so every part must leave its evidence in the store
     config.write_text(

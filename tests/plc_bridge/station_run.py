@@ -9,8 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
+from tests.tiny_model import write_noise_images
 
 
 def wait_for_text(path: Path, text: str, timeout_s: float = 60.0) -> None:
@@ -31,11 +30,7 @@ def start_run(config: Path, out: Path, log: Path) -> subprocess.Popen[bytes]:
 def two_cavity_station(folder: Path, model: Path, plc_section: str, shots: int, seed: int) -> Path:
     """station.yaml in `folder`: a triggered folder source of `shots` random 64x48 images (two 32x48
     cavities), `model`, a 5 s deadline and `plc_section` (a YAML flow mapping). Returns its path."""
-    images = folder / "images"
-    images.mkdir()
-    rng = np.random.default_rng(seed)
-    for i in range(shots):
-        cv2.imwrite(str(images / f"{i:03d}.png"), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    images = write_noise_images(folder / "images", shots, seed)
     config = folder / "station.yaml"
     config.write_text(
         "station: {site: s, line: l, name: press1}\n"
