@@ -19,13 +19,14 @@ from edge.runner import ModelRunner
 MODEL_B = {"seed": 3, "size": 32, "n_classes": 6}
 
 
-def recipe_config(folder: Path, model: str | Path, recipes: str) -> StationConfig:
-    """station.yaml in `folder` with the given model path and `recipes:` (YAML flow mapping), loaded."""
+def recipe_config(folder: Path, model: str | Path, recipes: str, threads: int = 0) -> StationConfig:
+    """station.yaml in `folder` with the given model path, intra-op `threads` and `recipes:` (YAML flow
+    mapping), loaded."""
     path = folder / "station.yaml"
     path.write_text(
         "station: {site: s, line: l, name: n}\n"
         "source: {kind: folder, uri: images, mode: triggered}\n"
-        f"model: {{path: {model}}}\n"
+        f"model: {{path: {model}, threads: {threads}}}\n"
         f"recipes: {recipes}\n",
         encoding="utf-8",
     )

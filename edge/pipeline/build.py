@@ -11,10 +11,10 @@
 Triggered stations size the runner for one frame (all its cavities) so a trigger never waits for a
 batch, and give it all intra-op threads (the shortest time per trigger). A station with `recipes:` gets
 one runner per model file its recipes name (`open_recipes`), all loaded, checked and warmed up before
-the first trigger; RECIPE_ID then only selects among them (edge/pipeline/recipes.py). Replay sizes it for
-`micro_batch_frames` frames (MICRO_BATCH_CROPS crops), where a backlog exists, and on a CPU runs one
-lane per core with one intra-op thread each (`replay_lanes`): throughput, not the time of one batch, is
-what counts there.
+the first trigger; RECIPE_ID then only selects among them (edge/pipeline/recipes.py). Replay is about
+throughput, not the time of one batch: on a CPU it runs one lane per core, each with one intra-op
+thread and LANE_CROPS crops a model call (`replay_lanes`); on one lane (an accelerator) it micro-batches
+`micro_batch_frames` frames (MICRO_BATCH_CROPS crops) where a backlog exists.
 """
 
 from __future__ import annotations
@@ -40,10 +40,14 @@ from edge.sinks.base import FanOut, Sink, SinkPolicy
 from edge.sources.base import FrameSource
 from edge.triggers import TriggerQueue
 
-# Replay: crops per model call (at least one frame's). The shipped model runs each crop as 4 flip views,
-# so 4 crops are a batch of 16 images; 8 crops gained nothing on 2 cores (36.2 vs 36.4 frames/s) and
-# cost 190 MB of activations (peak RSS 489 -> 299 MB on 4-cavity footage).
+# Replay on one lane (an accelerator, or model.threads set): crops per model call, at least one frame's.
+# 8 crops gained nothing over 4 on 2 cores and cost 190 MB of activations (peak RSS 489 -> 299 MB).
 MICRO_BATCH_CROPS = 4
+# Replay on CPU lanes (one per core, one intra-op thread each): crops per model call. The shipped model
+# runs each crop as 4 flip views. On this 2-core EPYC, 2 lanes judged 1000 frames of 4-cavity footage at
+# 39.1-40.9 frames/s with 1 crop a call (4 runs), 35.9-38.0 with 2 (2 runs), 33.7-37.6 with 4 (3 runs):
+# 4 images keep a core's activations in its cache, 16 do not. Peak RSS fell from 292 to 175 MB.
+LANE_CROPS = 1
 TRIGGER_QUEUE_SIZE = 64  # triggers waiting for vision before new ones are answered TRIGGER_OVERRUN
 LIVE_RING_DEPTH = 4  # frames kept for pairing triggers with the frame current at trigger time
 MAX_FRAME_AGE_S = 0.25  # a newer frame is awaited if the newest one is older than this at the trigger
@@ -76,14 +80,16 @@ def micro_batch_frames(n_cavities: int) -> int:
 
 def open_runner(config: StationConfig, n_cavities: int, micro_batch: bool,
                 model_path: str | Path | None = None) -> ModelRunner:
-    """The station's model, sized for one frame of crops, or `micro_batch_frames` frames in replay (then
-    with one intra-op thread per lane when replay runs several lanes)."""
+    """The station's model, sized for one frame of crops; in replay for LANE_CROPS crops on one intra-op
+    thread when replay runs several lanes, else for `micro_batch_frames` frames."""
     model = config.model
     laned = micro_batch and replay_lanes(config) > 1
+    frames = micro_batch_frames(n_cavities) if micro_batch else 1
+    max_batch = LANE_CROPS if laned else n_cavities * frames
     return ModelRunner(
         model_path or model.path,
         providers=model.providers,
-        max_batch=n_cavities * (micro_batch_frames(n_cavities) if micro_batch else 1),
+        max_batch=max_batch,
         intra_op_threads=1 if laned else model.threads,
         trt_cache_dir=model.engine_cache_dir,
     )
@@ -176,9 +182,11 @@ def replay_pipeline(
     `lanes` inference threads side by side (see `replay_lanes`). `select` turns a frame into jobs
     (default: the frame itself, as free-run would judge it); `leftover` answers jobs whose frame never
     came (edge/replay.py uses both for the timeline's triggers)."""
-    # Jobs decoded ahead: one batch per lane. Decoding (~1400 frames/s, 0.7 ms a frame) refills it long
-    # before a batch is done (~70 ms), and every job waiting here adds to its trigger-to-verdict time.
-    jobs: queue.Queue[Job | None] = queue.Queue(micro_batch_frames(len(cavities)) * lanes)
+    # Jobs decoded ahead: one take per lane (Pipeline._take: the frames whose crops fit max_batch, at
+    # least one). Decoding (~1400 frames/s, 0.7 ms a frame) refills it long before a take is judged
+    # (~50 ms), and every job waiting here adds to its trigger-to-verdict time.
+    frames_per_take = max(1, recipes.max_batch // len(cavities))
+    jobs: queue.Queue[Job | None] = queue.Queue(frames_per_take * lanes)
     reader = QueueReader(source, jobs, select or _every_frame, leftover, pace_fps)
     return Pipeline(recipes, QueueFeed(jobs), FanOut(sinks, SinkPolicy.BLOCK), cavities, reader,
                     micro_batch=True, lanes=[recipes.lane() for _ in range(lanes - 1)])

@@ -88,16 +88,12 @@ class Lane:
             for recipe in recipes
         ]
         spent_s = {"preprocess": 0.0, "infer": 0.0, "judge": 0.0}
-        n_crops = 0
         for runner in self.recipes.runners:  # one pass for a station whose recipes share its model
             crops = [(j, c, recipe.judge) for j, (job, recipe) in enumerate(zip(jobs, recipes, strict=True))
                      if job.frame is not None and recipe is not None and recipe.runner is runner
                      for c in range(len(self.cavities))]
             for first in range(0, len(crops), runner.max_batch):
                 self._infer_chunk(runner, jobs, crops[first:first + runner.max_batch], results, spent_s)
-            n_crops += len(crops)
-        if n_crops:
-            self.stats.record_batch(n_crops)
         batch_ms = {stage: s * 1000.0 for stage, s in spent_s.items()}
         out = []
         for job, recipe, job_results in zip(jobs, recipes, results, strict=True):
@@ -145,6 +141,7 @@ class Lane:
         spent_s["preprocess"] += t1 - t0
         if not slots:
             return
+        self.stats.record_batch(len(slots))
         try:
             outputs = runner.infer(len(slots))
             t2 = time.monotonic()

@@ -359,7 +359,8 @@ def test_recipe_id_selects_the_threshold_set_per_trigger(
 def test_a_micro_batch_mixing_recipes_scores_each_part_by_its_own(
     solid_images: Path, runner: ModelRunner, tmp_path: Path, tiny_model: Path
 ) -> None:
-    config = recipe_config(tmp_path, tiny_model, "{3: {threshold: 0.0}}")
+    # threads 1: replay on one lane, which micro-batches frames (CPU lanes run one crop a model call)
+    config = recipe_config(tmp_path, tiny_model, "{3: {threshold: 0.0}}", threads=1)
     memory = MemorySink()
     source = FolderSource(solid_images)
     source.open()
