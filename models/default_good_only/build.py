@@ -19,8 +19,10 @@ the good crops; the defective ones only calibrate the threshold (target escape r
   0.954 / 0.950 with 1 x 112 and 0.963 / 0.970 with all 216 channels (72 MB, over budget). Also tried
   and dropped: PCA instead of random channels (0.951 at 100), a covariance shared by all locations
   (0.909), a 240 or 320 px input (0.940 / 0.932 at 64 channels; 0.936 at 160 px), a PatchCore memory
-  bank (0.903 at 80,000 patches) and backbone blocks fine-tuned on synthetic anomalies pasted on good
-  crops (0.958).
+  bank (0.903 at 80,000 patches), backbone blocks fine-tuned on synthetic anomalies pasted on good
+  crops (0.958), grey crops, i.e. resin colour removed (0.962: housings 0.916 -> 0.946, gears no
+  better), and crops unwrapped to polar coordinates around the part's centre (0.935; 0.888 with the
+  good crops also circularly shifted in angle: housings are not round).
 
 Why not 0.99 (the target; the shipped model: AUROC 0.951 on 1,000 fresh crops, heatmap peak in the bbox
 95.3 %): these crops draw a new mold for every crop (teeth, holes, pins, ears, colour), so "normal" for
