@@ -16,6 +16,7 @@ from edge import __version__
 from edge.commands import (
     bench_cmd,
     config_cmd,
+    crops_cmd,
     demo_cmd,
     doctor_cmd,
     eval_cmd,
@@ -29,7 +30,7 @@ from edge.commands import (
 from edge.errors import MoldPilotError
 
 VERB_MODULES = (config_cmd, sim_cmd, run_cmd, replay_cmd, train_cmd, eval_cmd, quantize_cmd, demo_cmd,
-                bench_cmd, doctor_cmd, record_cmd)
+                bench_cmd, doctor_cmd, record_cmd, crops_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -115,13 +115,21 @@ def write_dataset(
         rows.append(row)
         if progress:
             progress(1)
-    with open(out_dir / LABELS_FILE, "w", newline="", encoding="utf-8") as f:
+    write_labels(out_dir, rows)
+    return Counter(r.class_name for r in rows)
+
+
+def write_labels(dataset_dir: Path, rows: list[LabelRow], append: bool = False) -> None:
+    """labels.csv of `rows`; `append` adds them to an existing file (its header is kept)."""
+    path = Path(dataset_dir) / LABELS_FILE
+    adding = append and path.is_file()
+    with open(path, "a" if adding else "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(LABEL_COLUMNS)
+        if not adding:
+            writer.writerow(LABEL_COLUMNS)
         for r in rows:
             bbox = " ".join(map(str, r.bbox_xywh)) if r.bbox_xywh else ""
             writer.writerow([r.file, r.label, r.defect or "", f"{r.severity:.3f}", bbox, r.shape])
-    return Counter(r.class_name for r in rows)
 
 
 def read_labels(dataset_dir: Path) -> list[LabelRow]:
