@@ -29,14 +29,14 @@ import cv2
 import numpy as np
 
 from edge.errors import DataError
-from sim.dataset import LabelRow, write_labels
+from edge.pipeline.recipes import RoiXywh
+from sim.dataset import PNG_PARAMS, LabelRow, write_labels
+from sim.shot import CavityTruth
 from sim.timeline import ShotRecord, Timeline
 
 log = logging.getLogger(__name__)
 
-RoiXywh = tuple[int, int, int, int]
 UNSORTED = "unsorted"
-_PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1]
 
 
 @dataclass(frozen=True)
@@ -62,13 +62,18 @@ def write_crops(
         raise DataError(f"{footage}: its timeline has no shots (no trigger was recorded); record again "
                         "with triggers (a PLC link, --stdin-triggers or SIGUSR1)")
     if not chosen:
-        raise DataError(f"{footage}: no shot in {shots}; its timeline has shots "
+        raise DataError(f"{footage}: no shot in {shots[0]}:{shots[1]}; its timeline has shots "  # type: ignore[index]
                         f"{timeline.shots[0].shot} to {timeline.shots[-1].shot}")
     by_frame: dict[int, list[ShotRecord]] = {}
     for shot in chosen:
         by_frame.setdefault(shot.trigger_frame, []).append(shot)
     # Ground truth only when every cavity of every chosen shot has it; otherwise all go to UNSORTED.
     labelled = all(c.label is not None for s in chosen for c in s.cavities)
+    targets = {s.shot: _targets(s, len(rois), out_dir, Path(footage).stem, labelled) for s in chosen}
+    existing = [path for shot in targets.values() for path, _ in shot if path.exists()]
+    if existing:
+        raise DataError(f"{existing[0]} already exists ({len(existing)} crop(s) of these shots do); write "
+                        "the crops of this footage to another folder, or choose other --shots")
     cap = cv2.VideoCapture(str(footage), cv2.CAP_FFMPEG)
     if not cap.isOpened():
         raise DataError(f"{footage}: cannot be opened as a video (missing, or not MJPG/AVI); "
@@ -90,8 +95,7 @@ def write_crops(
                                     f"timeline says {timeline.frame_wh[0]}x{timeline.frame_wh[1]}; the "
                                     "timeline belongs to another video")
                 for shot in by_frame.pop(index):
-                    rows += _write_shot(frame, shot, rois, out_dir, Path(footage).stem,
-                                        timeline.shape if labelled else None, counts)
+                    rows += _write_shot(frame, targets[shot.shot], rois, timeline.shape, counts)
             index += 1
     finally:
         cap.release()
@@ -112,25 +116,31 @@ def _check_rois(rois: Sequence[RoiXywh], frame_wh: tuple[int, int]) -> None:
                             "frames of this footage; fix the cavity's roi in station.yaml")
 
 
-def _write_shot(frame: np.ndarray, shot: ShotRecord, rois: Sequence[RoiXywh], out_dir: Path, stem: str,
-                shape: str | None, counts: Counter[str]) -> list[LabelRow]:
-    """The crops of one shot; with `shape` (footage with ground truth) also their labels.csv rows."""
-    truths = {c.cavity: c for c in shot.cavities} if shape is not None else {}
-    rows = []
-    for cavity, (x, y, w, h) in enumerate(rois, start=1):
+def _targets(shot: ShotRecord, n_cavities: int, out_dir: Path, stem: str,
+             labelled: bool) -> list[tuple[Path, CavityTruth | None]]:
+    """Per cavity of `shot`: the file its crop goes to, and its ground truth (None when unlabelled)."""
+    truths = {c.cavity: c for c in shot.cavities} if labelled else {}
+    out = []
+    for cavity in range(1, n_cavities + 1):
         truth = truths.get(cavity)
         folder = UNSORTED if truth is None else "ok" if truth.label == "ok" else (truth.defect or "ng")
-        path = out_dir / folder / f"{stem}_shot{shot.shot:05d}_cav{cavity}.png"
-        if path.exists():
-            raise DataError(f"{path} already exists; write the crops of this footage to another folder")
+        out.append((out_dir / folder / f"{stem}_shot{shot.shot:05d}_cav{cavity}.png", truth))
+    return out
+
+
+def _write_shot(frame: np.ndarray, targets: list[tuple[Path, CavityTruth | None]], rois: Sequence[RoiXywh],
+                shape: str, counts: Counter[str]) -> list[LabelRow]:
+    """The crops of one shot; labels.csv rows for those with ground truth."""
+    rows = []
+    for (path, truth), (x, y, w, h) in zip(targets, rois, strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
-        ok, png = cv2.imencode(".png", frame[y:y + h, x:x + w], _PNG_PARAMS)
+        ok, png = cv2.imencode(".png", frame[y:y + h, x:x + w], PNG_PARAMS)
         if not ok:
             raise DataError(f"PNG encoding failed for {path}")
         path.write_bytes(png.tobytes())
-        counts[folder] += 1
+        counts[path.parent.name] += 1
         if truth is not None:
-            rows.append(LabelRow(f"{folder}/{path.name}", truth.label, truth.defect, truth.severity,
+            rows.append(LabelRow(f"{path.parent.name}/{path.name}", truth.label, truth.defect, truth.severity,
                                  _box_in_crop(truth.bbox_xywh, (x, y, w, h)), shape))  # type: ignore[arg-type]
     return rows
 

@@ -34,7 +34,7 @@ from sim.shot import sample_color, sample_lighting, sample_part, sample_shape
 
 LABELS_FILE = "labels.csv"
 LABEL_COLUMNS = ("file", "label", "defect", "severity", "bbox_xywh", "shape")
-_PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # fixed: the encoder is deterministic for fixed params
+PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # fixed: the encoder is deterministic for fixed params
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def write_dataset(
         image, row = render_item(seed, index, size_px, defect_rate, shape, mold)
         path = out_dir / row.file
         path.parent.mkdir(parents=True, exist_ok=True)
-        ok, png = cv2.imencode(".png", image, _PNG_PARAMS)
+        ok, png = cv2.imencode(".png", image, PNG_PARAMS)
         if not ok:
             raise RuntimeError(f"PNG encoding failed for {path}")
         path.write_bytes(png.tobytes())

@@ -79,8 +79,9 @@ def test_a_shot_range_keeps_only_those_shots_and_a_second_run_never_overwrites(
     files = sorted(p.name for p in out.rglob("*.png"))
     assert len(files) == 2 * CAVITIES and all("_shot00002_" in f or "_shot00003_" in f for f in files)
 
-    code, _, err = run_crops(capsys, str(video), "--out", str(out), "--shots", "3:4")
+    code, _, err = run_crops(capsys, str(video), "--out", str(out), "--shots", "1:4")  # overlaps 2:3
     assert code == 2 and "already exists" in err and len(err.strip().splitlines()) == 1
+    assert not any("_shot00001_" in p.name for p in out.rglob("*.png"))  # refused before writing any
     code, _, err = run_crops(capsys, str(video), "--out", str(out), "--shots", "40:50")
     assert code == 2 and "shots 1 to 6" in err
 
