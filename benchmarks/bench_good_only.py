@@ -4,6 +4,8 @@
         [--n-train 4000] [--keep /tmp/casting_good.onnx]
     .venv/bin/python benchmarks/bench_good_only.py --sim [--count 1000 --sim-seed 777123]
     .venv/bin/python benchmarks/bench_good_only.py --sim --mold 1 [--count 1000 --sim-seed 777123]
+    .venv/bin/python benchmarks/bench_good_only.py --footage 777201 777202 [--footage-shots 200]
+        [--train-shots 150]
 
 --sim measures the shipped simulator model (models/default_good_only) on fresh crops instead: AUROC and
 the share of defective crops with severity > 0.5 whose heatmap peak (cell centre) lies inside the
@@ -12,6 +14,12 @@ defect's ground-truth bbox (labels.csv bbox_xywh). Those crops draw a new mold f
 --sim --mold N is what a shop does: for each shape, `moldpilot train --mode good-only` on good crops of
 mold N alone (no defect image: the threshold is the good-score quantile), then `moldpilot eval` on fresh
 crops of the same mold, half of them defective.
+
+--footage SEED... is the same on the line's own pictures: per seed, --footage-shots (200) shots of
+4-cavity simulator footage (one mold, FOOTAGE_DEFECT_RATE of the parts defective); `moldpilot crops`
+cuts the parts of the first --train-shots (150) and only the good ones are kept (no defect image),
+`moldpilot train --mode good-only` learns from them, and `moldpilot eval` scores the crops of the
+remaining shots, never seen.
 
 The photos are licensed BY-NC-ND: they are only linked into a temporary folder (bench_train.link_split),
 never copied; the model is written there too (or to --keep, outside the repository). The training
@@ -32,18 +40,22 @@ import numpy as np
 from bench_model import per_image_ms
 from bench_train import link_split
 
+from edge.crops import write_crops
 from models.card import sidecar_path
 from models.default_good_only.build import CHANNELS
 from models.evaluate import auroc, evaluate_model
 from models.features import run_images, session
 from models.good_only import train_good_only
 from sim.dataset import read_labels, write_dataset
+from sim.footage import FootageSettings, write_footage
 from sim.parts import SHAPES
 
 SIM_MODEL = Path(__file__).resolve().parents[1] / "models" / "default_good_only" / "sim_parts_good_v2.onnx"
 SIM_SIZE = 160
 MOLD_TRAIN = 800  # good crops per mold and shape
 MOLD_TRAIN_SEED = 20260708
+FOOTAGE_SHOTS, FOOTAGE_TRAIN_SHOTS = 200, 150  # defaults of --footage-shots, --train-shots
+FOOTAGE_DEFECT_RATE = 0.3  # ~60 defective parts among the 200 held out
 
 
 def sim_default(count: int, seed: int) -> dict:
@@ -95,6 +107,29 @@ def sim_per_mold(mold: int, count: int, seed: int) -> dict:
     return result
 
 
+def footage_per_mold(seed: int, shots: int = FOOTAGE_SHOTS, train_shots: int = FOOTAGE_TRAIN_SHOTS) -> dict:
+    """Good-only model from the good crops of the first `train_shots` shots of one recording of `shots`,
+    scored on the crops of the rest."""
+    with tempfile.TemporaryDirectory() as tmp:
+        footage, model = Path(tmp, "line.avi"), Path(tmp, "mold.onnx")
+        settings = FootageSettings(shots, seed, defect_rate=FOOTAGE_DEFECT_RATE)
+        timeline = write_footage(footage, settings)
+        train_dir, test_dir = Path(tmp, "train"), Path(tmp, "test")
+        write_crops(footage, timeline, train_dir, shots=(1, train_shots))
+        for path in train_dir.iterdir():  # only the good parts are kept for training
+            if path.name != "ok":
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        summary = train_good_only(train_dir, model, n_channels=CHANNELS, score_source="local",
+                                  progress=False)
+        write_crops(footage, timeline, test_dir, shots=(train_shots + 1, shots))
+        held_out = evaluate_model(model, test_dir, progress=False)
+    figures = ("n_ok", "n_defective", "auroc", "accuracy", "escape_rate", "false_reject_rate")
+    return {"seed": seed, "shape": timeline.shape, "shots": shots, "train_shots": train_shots,
+            "train_good_crops": summary["training"]["n_train_ok"]
+            + summary["validation"]["n"], "threshold_rule": summary["validation"]["threshold_rule"],
+            **{k: held_out[k] for k in figures}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/work/shared/datasets/casting/train"))
@@ -108,7 +143,16 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000, help="fresh simulator crops (--sim)")
     parser.add_argument("--sim-seed", type=int, default=777123, help="fresh simulator seed (--sim)")
     parser.add_argument("--mold", type=int, help="simulator: train and score one mold per shape")
+    parser.add_argument("--footage", type=int, nargs="+", metavar="SEED",
+                        help="simulator footage: train on crops of the first shots, score the rest")
+    parser.add_argument("--footage-shots", type=int, default=FOOTAGE_SHOTS, help="shots per recording")
+    parser.add_argument("--train-shots", type=int, default=FOOTAGE_TRAIN_SHOTS,
+                        help="the first shots, whose good crops train (--footage)")
     args = parser.parse_args()
+    if args.footage:
+        results = [footage_per_mold(seed, args.footage_shots, args.train_shots) for seed in args.footage]
+        print(json.dumps(results, indent=2))
+        return
     if args.mold is not None:
         print(json.dumps(sim_per_mold(args.mold, args.count, args.sim_seed), indent=2))
         return
