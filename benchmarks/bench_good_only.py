@@ -124,9 +124,9 @@ def footage_per_mold(seed: int, shots: int = FOOTAGE_SHOTS, train_shots: int = F
         write_crops(footage, timeline, test_dir, shots=(train_shots + 1, shots))
         held_out = evaluate_model(model, test_dir, progress=False)
     figures = ("n_ok", "n_defective", "auroc", "accuracy", "escape_rate", "false_reject_rate")
+    good_crops = summary["training"]["n_train_ok"] + summary["validation"]["n"]  # Gaussians + threshold
     return {"seed": seed, "shape": timeline.shape, "shots": shots, "train_shots": train_shots,
-            "train_good_crops": summary["training"]["n_train_ok"]
-            + summary["validation"]["n"], "threshold_rule": summary["validation"]["threshold_rule"],
+            "train_good_crops": good_crops, "threshold_rule": summary["validation"]["threshold_rule"],
             **{k: held_out[k] for k in figures}}
 
 

@@ -44,8 +44,8 @@ def _crops(args: argparse.Namespace) -> int:
         raise DataError(f"{args.footage} has no timeline beside it ({args.footage}.timeline.json), so no "
                         "trigger says which frames to cut; record with 'moldpilot record' or pass --timeline")
     config = load_config(args.config) if args.config else None
-    rois = [tuple(c.roi) for c in sorted(config.cavities, key=lambda c: c.id)] if config and config.cavities \
-        else None
+    sections = sorted(config.cavities, key=lambda c: c.id) if config and config.cavities else []
+    rois = [tuple(c.roi) for c in sections] or None
     summary = write_crops(args.footage, timeline, args.out, rois, args.shots)  # type: ignore[arg-type]
     print(json.dumps({"out": str(args.out), "crops": dict(sorted(summary.counts.items())),
                       "labelled": summary.labelled, "missing_frames": summary.missing_frames}), flush=True)
