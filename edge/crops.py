@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,18 +46,25 @@ class CropSummary:
     labelled: bool  # True when the timeline has ground truth (labels.csv written)
 
 
+def chosen_shots(timeline: Timeline, shots: tuple[int, int] | None) -> list[ShotRecord]:
+    """The timeline's shots numbered `shots` (first, last), inclusive; all of them for None."""
+    return [s for s in timeline.shots if shots is None or shots[0] <= s.shot <= shots[1]]
+
+
 def write_crops(
     footage: Path,
     timeline: Timeline,
     out_dir: Path,
     rois_xywh: Sequence[RoiXywh] | None = None,
     shots: tuple[int, int] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> CropSummary:
     """One PNG per shot and cavity of `footage` into `out_dir` (see the module docstring). `rois_xywh`
-    (cavity i at index i-1, e.g. from station.yaml) replaces the timeline's cavities."""
+    (cavity i at index i-1, e.g. from station.yaml) replaces the timeline's cavities. `progress(1)` is
+    called after each shot's crops are written."""
     rois = tuple(rois_xywh or timeline.rois_xywh)
     _check_rois(rois, timeline.frame_wh)
-    chosen = [s for s in timeline.shots if shots is None or shots[0] <= s.shot <= shots[1]]
+    chosen = chosen_shots(timeline, shots)
     if not timeline.shots:
         raise DataError(f"{footage}: its timeline has no shots (no trigger was recorded); record again "
                         "with triggers (a PLC link, --stdin-triggers or SIGUSR1)")
@@ -96,6 +103,8 @@ def write_crops(
                                     "timeline belongs to another video")
                 for shot in by_frame.pop(index):
                     rows += _write_shot(frame, targets[shot.shot], rois, timeline.shape, counts)
+                    if progress:
+                        progress(1)
             index += 1
     finally:
         cap.release()

@@ -7,8 +7,9 @@ import argparse
 import json
 from pathlib import Path
 
+from edge.commands.progress import progress_bar
 from edge.config import load_config
-from edge.crops import write_crops
+from edge.crops import chosen_shots, write_crops
 from edge.errors import DataError
 from edge.replay import load_timeline
 
@@ -46,7 +47,9 @@ def _crops(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else None
     sections = sorted(config.cavities, key=lambda c: c.id) if config and config.cavities else []
     rois = [tuple(c.roi) for c in sections] or None
-    summary = write_crops(args.footage, timeline, args.out, rois, args.shots)  # type: ignore[arg-type]
+    with progress_bar(len(chosen_shots(timeline, args.shots)), "shot") as progress:
+        summary = write_crops(args.footage, timeline, args.out, rois, args.shots,  # type: ignore[arg-type]
+                              progress)
     print(json.dumps({"out": str(args.out), "crops": dict(sorted(summary.counts.items())),
                       "labelled": summary.labelled, "missing_frames": summary.missing_frames}), flush=True)
     return 0

@@ -8,13 +8,10 @@ mold does not have, a non-empty output folder) becomes a MoldPilotError, also on
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-from tqdm import tqdm
-
+from edge.commands.progress import progress_bar
 from edge.commands.sim_plc import add_plc_parsers
 from edge.errors import MoldPilotError
 from sim.dataset import write_dataset
@@ -72,15 +69,8 @@ def _cavity_rate(text: str) -> tuple[int, float]:
     return _int_at_least(1)(cavity), _rate(rate)
 
 
-@contextmanager
-def _progress(total: int, unit: str) -> Iterator[Callable[[int], None]]:
-    """A tqdm bar on stderr when it is a terminal; silent in logs and tests."""
-    with tqdm(total=total, unit=unit, disable=not sys.stderr.isatty(), file=sys.stderr) as bar:
-        yield bar.update
-
-
 def run_dataset(args: argparse.Namespace) -> int:
-    with _progress(args.count, "img") as progress:
+    with progress_bar(args.count, "img") as progress:
         try:
             per_class = write_dataset(
                 args.out, args.count, args.seed, args.size, args.defect_rate, args.shape, progress, args.mold
@@ -105,7 +95,7 @@ def run_footage(args: argparse.Namespace) -> int:
             cavity_defect_rates=dict(args.cavity_defect_rate),
         )
         frames = settings.shots * round(settings.fps * settings.cycle_s)
-        with _progress(frames, "frame") as progress:
+        with progress_bar(frames, "frame") as progress:
             timeline = write_footage(args.out, settings, progress)
     except ValueError as exc:
         raise MoldPilotError(str(exc)) from None
