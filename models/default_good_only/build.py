@@ -26,8 +26,9 @@ the good crops; the defective ones only calibrate the threshold (target escape r
 - Design prototypes instead of one mean: grey crops scaled to a fixed mean brightness, k-means of the
   good crops' embeddings, the distance to the nearest prototype under the covariance pooled within the
   prototypes. On 12,000 good crops at 112 channels: 0.980 with 250 prototypes, 0.984 with 600 (54 MB
-  in fp16, over budget), 0.987 with every crop its own prototype (1 GB); 32 prototypes per location
-  instead of per image: 0.978. Not 0.99 even unbounded: sink marks on gears (0.80-0.83) and burns
+  in fp16, over budget), 0.987 with every crop its own prototype (1 GB); at 64 channels 0.983 with all
+  12,000 crops as prototypes and 0.985 with 50,000: more data saturates below 0.99. 32 prototypes per
+  location instead of per image: 0.978. Not 0.99 even unbounded: sink marks on gears (0.80-0.83) and burns
   (0.92-0.97) on gears and housings stay hidden among designs. A model per mold does not have that
   problem.
 
