@@ -62,8 +62,6 @@ def write_crops(
     """One PNG per shot and cavity of `footage` into `out_dir` (see the module docstring). `rois_xywh`
     (cavity i at index i-1, e.g. from station.yaml) replaces the timeline's cavities. `progress(1)` is
     called after each shot's crops are written."""
-    rois = tuple(rois_xywh or timeline.rois_xywh)
-    _check_rois(rois, timeline.frame_wh)
     chosen = chosen_shots(timeline, shots)
     if not timeline.shots:
         raise DataError(f"{footage}: its timeline has no shots (no trigger was recorded); record again "
@@ -71,6 +69,8 @@ def write_crops(
     if not chosen:
         raise DataError(f"{footage}: no shot in {shots[0]}:{shots[1]}; its timeline has shots "  # type: ignore[index]
                         f"{timeline.shots[0].shot} to {timeline.shots[-1].shot}")
+    rois = tuple(rois_xywh or timeline.rois_xywh)
+    _check_rois(rois, timeline.frame_wh)
     by_frame: dict[int, list[ShotRecord]] = {}
     for shot in chosen:
         by_frame.setdefault(shot.trigger_frame, []).append(shot)
