@@ -117,8 +117,10 @@ def footage_per_mold(seed: int, shots: int = FOOTAGE_SHOTS, train_shots: int = F
         train_dir, test_dir = Path(tmp, "train"), Path(tmp, "test")
         write_crops(footage, timeline, train_dir, shots=(1, train_shots))
         for path in train_dir.iterdir():  # only the good parts are kept for training
-            if path.name != "ok":
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
+            if path.is_dir() and path.name != "ok":
+                shutil.rmtree(path)
+            elif path.is_file():
+                path.unlink()  # labels.csv
         summary = train_good_only(train_dir, model, n_channels=CHANNELS, score_source="local",
                                   progress=False)
         write_crops(footage, timeline, test_dir, shots=(train_shots + 1, shots))

@@ -67,7 +67,8 @@ def write_crops(
         raise DataError(f"{footage}: its timeline has no shots (no trigger was recorded); record again "
                         "with triggers (a PLC link, --stdin-triggers or SIGUSR1)")
     if not chosen:
-        raise DataError(f"{footage}: no shot in {shots[0]}:{shots[1]}; its timeline has shots "  # type: ignore[index]
+        assert shots is not None  # without a range every shot is chosen
+        raise DataError(f"{footage}: no shot in {shots[0]}:{shots[1]}; its timeline has shots "
                         f"{timeline.shots[0].shot} to {timeline.shots[-1].shot}")
     rois = tuple(rois_xywh or timeline.rois_xywh)
     _check_rois(rois, timeline.frame_wh)

@@ -46,10 +46,9 @@ def _crops(args: argparse.Namespace) -> int:
                         "trigger says which frames to cut; record with 'moldpilot record' or pass --timeline")
     config = load_config(args.config) if args.config else None
     sections = sorted(config.cavities, key=lambda c: c.id) if config and config.cavities else []
-    rois = [tuple(c.roi) for c in sections] or None
+    rois = [c.roi for c in sections] or None
     with progress_bar(len(chosen_shots(timeline, args.shots)), "shot") as progress:
-        summary = write_crops(args.footage, timeline, args.out, rois, args.shots,  # type: ignore[arg-type]
-                              progress)
+        summary = write_crops(args.footage, timeline, args.out, rois, args.shots, progress)
     print(json.dumps({"out": str(args.out), "crops": dict(sorted(summary.counts.items())),
                       "labelled": summary.labelled, "missing_frames": summary.missing_frames}), flush=True)
     return 0
