@@ -18,7 +18,8 @@ operators, while a PatchCore memory bank grows with the data and needs a nearest
 
 Memory: training holds the embeddings of at most `max_train_images` images, n * D * L * 4 bytes (2,000 x
 100 x 400 x 4 = 320 MB at 160 px, D = 100); the model holds G * L * D * (D + 1) * 4 bytes (16 MB for
-G = 1, L = 400, D = 100) plus the 2.2 MB backbone.
+G = 1, L = 400, D = 100) plus the 2.2 MB backbone, plus k * D * L bytes for a design subspace of k
+components (16.4 MB for k = 640, D = 64, L = 400).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from models.dataset import MIN_IMAGES_PER_CLASS, Dataset, DatasetError, scan
 from models.evaluate import metrics
 from models.features import run_images, session
 from models.graph import MEAN, STD, backbone_card
-from models.padim import fit_gaussians, pooled, score_images
+from models.padim import fit_design_subspace, fit_gaussians, pooled, remove_design, score_images
 from models.padim_graph import (
     EMBEDDING,
     TAP_CHANNELS_TOTAL,
@@ -46,6 +47,7 @@ from models.padim_graph import (
     embedding_graph,
     embedding_part,
     normalise,
+    stored_design,
     with_statistics,
 )
 from models.trainer import DEFAULT_SIZE, choose_threshold
@@ -105,12 +107,16 @@ def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok",
                     size: int = DEFAULT_SIZE, n_channels: int = 100, n_groups: int = 1,
                     score_source: ScoreSource = "global", max_train_images: int = 2000,
                     progress: bool = True, name: str | None = None, threads: int = 0,
-                    quantized: onnx.ModelProto | None = None) -> dict:
+                    quantized: onnx.ModelProto | None = None, design_components: int = 0,
+                    grey: bool = False) -> dict:
     """Train and save a good-only MODEL.onnx + MODEL.card.json; returns a summary.
 
     DatasetError for unusable data. `threads` as in models.trainer.train. `quantized`: a good-only graph
     with an INT8 backbone (models/quantize.py) whose Gaussians and scales are refitted on the features
-    that backbone computes, keeping its trunk (the "refit" in models/quantize.py).
+    that backbone computes, keeping its trunk and its design subspace (the "refit" in models/quantize.py).
+    `design_components` > 0: remove the good parts' top principal components of the whole embedding map
+    before the Gaussians (models/padim.py, "design subspace"); `grey`: the backbone sees brightness-
+    normalised grey (models/graph.py).
     """
     started = time.perf_counter()
     data = scan(data_dir, ok_class, min_classes=1)
@@ -119,7 +125,7 @@ def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok",
                            f"training needs at least {MIN_IMAGES_PER_CLASS} good images")
     train_index, val_index = split_good(data, val_fraction, max_train_images, seed)
     channels = np.sort(np.random.default_rng(seed).permutation(TAP_CHANNELS_TOTAL)[:n_channels])
-    trunk = embedding_graph(size, channels) if quantized is None else embedding_part(quantized)
+    trunk = embedding_graph(size, channels, grey) if quantized is None else embedding_part(quantized)
     extractor = session(trunk, threads)
     train_paths = [data.paths[i] for i in train_index]
     train_emb, train_ok = _embed(extractor, train_paths, size, "embed train", progress)
@@ -136,6 +142,18 @@ def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok",
         raise DatasetError(f"{data.root}: too few readable good images ({len(train_emb)} train, {n_val_ok} "
                            f"validation) for {n_groups} group(s); add good images")
 
+    if quantized is not None:
+        design = stored_design(quantized)
+    elif design_components:
+        if design_components >= len(train_emb):
+            raise DatasetError(f"{data.root}: {design_components} design components need more good training "
+                               f"images than that ({len(train_emb)} readable); add good images or lower "
+                               "--design-components")
+        design = fit_design_subspace(train_emb, design_components, seed)
+    else:
+        design = None
+    if design is not None:
+        train_emb, val_emb = remove_design(train_emb, design), remove_design(val_emb, design)
     group = _groups(train_emb, n_groups, seed)
     image_gaussians = fit_gaussians(pooled(train_emb), group, n_groups)
     map_gaussians = fit_gaussians(train_emb, group, n_groups)
@@ -148,7 +166,7 @@ def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok",
     map_scale = (map_cal["threshold_distance"], map_cal["steepness"])
     if quantized is None:
         model = anomaly_graph(size, channels, image_gaussians, map_gaussians, score_scale, map_scale,
-                              score_source)
+                              score_source, design, grey)
     else:
         model = with_statistics(quantized, image_gaussians, map_gaussians, score_scale, map_scale)
 
@@ -184,11 +202,16 @@ def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok",
             "target_escape": target_escape,
             "ok_quantile": ok_quantile,
             "max_train_images": max_train_images,
-            "method": "Ledoit-Wolf Gaussians over feat_b3/b6/b10/b13 at stride 8: score = "
+            "method": "Ledoit-Wolf Gaussians over feat_b3/b6/b10/b13 at stride 8"
+                      + ("" if design is None else " minus their projection on the good parts' principal "
+                         "components (design subspace)")
+                      + ": score = "
                       + ("Mahalanobis distance of the global average" if score_source == "global" else
                          "peak of the heatmap")
                       + ", heatmap = per-location (PaDiM) distance, 3x3 blur; best of k-means groups",
             "channels": channels.tolist(),
+            "design_components": 0 if design is None else len(design.components),
+            "pixels": "grey, brightness-normalised" if grey else "colour",
             "groups": n_groups,
             "score_source": score_source,
             "grid_cells": [cells, cells],
@@ -198,7 +221,8 @@ def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok",
             "heatmap_scale": {"threshold_distance": map_scale[0], "steepness": map_scale[1],
                               "rule": map_cal["rule"].replace("scores", "map maxima")},
             "normalisation": "sigmoid(steepness * ln(distance / threshold_distance)); 0.5 = threshold",
-            "parameter_bytes": image_gaussians.nbytes + map_gaussians.nbytes,
+            "parameter_bytes": image_gaussians.nbytes + map_gaussians.nbytes
+                               + (0 if design is None else design.nbytes),
             "train_embedding_bytes": int(train_emb.nbytes),
         },
         validation=validation,

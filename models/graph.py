@@ -37,6 +37,8 @@ STD = [0.229, 0.224, 0.225]
 INPUT = "image"
 FEATURES = "features"
 POOLINGS = ("avg", "max", "quadrants")
+LUMA_BGR = np.array([0.114, 0.587, 0.299], np.float32)  # ITU-R BT.601, as cv2.COLOR_BGR2GRAY
+GREY_LEVEL = 110.0  # mean grey of a crop after brightness normalisation (0-255)
 _POOLED_PER_CHANNEL = {"avg": 1, "max": 1, "quadrants": 4}
 
 
@@ -49,8 +51,32 @@ def _const(graph: onnx.GraphProto, name: str, value: np.ndarray) -> str:
     return name
 
 
-def _trunk(size: int) -> tuple[onnx.ModelProto, list[str]]:
-    """Backbone with a uint8 `image` input and pre-processing in front; returns it and the tap names."""
+def _grey_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """pre_f [N, H, W, 3] BGR -> `pre_grey` [N, H, W, 1]: luma scaled to a mean of GREY_LEVEL per image.
+
+    For good-only models of mixed parts: resin colour and overall brightness are design, not defect, so
+    removing them narrows "normal" (models/padim.py). The [N, H, W, 1] result broadcasts against the
+    per-channel normalisation, so the backbone sees the same grey in all three channels.
+    """
+    return [
+        helper.make_node("MatMul", ["pre_f", _const(graph, "pre_luma_w", LUMA_BGR.reshape(3, 1))],
+                         ["pre_luma"]),
+        helper.make_node("ReduceMean", ["pre_luma"], ["pre_level"], axes=[1, 2, 3], keepdims=1),
+        helper.make_node("Max", ["pre_level", _const(graph, "pre_level_min", np.array(1.0, np.float32))],
+                         ["pre_level_safe"]),
+        helper.make_node("Div", [_const(graph, "pre_grey_level", np.array(GREY_LEVEL, np.float32)),
+                                 "pre_level_safe"], ["pre_gain"]),
+        helper.make_node("Mul", ["pre_luma", "pre_gain"], ["pre_gained"]),
+        helper.make_node("Clip", ["pre_gained", _const(graph, "pre_zero", np.array(0.0, np.float32)),
+                                  _const(graph, "pre_white", np.array(255.0, np.float32))], ["pre_grey"]),
+    ]
+
+
+def _trunk(size: int, grey: bool = False) -> tuple[onnx.ModelProto, list[str]]:
+    """Backbone with a uint8 `image` input and pre-processing in front; returns it and the tap names.
+
+    grey: the backbone sees brightness-normalised grey instead of colour (`_grey_nodes`).
+    """
     model = onnx.load(str(BACKBONE_ONNX))
     graph = model.graph
     taps = [o.name for o in graph.output]
@@ -58,11 +84,15 @@ def _trunk(size: int) -> tuple[onnx.ModelProto, list[str]]:
     # (x / 255 - mean) / std folded into one multiply-add, in BGR->RGB order after the channel flip.
     scale = np.array([1.0 / (255.0 * s) for s in STD], np.float32)
     shift = np.array([-m / s for m, s in zip(MEAN, STD, strict=True)], np.float32)
-    pre = [
-        helper.make_node("Cast", [INPUT], ["pre_f"], to=TensorProto.FLOAT),
+    channels = _grey_nodes(graph) if grey else [
         helper.make_node("Gather", ["pre_f", _const(graph, "pre_bgr2rgb", np.array([2, 1, 0], np.int64))],
                          ["pre_rgb"], axis=3),
-        helper.make_node("Mul", ["pre_rgb", _const(graph, "pre_scale", scale)], ["pre_scaled"]),
+    ]
+    pre = [
+        helper.make_node("Cast", [INPUT], ["pre_f"], to=TensorProto.FLOAT),
+        *channels,
+        helper.make_node("Mul", ["pre_grey" if grey else "pre_rgb", _const(graph, "pre_scale", scale)],
+                         ["pre_scaled"]),
         helper.make_node("Add", ["pre_scaled", _const(graph, "pre_shift", shift)], ["pre_norm"]),
         helper.make_node("Transpose", ["pre_norm"], [inner], perm=[0, 3, 1, 2]),
     ]

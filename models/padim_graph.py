@@ -32,7 +32,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.utils import Extractor
 
 from models.graph import INPUT, _trunk
-from models.padim import BLUR_KERNEL, GaussianMaps
+from models.padim import BLUR_KERNEL, DesignSubspace, GaussianMaps
 
 EMBEDDING = "embedding"
 ScoreSource = Literal["global", "local"]
@@ -45,10 +45,10 @@ def _const(graph: onnx.GraphProto, name: str, value: np.ndarray) -> str:
     return name
 
 
-def _embedding_trunk(size: int, channels: np.ndarray) -> onnx.ModelProto:
+def _embedding_trunk(size: int, channels: np.ndarray, grey: bool) -> onnx.ModelProto:
     if size % 16:
         raise ValueError(f"good-only input size must be a multiple of 16, got {size}")
-    model, taps = _trunk(size)
+    model, taps = _trunk(size, grey)
     graph = model.graph
     b3, b6, b10, b13 = taps
     scale2 = _const(graph, "emb_scale2", np.array([1.0, 1.0, 2.0, 2.0], np.float32))
@@ -73,9 +73,9 @@ def _finish(model: onnx.ModelProto, outputs: list[onnx.ValueInfoProto]) -> onnx.
     return pruned
 
 
-def embedding_graph(size: int, channels: np.ndarray) -> onnx.ModelProto:
+def embedding_graph(size: int, channels: np.ndarray, grey: bool = False) -> onnx.ModelProto:
     """image uint8 [N, size, size, 3] BGR -> `embedding` float32 [N, D, size/8, size/8]."""
-    model = _embedding_trunk(size, channels)
+    model = _embedding_trunk(size, channels, grey)
     cells = size // EMBED_STRIDE
     out = helper.make_tensor_value_info(EMBEDDING, TensorProto.FLOAT, ["N", len(channels), cells, cells])
     return _finish(model, [out])
@@ -106,6 +106,42 @@ def with_statistics(model: onnx.ModelProto, image_gaussians: GaussianMaps, map_g
     if values:
         raise ValueError(f"not a good-only graph: no initializer(s) {sorted(values)}")
     return out
+
+
+def stored_design(model: onnx.ModelProto) -> DesignSubspace | None:
+    """The design subspace a good-only graph removes, or None if it removes none."""
+    values = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer
+              if i.name in ("design_mean", "design_components", "design_scale")}
+    if not values:
+        return None
+    return DesignSubspace(values["design_mean"].reshape(-1), values["design_components"],
+                          values["design_scale"])
+
+
+def _remove_design(graph: onnx.GraphProto, design: DesignSubspace, shape_ndhw: list[int]) -> str:
+    """EMBEDDING [N, D, h, w] -> its residual after the design subspace (models/padim.py remove_design).
+
+    One int8 initializer serves both products (Gemm with transB projects, MatMul reconstructs).
+    """
+    flat = [0, int(np.prod(shape_ndhw[1:]))]
+    _const(graph, "design_components", design.components_int8)
+    _const(graph, "design_scale", design.scale)
+    _const(graph, "design_zero", np.zeros(len(design.scale), np.int8))
+    graph.node.extend([
+        helper.make_node("Reshape", [EMBEDDING, _const(graph, "design_flat", np.array(flat, np.int64))],
+                         ["design_x"]),
+        helper.make_node("Sub", ["design_x", _const(graph, "design_mean", design.mean[None, :])],
+                         ["design_centred"]),
+        helper.make_node("DequantizeLinear", ["design_components", "design_scale", "design_zero"],
+                         ["design_components_f"], axis=0),
+        helper.make_node("Gemm", ["design_centred", "design_components_f"], ["design_coef"], transB=1),
+        helper.make_node("MatMul", ["design_coef", "design_components_f"], ["design_projection"]),
+        helper.make_node("Sub", ["design_centred", "design_projection"], ["design_residual_flat"]),
+        helper.make_node("Reshape", ["design_residual_flat",
+                                     _const(graph, "design_shape", np.array(shape_ndhw, np.int64))],
+                         ["design_residual"]),
+    ])
+    return "design_residual"
 
 
 def _mahalanobis(graph: onnx.GraphProto, x: str, gaussians: GaussianMaps, prefix: str) -> str:
@@ -141,26 +177,29 @@ def _normalised(graph: onnx.GraphProto, distance: str, threshold_distance: float
 
 def anomaly_graph(size: int, channels: np.ndarray, image_gaussians: GaussianMaps, map_gaussians: GaussianMaps,
                   score_scale: tuple[float, float], map_scale: tuple[float, float],
-                  score_source: ScoreSource = "global") -> onnx.ModelProto:
+                  score_source: ScoreSource = "global", design: DesignSubspace | None = None,
+                  grey: bool = False) -> onnx.ModelProto:
     """The shipped good-only graph: `probs` [N, 2], `heatmap` [N, h, w], `anomaly_score` [N].
 
     `score_scale` / `map_scale` are (threshold distance, steepness) of the image score and the heatmap;
-    `score_source` says which distance the score reads (models/padim.py, "two Gaussians").
+    `score_source` says which distance the score reads (models/padim.py, "two Gaussians"); `design`, if
+    given, is removed from the embedding before both distances; `grey` as in models/graph.py `_trunk`.
     """
-    model = _embedding_trunk(size, channels)
+    model = _embedding_trunk(size, channels, grey)
     graph = model.graph
     n_groups, locations, depth = map_gaussians.mean.shape
     cells = size // EMBED_STRIDE
+    x = EMBEDDING if design is None else _remove_design(graph, design, [-1, depth, cells, cells])
 
     def c(name: str, value: list[int]) -> str:
         return _const(graph, name, np.array(value, np.int64))
 
     graph.node.extend([
         # Per location: [N, D, h, w] -> [1, L, N, D]; global average: [N, D] -> [1, 1, N, D].
-        helper.make_node("Reshape", [EMBEDDING, c("shape_ndl", [0, depth, locations])], ["x_ndl"]),
+        helper.make_node("Reshape", [x, c("shape_ndl", [0, depth, locations])], ["x_ndl"]),
         helper.make_node("Transpose", ["x_ndl"], ["x_lnd"], perm=[2, 0, 1]),
         helper.make_node("Unsqueeze", ["x_lnd", c("axis0", [0])], ["x_local"]),
-        helper.make_node("ReduceMean", [EMBEDDING], ["x_nd"], axes=[2, 3], keepdims=0),
+        helper.make_node("ReduceMean", [x], ["x_nd"], axes=[2, 3], keepdims=0),
         helper.make_node("Unsqueeze", ["x_nd", c("axes01", [0, 1])], ["x_global"]),
     ])
     image_d = _mahalanobis(graph, "x_global", image_gaussians, "img")  # [G, 1, N]

@@ -108,7 +108,8 @@ def _refit(int8: onnx.ModelProto, card: ModelCard, calib_dir: Path, tmp: Path, s
     out = tmp / "refit.onnx"
     train_good_only(calib_dir, out, card.ok_class, t["target_escape"], t["ok_quantile"], val_fraction, seed,
                     card.input.height_width[0], len(t["channels"]), t["groups"], t["score_source"],
-                    t["max_train_images"], progress=False, name=card.name, quantized=int8)
+                    t["max_train_images"], progress=False, name=card.name, quantized=int8,
+                    grey=t.get("pixels", "colour") != "colour")
     return onnx.load(str(out))
 
 

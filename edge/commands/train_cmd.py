@@ -35,6 +35,11 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     good.add_argument("--score", choices=["global", "local"], default="global",
                       help="image score from the global-average Gaussian (parts at any rotation) or the "
                            "heatmap's peak (aligned parts, small defects); default global")
+    good.add_argument("--design-components", type=int, default=0, metavar="K",
+                      help="remove the good parts' top K principal components of the whole feature map "
+                           "before the Gaussians: for parts of many designs in one model (default 0: off)")
+    good.add_argument("--grey", action="store_true",
+                      help="judge brightness-normalised grey, not colour (resin colour is not a defect)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.set_defaults(func=_train)
 
@@ -51,12 +56,13 @@ def _train(args: argparse.Namespace) -> int:
         if args.mode == "good-only":
             from models.good_only import train_good_only
 
-            if not 0.0 < args.ok_quantile < 1.0 or not 1 <= args.channels <= 216 or args.groups < 1:
-                raise DataError("good-only needs 0 < --ok-quantile < 1, 1 <= --channels <= 216 and "
-                                "--groups >= 1")
+            if (not 0.0 < args.ok_quantile < 1.0 or not 1 <= args.channels <= 216 or args.groups < 1
+                    or args.design_components < 0):
+                raise DataError("good-only needs 0 < --ok-quantile < 1, 1 <= --channels <= 216, "
+                                "--groups >= 1 and --design-components >= 0")
             summary = train_good_only(args.data_dir, args.out, ok_quantile=args.ok_quantile,
                                       n_channels=args.channels, n_groups=args.groups, score_source=args.score,
-                                      **common)
+                                      design_components=args.design_components, grey=args.grey, **common)
         else:
             summary = train(args.data_dir, args.out, **common)
     except DatasetError as exc:

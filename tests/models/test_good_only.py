@@ -17,7 +17,9 @@ from edge.cli import main
 from edge.runner import ModelRunner
 from models.card import read_card
 from models.evaluate import evaluate_model
-from models.padim import ledoit_wolf
+from models.features import session
+from models.padim import fit_design_subspace, ledoit_wolf, remove_design
+from models.padim_graph import EMBEDDING, embedding_graph
 
 # The synthetic spots and notches are large: the model separates them fully; the floor leaves room
 # for another seed without letting a broken graph (chance = 0.5) pass.
@@ -83,6 +85,58 @@ def test_eval_maps_every_defect_folder_and_writes_overlays(good_only: tuple[Path
         assert main(["eval", str(model), str(data), "--overlays", str(overlays)]) == 0
     written = sorted(p.relative_to(overlays).parts[0] for p in overlays.glob("*/*.jpg"))
     assert written == ["notch"] * 15 + ["ok"] * 15 + ["spot"] * 15
+
+
+def test_design_subspace_removes_design_and_keeps_a_local_defect() -> None:
+    # 200 "parts": a mean map plus 6 design patterns in random amounts plus a little noise.
+    rng = np.random.default_rng(3)
+    patterns = rng.normal(size=(6, 8, 10, 10)).astype(np.float32)
+    def parts(n: int) -> np.ndarray:
+        amounts = rng.normal(size=(n, 6)).astype(np.float32) * 3.0
+        noise = rng.normal(size=(n, 8, 10, 10)).astype(np.float32) * 0.01
+        return 1.0 + np.einsum("nk,kdhw->ndhw", amounts, patterns) + noise
+    design = fit_design_subspace(parts(200), 6, seed=0)
+    fresh = parts(5)
+    spread = fresh.std()  # ~7: how much designs differ
+    assert remove_design(fresh, design).std() < 0.02 * spread  # explained away (int8 components: ~1 %)
+    defect = fresh.copy()
+    defect[:, :, 4, 7] += 2.0  # one cell, every channel: local, not a mix of design patterns
+    residual = remove_design(defect, design)
+    elsewhere = np.delete(residual.reshape(5, 8, -1), 4 * 10 + 7, axis=2)
+    assert residual[:, :, 4, 7].mean() > 1.5 and elsewhere.std() < 0.02 * spread
+
+
+def test_grey_trunk_ignores_brightness() -> None:
+    rng = np.random.default_rng(5)
+    dim = rng.integers(10, 120, size=(1, 160, 160, 3), dtype=np.uint8)
+    bright = dim * np.uint8(2)
+    for grey in (True, False):
+        extractor = session(embedding_graph(160, np.arange(0, 216, 9), grey=grey))
+        dim_embedding, bright_embedding = (extractor.run([EMBEDDING], {"image": image})[0]
+                                           for image in (dim, bright))
+        difference = np.abs(bright_embedding - dim_embedding).max()
+        assert difference < 1e-4 if grey else difference > 0.1  # the colour trunk does see it
+
+
+def test_design_subspace_and_grey_through_the_cli(tmp_path: Path) -> None:
+    data = write_parts(tmp_path / "good", 40, seed=2, classes=("ok",))
+    out = tmp_path / "design.onnx"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["train", str(data), "--mode", "good-only", "--out", str(out), "--channels", "32",
+                     "--design-components", "8", "--grey"]) == 0
+    card = read_card(out)
+    assert card.training["design_components"] == 8 and card.training["pixels"].startswith("grey")
+    assert card.validation["onnx_vs_numpy_max_abs"] < 1e-3  # graph == numpy reference, design included
+    result = evaluate_model(out, write_parts(tmp_path / "fresh", 15, seed=11), progress=False)
+    assert result["auroc"] >= AUROC_FLOOR, result
+
+
+def test_too_many_design_components_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data = write_parts(tmp_path / "good", 10, seed=2, classes=("ok",))
+    assert main(["train", str(data), "--mode", "good-only", "--out", str(tmp_path / "m.onnx"),
+                 "--design-components", "50"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "50 design components" in err[0] and "--design-components" in err[0]
 
 
 def test_shipped_simulator_model_is_intact_and_within_budget() -> None:

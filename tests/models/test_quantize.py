@@ -80,9 +80,12 @@ def test_a_good_only_model_is_refitted_on_int8_features(tmp_path: Path) -> None:
     data = write_parts(tmp_path / "parts", 30, seed=6)
     fp32, int8 = tmp_path / "good.onnx", tmp_path / "good_int8.onnx"
     with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["train", str(data), "--mode", "good-only", "--out", str(fp32), "--channels", "32"]) == 0
+        assert main(["train", str(data), "--mode", "good-only", "--out", str(fp32), "--channels", "32",
+                     "--design-components", "4", "--grey"]) == 0
     summary = quantize_model(fp32, data, int8, force=True, calib_count=12)
     card = read_card(int8)
     assert "refitted" in card.quantization["method"] and summary["figure"] == "auroc"
+    # The refit keeps the FP32 model's pixels and design subspace; only Gaussians and scales are refitted.
+    assert card.training["design_components"] == 4 and card.training["pixels"].startswith("grey")
     with ModelRunner(int8) as runner:
         assert runner.card.output("anomaly_score") is not None
