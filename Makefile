@@ -7,7 +7,7 @@ DEBIAN_DEMO_PACKAGES := mosquitto
 DEBIAN_TEST_PACKAGES := $(DEBIAN_DEMO_PACKAGES) mbpoll
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv test lint demo bench clean system-packages
+.PHONY: venv test demo bench clean system-packages
 
 venv: $(STAMP)
 
@@ -32,10 +32,6 @@ system-packages:
 test: venv system-packages
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
-
-lint: venv
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 
 demo: venv system-packages
 	$(BIN)/moldpilot demo
