@@ -19,7 +19,7 @@ operators, while a PatchCore memory bank grows with the data and needs a nearest
 Memory: training holds the embeddings of at most `max_train_images` images, n * D * L * 4 bytes (2,000 x
 100 x 400 x 4 = 320 MB at 160 px, D = 100); the model holds G * L * D * (D + 1) * 4 bytes (16 MB for
 G = 1, L = 400, D = 100) plus the 2.2 MB backbone, plus k * D * L bytes for a design subspace of k
-components (16.4 MB for k = 640, D = 64, L = 400).
+components (15.4 MB for k = 600, D = 64, L = 400).
 """
 
 from __future__ import annotations
