@@ -210,7 +210,7 @@ def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok",
                          "peak of the heatmap")
                       + ", heatmap = per-location (PaDiM) distance, 3x3 blur; best of k-means groups",
             "channels": channels.tolist(),
-            "design_components": 0 if design is None else len(design.components),
+            "design_components": 0 if design is None else len(design.scale),
             "pixels": "grey, brightness-normalised" if grey else "colour",
             "groups": n_groups,
             "score_source": score_source,

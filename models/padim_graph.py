@@ -1,13 +1,16 @@
 """ONE ONNX graph for a good-only model: uint8 BGR pixels -> backbone taps -> embedding -> PaDiM scores.
 
 The trunk (pre-processing + MobileNetV2 taps) is models/graph.py's, so the supervised and the good-only
-model see the same pixels the same way. Nodes the trunk adds for the supervised head's pooling are not
+model see the same pixels the same way (a good-only model may ask it for brightness-normalised grey
+instead of colour). Nodes the trunk adds for the supervised head's pooling are not
 needed here; onnx.utils.Extractor keeps only what the outputs use.
 
 Embedding (stride 8: 20 x 20 cells at 160 px): feat_b3 (stride 4) average-pooled 2x2, feat_b6 as is,
 feat_b10 and feat_b13 (stride 16) upsampled 2x (linear), concatenated (216 channels) and reduced to the D
 channels in `channels` (a Gather on the channel axis). `embedding_graph` stops there (the trainer fits
-the Gaussians on its output); `anomaly_graph` adds the two Mahalanobis distances of models/padim.py
+the Gaussians on its output); `anomaly_graph` optionally removes the embedding's projection on a design
+subspace (models/padim.py: Reshape, Gemm, MatMul over int8 components), then adds the two Mahalanobis
+distances of models/padim.py
 (global average -> image distance, per location -> map), the choice of the best group, the map's blur and
 the normalisation of each to [0, 1]:
 
