@@ -5,7 +5,7 @@
 Kept out of models/default/ on purpose: replay takes the first .onnx there, which must stay the
 supervised model. Deterministic like models/default/build_default.py: simulator crops from a fixed seed,
 fixed split/channel/PCA seeds, a fixed onnxruntime thread count; with SOURCE_DATE_EPOCH set the card's
-`created` is fixed too. About 3 minutes and 5.6 GB peak memory on the 2-core development machine.
+`created` is fixed too. About 3 minutes and 5.4 GiB peak memory on the 2-core development machine.
 
 Data: TRAIN_COUNT crops of every shape at 160 px, DEFECT_RATE of them defective. The Gaussians see only
 the good crops; the defective ones only calibrate the threshold (target escape rate). These crops draw
@@ -40,7 +40,7 @@ fine-tuned on synthetic anomalies (0.958), crops unwrapped to polar coordinates 
 prototypes (k-means of the good crops' embeddings, the nearest one under a pooled covariance): 0.980
 with 250 prototypes and 0.987 with every one of 12,000 crops a prototype (1 GB).
 
-What stays hardest: sink marks on gears and burns (AUROC 0.96-0.99 by defect, benchmarks/
+What stays hardest: sink marks and burns (AUROC 0.975-0.993 by defect and seed, benchmarks/
 bench_good_only.py --sim). A line runs one mold: trained on 800 good crops of one mold and nothing else,
 one Gaussian per location scores AUROC 0.992 to 1.000 for every shape of molds 1 and 2
 (benchmarks/bench_good_only.py --sim --mold N).
