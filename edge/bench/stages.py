@@ -4,7 +4,8 @@ Every function runs in a fresh process (edge/bench/suite.py spawns one per stage
 OpenCV setting or warm cache of one stage helps or hurts another. Timing starts after the model is
 loaded and warmed up, as the replay summary's `fps` does, so all stages compare steady-state speed.
 
-- (a) `bare_fps`: onnxruntime alone on pre-decoded, preprocessed crops, one frame's crops per run.
+- (a) `bare_fps`: onnxruntime alone on pre-decoded, preprocessed crops, one frame's crops per run (or
+  `crops_per_run` at a time: one crop per run on one thread is the model's cheapest way through a core).
 - (b) `decode_fps`: cv2.VideoCapture reading the footage, nothing else.
 - (c) `naive_fps`: read, preprocess, run, write a line, one crop at a time, as tutorials write it.
 - (d) `replay_fps`: `moldpilot replay --every-frame --speed max` as a child process, with its peak RSS.
@@ -45,19 +46,25 @@ def _session(model: Path, threads: int = 0) -> tuple[ort.InferenceSession, str, 
     return session, spec.name, (int(width), int(height))
 
 
-def bare_fps(model: Path, footage: Path, rois: Sequence[RoiXywh], threads: int, seconds: float) -> float:
-    """(a)/(a1): frames/s of onnxruntime alone, `threads` intra-op threads, one frame's crops per run."""
+def bare_fps(model: Path, footage: Path, rois: Sequence[RoiXywh], threads: int, seconds: float,
+             crops_per_run: int | None = None) -> float:
+    """(a)/(a1): frames/s of onnxruntime alone, `threads` intra-op threads, one frame's crops per run
+    (`crops_per_run` None) or that many crops per run."""
     session, name, size_wh = _session(model, threads)
     cap = cv2.VideoCapture(str(footage), cv2.CAP_FFMPEG)
     batches = []
     while len(batches) < BARE_FRAMES and (got := cap.read())[0]:
         batches.append(crops_of(got[1], rois, size_wh))
     cap.release()
-    for batch in batches[:WARM_RUNS]:
-        session.run(None, {name: batch})
+    step = crops_per_run or len(rois)
+    runs = [[batch[first:first + step] for first in range(0, len(batch), step)] for batch in batches]
+    for frame_runs in runs[:WARM_RUNS]:
+        for crops in frame_runs:
+            session.run(None, {name: crops})
     frames, start = 0, time.perf_counter()
     while (elapsed := time.perf_counter() - start) < seconds:
-        session.run(None, {name: batches[frames % len(batches)]})
+        for crops in runs[frames % len(runs)]:
+            session.run(None, {name: crops})
         frames += 1
     return frames / elapsed
 
