@@ -4,8 +4,8 @@ Every function runs in a fresh process (edge/bench/suite.py spawns one per stage
 OpenCV setting or warm cache of one stage helps or hurts another. Timing starts after the model is
 loaded and warmed up, as the replay summary's `fps` does, so all stages compare steady-state speed.
 
-- (a) `bare_fps`: onnxruntime alone on pre-decoded, preprocessed crops, one frame's crops per run (or
-  `crops_per_run` at a time: one crop per run on one thread is the model's cheapest way through a core).
+- (a) `bare_fps`: onnxruntime alone on pre-decoded, preprocessed crops, one frame's crops per run. With
+  one crop per run on one thread per core, all cores at once, it measures the compute ceiling C.
 - (b) `decode_fps`: cv2.VideoCapture reading the footage, nothing else.
 - (c) `naive_fps`: read, preprocess, run, write a line, one crop at a time, as tutorials write it.
 - (d) `replay_fps`: `moldpilot replay --every-frame --speed max` as a child process, with its peak RSS.
@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,10 @@ def _session(model: Path, threads: int = 0) -> tuple[ort.InferenceSession, str, 
 
 
 def bare_fps(model: Path, footage: Path, rois: Sequence[RoiXywh], threads: int, seconds: float,
-             crops_per_run: int | None = None) -> float:
-    """(a)/(a1): frames/s of onnxruntime alone, `threads` intra-op threads, one frame's crops per run
-    (`crops_per_run` None) or that many crops per run."""
+             crops_per_run: int | None = None, lanes: int = 1) -> float:
+    """(a)/(a1)/(C): frames/s of onnxruntime alone, `threads` intra-op threads, one frame's crops per run
+    (`crops_per_run` None) or that many crops per run, on `lanes` Python threads sharing the session
+    (onnxruntime's Run is thread-safe and releases the GIL), each working through the frames."""
     session, name, size_wh = _session(model, threads)
     cap = cv2.VideoCapture(str(footage), cv2.CAP_FFMPEG)
     batches = []
@@ -61,12 +63,19 @@ def bare_fps(model: Path, footage: Path, rois: Sequence[RoiXywh], threads: int, 
     for frame_runs in runs[:WARM_RUNS]:
         for crops in frame_runs:
             session.run(None, {name: crops})
-    frames, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        for crops in runs[frames % len(runs)]:
-            session.run(None, {name: crops})
-        frames += 1
-    return frames / elapsed
+    start = time.perf_counter()
+
+    def lane(index: int) -> int:
+        frames = 0
+        while time.perf_counter() - start < seconds:
+            for crops in runs[(frames * lanes + index) % len(runs)]:
+                session.run(None, {name: crops})
+            frames += 1
+        return frames
+
+    with ThreadPoolExecutor(max_workers=lanes) as pool:
+        frames = sum(pool.map(lane, range(lanes)))  # re-raises a lane's exception
+    return frames / (time.perf_counter() - start)
 
 
 def decode_fps(footage: Path, seconds: float) -> float:
