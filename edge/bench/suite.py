@@ -106,9 +106,8 @@ def run_suite(
         "footage": {"shots": shots, "seed": seed, "frames": timeline.frame_count, "cavities": len(rois),
                     "frame_wh": list(timeline.frame_wh)},
         "fps": {"a_bare": round(a, 2), "a1_bare_1_thread": round(a1, 2), "b_decode": round(b, 1),
-                "c_naive": round(c, 2),
-                "c_naive_batched": round(c_batched, 2), "d_replay": d["fps"], "L_limit": round(limit, 2),
-                "C_compute_ceiling": round(ceiling, 2)},
+                "c_naive": round(c, 2), "c_naive_batched": round(c_batched, 2), "d_replay": d["fps"],
+                "L_limit": round(limit, 2), "C_compute_ceiling": round(ceiling, 2)},
         "fps_rounds": {key: [round(r["fps"] if key == "d" else r, 2) for r in values]
                        for key, values in runs.items()},
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
