@@ -2,17 +2,16 @@
 
 The trunk (pre-processing + MobileNetV2 taps) is models/graph.py's, so the supervised and the good-only
 model see the same pixels the same way (a good-only model may ask it for brightness-normalised grey
-instead of colour). Nodes the trunk adds for the supervised head's pooling are not
-needed here; onnx.utils.Extractor keeps only what the outputs use.
+instead of colour). Nodes the trunk adds for the supervised head's pooling are not needed here;
+onnx.utils.Extractor keeps only what the outputs use.
 
 Embedding (stride 8: 20 x 20 cells at 160 px): feat_b3 (stride 4) average-pooled 2x2, feat_b6 as is,
 feat_b10 and feat_b13 (stride 16) upsampled 2x (linear), concatenated (216 channels) and reduced to the D
 channels in `channels` (a Gather on the channel axis). `embedding_graph` stops there (the trainer fits
 the Gaussians on its output); `anomaly_graph` optionally removes the embedding's projection on a design
 subspace (models/padim.py: Reshape, Gemm, MatMul over int8 components), then adds the two Mahalanobis
-distances of models/padim.py
-(global average -> image distance, per location -> map), the choice of the best group, the map's blur and
-the normalisation of each to [0, 1]:
+distances of models/padim.py (global average -> image distance, per location -> map), the choice of the
+best group, the map's blur and the normalisation of each to [0, 1]:
 
     r = d / threshold_distance,   value = r^k / (1 + r^k) = sigmoid(k * ln r)
 

@@ -85,8 +85,7 @@ def build(out: Path, progress: bool = True) -> dict:
         data = Path(tmp) / "sim_parts"
         counts = write_dataset(data, TRAIN_COUNT, TRAIN_SEED, DEFAULT_SIZE, DEFECT_RATE, "mixed")
         summary = train_good_only(data, out, target_escape=TARGET_ESCAPE, val_fraction=VAL_FRACTION,
-                                  seed=SPLIT_SEED,
-                                  n_channels=CHANNELS, n_groups=GROUPS, score_source="local",
+                                  seed=SPLIT_SEED, n_channels=CHANNELS, n_groups=GROUPS, score_source="local",
                                   max_train_images=MAX_TRAIN_IMAGES, progress=progress, name=NAME,
                                   threads=THREADS, design_components=DESIGN_COMPONENTS, grey=GREY)
     card = read_card(out)
