@@ -23,8 +23,8 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from plc_bridge.mqtt_publisher import MqttPublisher, MqttSettings
-from plc_bridge.outbox import Outbox
+from plc_bridge.mqtt.outbox import Outbox
+from plc_bridge.mqtt.publisher import MqttPublisher, MqttSettings
 from sim.broker import free_port, local_broker
 
 

@@ -17,10 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from plc_bridge.ascii_link import AsciiLink, AsciiSettings
+from plc_bridge.ascii.link import AsciiLink, AsciiSettings
 from plc_bridge.link import PlcResult
-from plc_bridge.modbus_server import ModbusServer, ModbusSettings
-from plc_bridge.register_bank import RegisterBank
+from plc_bridge.modbus.register_bank import RegisterBank
+from plc_bridge.modbus.server import ModbusServer, ModbusSettings
 from sim.pty_pair import PtyCable
 from sim.virtual_plc.ascii_master import VirtualAsciiPlc
 from sim.virtual_plc.modbus_master import VirtualModbusPlc

@@ -98,7 +98,7 @@ def _thresholds_in_range(value: dict[str, float]) -> dict[str, float]:
 
 
 # Per-defect threshold overrides (model section and recipes); the defect names are checked against the
-# model card when the Judge is built (edge/judge.py), since the card is not known here.
+# model card when the Judge is built (edge/pipeline/judge.py), since the card is not known here.
 DefectThresholds = Annotated[dict[str, float], AfterValidator(_thresholds_in_range)]
 Threshold = Annotated[float, Field(ge=0.0, le=1.0)]
 MAX_RECIPE_ID = 65535  # HR 4 is one 16-bit register

@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 
 from edge.errors import DataError
-from edge.judge import Judge
 from edge.ng_store import JPEG_QUALITY, overlay, verdict_caption
-from edge.runner import ModelRunner
+from edge.pipeline.judge import Judge
+from edge.pipeline.runner import ModelRunner
 from models.dataset import DatasetError, scan
 
 _DEADLINE_MS = 1e9  # offline: no trigger, so no deadline applies

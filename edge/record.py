@@ -3,7 +3,7 @@
 trigger and cavity, with any model or threshold.
 
 Trigger -> frame: the newest frame captured at or before the trigger (the rule a live triggered
-station applies, edge/capture.py LatestFrames.for_trigger), or the first frame after it when none was
+station applies, edge/pipeline/capture.py LatestFrames.for_trigger), or the first frame after it when none was
 captured yet. The timeline has the simulator's schema (sim/timeline.py): one shot per trigger (its
 trigger frame, and first/dwell frames equal to it, since a recording knows only the trigger), the
 trigger's part id for every cavity (as the runtime reports it), cavities from station.yaml or the

@@ -31,12 +31,12 @@ from typing import Any, Literal
 
 from tqdm import tqdm
 
-from edge.capture import Job
 from edge.config import StationConfig
 from edge.errors import DataError
 from edge.frame import Frame
 from edge.metrics import StationMetrics
 from edge.pipeline.build import cavities_of, judge_for, open_runner, replay_lanes, replay_pipeline
+from edge.pipeline.capture import Job
 from edge.pipeline.recipes import RecipeBook
 from edge.sinks.base import Sink
 from edge.sinks.memory import MemorySink

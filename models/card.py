@@ -9,7 +9,7 @@ It is stored twice, on purpose:
 - inside the ONNX file, in `metadata_props` under the key `moldpilot.card`, so the file carries its own
   contract wherever it is copied;
 - as a sidecar `MODEL.card.json` next to `MODEL.onnx`, so a person can read it without tools.
-The runtime (edge/runner.py) refuses a model whose two copies disagree.
+The runtime (edge/pipeline/runner.py) refuses a model whose two copies disagree.
 
 `sha256` is the hash of the graph *without* the card entry: copy the ModelProto, drop the
 `moldpilot.card` metadata entry, serialise with `deterministic=True`, hash. That makes the hash

@@ -2,6 +2,7 @@
 
 `tiny_model` / `tiny_model_factory`: the small but real ONNX defect model of tests/tiny_model.py,
 saved with its card in tmp_path. `mosquitto` / `mosquitto_factory`: a real broker on a free port.
+`cable` / `producer`: a real pty pair and the stand-in producer for the PLC links.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from models.card import ModelCard, save_model
+from sim.pty_pair import PtyCable
 from tests.mosquitto import MosquittoBroker
+from tests.plc_bridge.plc_helpers import StandInProducer
 from tests.tiny_model import build_tiny_graph, tiny_card
 
 
@@ -63,3 +66,20 @@ def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., MosquittoBroker]
 def mosquitto(mosquitto_factory: Callable[..., MosquittoBroker]) -> MosquittoBroker:
     """An anonymous Mosquitto on 127.0.0.1:<free port>."""
     return mosquitto_factory()
+
+
+# ---- PLC links: a real pty cable and the stand-in producer (tests/plc_bridge/plc_helpers.py) ---------
+
+
+@pytest.fixture
+def cable(tmp_path: Path) -> Iterator[PtyCable]:
+    """A real pseudo-terminal pair, paced at 115200 baud."""
+    with PtyCable(tmp_path / "tty", baudrate=115200) as c:
+        yield c
+
+
+@pytest.fixture
+def producer() -> Iterator[StandInProducer]:
+    p = StandInProducer()
+    yield p
+    p.close()

@@ -29,16 +29,6 @@ MOSQUITTO = "/usr/sbin/mosquitto"
 START_TIMEOUT_S = 15.0
 
 
-def wait_until(predicate: Callable[[], object], timeout_s: float, poll_s: float = 0.05) -> bool:
-    """Poll a condition that has no event to wait on (e.g. a publisher's state); True once it holds."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(poll_s)
-    return True
-
-
 def wait_for_port(port: int, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

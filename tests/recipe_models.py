@@ -10,8 +10,8 @@ from typing import NamedTuple
 import cv2
 
 from edge.config import StationConfig, load_config
-from edge.judge import Judge
-from edge.runner import ModelRunner
+from edge.pipeline.judge import Judge
+from edge.pipeline.runner import ModelRunner
 
 # build_tiny_graph arguments of model B: another graph than the default tiny model, another input
 # size and another class list (defect_0 and defect_1 are its own). On write_solid_images it passes

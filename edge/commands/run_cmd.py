@@ -27,8 +27,8 @@ from edge.metrics import StationMetrics
 from edge.ng_store import NgStore
 from edge.pipeline.build import cavities_of, open_recipes, station_pipeline
 from edge.pipeline.loop import Pipeline, RoiXywh
+from edge.pipeline.runner import ModelRunner
 from edge.replay import load_timeline
-from edge.runner import ModelRunner
 from edge.sinks.base import Sink
 from edge.sinks.jsonl import JsonlSink
 from edge.sinks.mqtt import MqttSink, build_mqtt_sink

@@ -11,8 +11,8 @@ from __future__ import annotations
 from edge.config import ModelSection, RecipeSection
 from edge.doctor.result import CheckResult, Status, failed, passed
 from edge.errors import ModelError
-from edge.providers import PROVIDERS
-from edge.runner import ModelRunner
+from edge.pipeline.providers import PROVIDERS
+from edge.pipeline.runner import ModelRunner
 
 NAME = "model"
 RECIPES_NAME = "recipe models"

@@ -18,11 +18,11 @@ import serial
 
 from edge.config import PlcSection
 from edge.doctor.result import CheckResult, failed, passed, skipped
-from plc_bridge import modbus_map as m
-from plc_bridge.ascii_frame import Frame, NakCode
-from plc_bridge.ascii_peer import AsciiPeer
-from plc_bridge.modbus_server import ModbusServer, ModbusSettings
-from plc_bridge.register_bank import RegisterBank
+from plc_bridge.ascii.frame import Frame, NakCode
+from plc_bridge.ascii.peer import AsciiPeer
+from plc_bridge.modbus import register_map as m
+from plc_bridge.modbus.register_bank import RegisterBank
+from plc_bridge.modbus.server import ModbusServer, ModbusSettings
 from plc_bridge.serial_port import ReconnectingPort
 
 NAME = "PLC heartbeat"

@@ -20,8 +20,8 @@ from prometheus_client import CollectorRegistry, start_http_server
 from edge.errors import ConfigError
 from edge.metrics.exposition import FiguresCollector
 from edge.metrics.figures import StationFigures
+from edge.metrics.sink import MetricsSink
 from edge.metrics.tally import Tally
-from edge.sinks.metrics import MetricsSink
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Counts of verdicts by decision, defect and cavity, and per-stage latency histograms.
 
-Fed by the metrics sink (edge/sinks/metrics.py) on its own thread; read by whoever renders the station's
+Fed by the metrics sink (edge/metrics/sink.py) on its own thread; read by whoever renders the station's
 figures (the Prometheus collector on the HTTP thread, the MQTT status on the MQTT sink's thread), so
 every access goes through one lock. Histograms keep cumulative bucket counts, as Prometheus does: a
 station running for months holds a fixed amount of memory.

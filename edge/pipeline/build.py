@@ -26,16 +26,16 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from edge.capture import Job, LatestFrames, LiveReader, QueueReader, TriggeredPullReader
 from edge.config import CavitySection, StationConfig
 from edge.errors import ModelError
 from edge.frame import Frame
-from edge.judge import Judge
+from edge.pipeline.capture import Job, LatestFrames, LiveReader, QueueReader, TriggeredPullReader
 from edge.pipeline.feeds import LatestFeed, LiveTriggerFeed, QueueFeed
+from edge.pipeline.judge import Judge
 from edge.pipeline.lane import WHOLE_FRAME, Cavity
 from edge.pipeline.loop import Pipeline
 from edge.pipeline.recipes import Recipe, RecipeBook
-from edge.runner import ModelRunner
+from edge.pipeline.runner import ModelRunner
 from edge.sinks.base import FanOut, Sink, SinkPolicy
 from edge.sources.base import FrameSource
 from edge.triggers import TriggerQueue

@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 from typing import Protocol
 
-from edge.capture import END, Job, LatestFrames
+from edge.pipeline.capture import END, Job, LatestFrames
 from edge.triggers import TriggerQueue
 from edge.verdict import ErrorCode
 

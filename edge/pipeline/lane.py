@@ -6,7 +6,7 @@ Per batch a lane:
 1. looks up each job's recipe (RECIPE_ID): the model that judges it and its thresholds;
 2. per model, writes every cavity crop straight into that runner's preallocated input buffer
    (`preprocess_into`), runs the model once per `max_batch` crops, and scores them in one vectorised
-   step (edge/judge.py), each row against the thresholds of its job's recipe;
+   step (edge/pipeline/judge.py), each row against the thresholds of its job's recipe;
 3. builds each job's verdicts, applying the deadline.
 
 The pipeline (edge/pipeline/loop.py) runs each lane on its own thread and hands the verdicts to the
@@ -29,11 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.capture import Job
-from edge.judge import Judge
-from edge.pipeline.ratelog import worth_logging
+from edge.pipeline.capture import Job
+from edge.pipeline.judge import Judge
 from edge.pipeline.recipes import Recipe, RecipeBook, RoiXywh, Runner
 from edge.pipeline.stats import Stats
+from edge.ratelog import worth_logging
 from edge.verdict import Decision, ErrorCode, Evidence, Verdict
 
 log = logging.getLogger(__name__)

@@ -1,9 +1,9 @@
 """The inference loop: jobs in, one verdict per part out, handed to the sinks without waiting on them.
 
-Threads (all named, all joined in `close`): the capture reader (edge/capture.py), one inference thread
-per lane (edge/pipeline/lane.py), and one thread per sink (edge/sinks/base.py). Each inference thread
-owns its lane's runners and buffers (one per model file of its RecipeBook, edge/pipeline/recipes.py)
-and, per batch:
+Threads (all named, all joined in `close`): the capture reader (edge/pipeline/capture.py), one
+inference thread per lane (edge/pipeline/lane.py), and one thread per sink (edge/sinks/base.py). Each
+inference thread owns its lane's runners and buffers (one per model file of its RecipeBook,
+edge/pipeline/recipes.py) and, per batch:
 
 1. takes a job from the feed, plus (replay only, `micro_batch=True`) whatever backlog is ready, up to
    the runner's `max_batch` crops; in triggered mode a job is processed alone, so a trigger never waits
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from edge.capture import Job, LatestFrames, Reader
+from edge.pipeline.capture import Job, LatestFrames, Reader
 from edge.pipeline.feeds import Feed
 from edge.pipeline.lane import WHOLE_FRAME, Cavity, Lane, no_decision
 from edge.pipeline.recipes import RecipeBook, RoiXywh, Runner

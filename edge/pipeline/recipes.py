@@ -20,13 +20,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edge.judge import Judge
+from edge.pipeline.judge import Judge
 
 RoiXywh = tuple[int, int, int, int]
 
 
 class Runner(Protocol):
-    """What a lane needs of edge.runner.ModelRunner (a test may wrap one to inject faults)."""
+    """What a lane needs of edge.pipeline.runner.ModelRunner (a test may wrap one to inject faults)."""
 
     max_batch: int
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from edge.pipeline.ratelog import worth_logging
+from edge.ratelog import worth_logging
 from edge.verdict import Verdict
 
 log = logging.getLogger(__name__)

@@ -21,12 +21,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+from edge.alerts.rules import Alert, AlertEngine, AlertRules
 from edge.config import StationConfig
 from edge.errors import ConfigError
 from edge.verdict import Verdict
-from plc_bridge.alerts import Alert, AlertEngine, AlertRules
-from plc_bridge.mqtt_publisher import MqttPublisher, MqttSettings, iso_utc
-from plc_bridge.outbox import Outbox
+from plc_bridge.mqtt.outbox import Outbox
+from plc_bridge.mqtt.publisher import MqttPublisher, MqttSettings, iso_utc
 
 RESULT_SCHEMA = "moldpilot.result/1"
 STATUS_SCHEMA = "moldpilot.status/1"

@@ -23,10 +23,10 @@ from edge.config import PlcSection
 from edge.errors import ConfigError
 from edge.triggers import Trigger, TriggerQueue
 from edge.verdict import Decision, ErrorCode, Verdict
-from plc_bridge.ascii_link import AsciiLink, AsciiSettings
+from plc_bridge.ascii.link import AsciiLink, AsciiSettings
 from plc_bridge.link import FaultCallback, PlcLink, PlcResult
-from plc_bridge.modbus_server import ModbusServer, ModbusSettings
-from plc_bridge.register_bank import RegisterBank
+from plc_bridge.modbus.register_bank import RegisterBank
+from plc_bridge.modbus.server import ModbusServer, ModbusSettings
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import queue
 import time
 from collections.abc import Iterable
 
-from plc_bridge.ascii_frame import VERDICT_WORDS, Frame, NakCode
-from plc_bridge.ascii_peer import AsciiPeer
+from plc_bridge.ascii.frame import VERDICT_WORDS, Frame, NakCode
+from plc_bridge.ascii.peer import AsciiPeer
 from plc_bridge.serial_port import ReconnectingPort
 from sim.virtual_plc.record import ShotPlan, ShotRecord
 

@@ -1,4 +1,4 @@
-"""The virtual PLC as a Modbus RTU master, following the handshake in plc_bridge/modbus_map.py.
+"""The virtual PLC as a Modbus RTU master, following the handshake in plc_bridge/modbus/register_map.py.
 
 Per shot: one FC16 write of HR 0-5 (TRIG_EN|TRIGGER, TRIG_SEQ+1, PART_ID, RECIPE_ID, heartbeat), poll
 HR 100-113 until RESULT_VALID shows the result of that TRIG_SEQ, check the PART_ID echo, then write
@@ -19,7 +19,7 @@ from pymodbus.client import ModbusSerialClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
-from plc_bridge import modbus_map as m
+from plc_bridge.modbus import register_map as m
 from sim.virtual_plc.record import ShotPlan, ShotRecord
 
 log = logging.getLogger(__name__)

@@ -8,21 +8,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from edge.cli import main
 from sim.footage import FootageSettings, write_footage
+from tests.waiting import text_of, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 PART_IDS = (101, 102, 103)
-
-
-def wait_for_count(path: Path, text: str, count: int, timeout_s: float = 60.0) -> None:
-    deadline_s = time.monotonic() + timeout_s
-    while (path.read_text() if path.exists() else "").count(text) < count:
-        assert time.monotonic() < deadline_s, f"{count} x {text!r} never appeared in {path}"
-        time.sleep(0.05)
 
 
 def test_record_then_replay_gives_one_verdict_per_trigger_and_cavity(
@@ -41,11 +34,11 @@ def test_record_then_replay_gives_one_verdict_per_trigger_and_cavity(
                                  str(out), "--stdin-triggers"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=stderr, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        wait_for_count(log, "recording ", 1)
+        wait_until(lambda: "recording " in text_of(log), f"recording started in {log}", 60)
         assert proc.stdin is not None
         proc.stdin.write("".join(f"{p}\n" for p in PART_IDS).encode())
         proc.stdin.flush()
-        wait_for_count(log, "-> frame", len(PART_IDS))
+        wait_until(lambda: text_of(log).count("-> frame") >= len(PART_IDS), f"every trigger in {log}", 60)
         proc.send_signal(signal.SIGTERM)
         stdout, _ = proc.communicate(timeout=60)
     finally:

@@ -14,7 +14,7 @@ from sklearn.covariance import ledoit_wolf as sklearn_ledoit_wolf
 from synthetic_parts import write_parts
 
 from edge.cli import main
-from edge.runner import ModelRunner
+from edge.pipeline.runner import ModelRunner
 from models.card import read_card
 from models.evaluate import evaluate_model
 from models.features import session

@@ -14,8 +14,8 @@ import pytest
 from synthetic_parts import write_parts
 
 from edge.cli import main
-from edge.judge import Judge
-from edge.runner import ModelRunner
+from edge.pipeline.judge import Judge
+from edge.pipeline.runner import ModelRunner
 from models.card import read_card
 from models.quantize import QuantizeError, quantize_model
 

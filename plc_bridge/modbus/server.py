@@ -1,0 +1,192 @@
+"""The runtime as a Modbus slave: RTU on a serial port or Modbus TCP, serving a `RegisterBank`.
+
+pymodbus 3.16 keeps its own datastore (SimDevice) with no write hook, so the bank is plugged in as an
+"old simulator" server context: pymodbus hands every read / write of holding registers straight to
+`_BankContext`, which answers from the bank under the bank's lock. Other function codes and other
+unit ids get no answer (ignore_missing_devices), as a slave on a multi-drop RS-485 line must.
+
+The server runs its asyncio loop on one named thread; `start()` returns once it listens, `close()`
+stops and joins it. The same loop counts the heartbeats and watches the serial device (see
+`_watch_port`): a vanished port is a fault (status + `on_fault`) until it is served again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Literal
+
+from pymodbus.constants import ExcCodes
+from pymodbus.datastore import ModbusServerContext
+from pymodbus.exceptions import NoSuchIdException
+from pymodbus.framer import FramerType
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+
+from plc_bridge.link import FaultCallback, PlcResult
+from plc_bridge.modbus.register_bank import RegisterBank
+
+log = logging.getLogger(__name__)
+
+HOLDING_FUNCTION_CODES = frozenset({3, 6, 16, 23})
+TICK_S = 0.1  # heartbeat timer resolution
+START_TIMEOUT_S = 5.0
+RETRY_MIN_S, RETRY_MAX_S = 0.1, 2.0  # backoff while a vanished serial port is not usable yet
+
+
+@dataclass(frozen=True, slots=True)
+class ModbusSettings:
+    protocol: Literal["modbus-rtu", "modbus-tcp"] = "modbus-rtu"
+    port: str | None = None  # serial device (RTU)
+    baudrate: int = 115200
+    unit_id: int = 1
+    host: str = "0.0.0.0"
+    tcp_port: int = 502
+
+
+class _BankContext(ModbusServerContext):
+    """Holding registers of one unit id, answered by the bank. The base __init__ is skipped on
+    purpose: it only builds pymodbus' own datastore, which this context replaces."""
+
+    def __init__(self, bank: RegisterBank, unit_id: int) -> None:
+        self.bank = bank
+        self.unit_id = unit_id
+        self.old_simulator = True  # tells ModbusBaseServer to call our async_getValues/async_setValues
+        self.simdevices = []
+
+    def _check(self, device_id: int, func_code: int) -> ExcCodes | None:
+        if device_id != self.unit_id:
+            raise NoSuchIdException(f"unit id {device_id} is not ours ({self.unit_id})")
+        return None if func_code in HOLDING_FUNCTION_CODES else ExcCodes.ILLEGAL_FUNCTION
+
+    async def async_getValues(self, device_id: int, func_code: int, address: int,
+                              count: int = 1) -> list[int] | ExcCodes:
+        refused = self._check(device_id, func_code)
+        values = None if refused else self.bank.read(address, count)
+        return refused or (ExcCodes.ILLEGAL_ADDRESS if values is None else values)
+
+    async def async_setValues(self, device_id: int, func_code: int, address: int,
+                              values: Sequence[int] | Sequence[bool]) -> ExcCodes | None:
+        refused = self._check(device_id, func_code)
+        if refused:
+            return refused
+        return None if self.bank.write(address, [int(v) for v in values]) else ExcCodes.ILLEGAL_ADDRESS
+
+    def device_ids(self) -> list[int]:
+        return [self.unit_id]
+
+
+class ModbusServer:
+    """`start()` / `post_result()` / `status()` / `close()`: the PlcLink of both Modbus protocols."""
+
+    def __init__(self, settings: ModbusSettings, bank: RegisterBank,
+                 on_fault: FaultCallback | None = None) -> None:
+        if settings.protocol == "modbus-rtu" and not settings.port:
+            raise ValueError("modbus-rtu needs a serial port (plc.port)")
+        self.settings = settings
+        self.bank = bank
+        self.on_fault = on_fault
+        self.port_reconnects = 0
+        self._server: ModbusSerialServer | ModbusTcpServer | None = None
+        self._device: int | None = None  # st_rdev of the serial device being served
+        self._retry_s = 0.0  # backoff between attempts to reopen a vanished port
+        self._next_try_s = 0.0
+        self._closing = threading.Event()
+        self._started: Future[None] = Future()
+        self._thread = threading.Thread(target=self._run, name="modbus-server", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self._started.result(START_TIMEOUT_S)  # re-raises a failure to listen (port busy, ...)
+        s = self.settings
+        where = s.port if s.protocol == "modbus-rtu" else f"{s.host}:{s.tcp_port}"
+        log.info("Modbus %s slave %d serving on %s", s.protocol, s.unit_id, where)
+
+    def post_result(self, result: PlcResult) -> None:
+        self.bank.post_result(result)
+
+    def status(self) -> dict[str, object]:
+        return {"protocol": self.settings.protocol, "port_connected": self._server is not None,
+                "port_reconnects": self.port_reconnects, **self.bank.status()}
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join(START_TIMEOUT_S)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except Exception as exc:  # a failure after start is logged; before, start() re-raises it
+            if not self._started.done():
+                self._started.set_exception(exc)
+            else:
+                log.exception("Modbus server stopped")
+
+    async def _serve(self) -> None:
+        await self._listen()
+        self._started.set_result(None)
+        try:
+            while not self._closing.is_set():
+                self.bank.tick()
+                if self.settings.protocol == "modbus-rtu":
+                    await self._watch_port()
+                await asyncio.sleep(TICK_S)
+        finally:
+            if self._server is not None:
+                await self._server.shutdown()
+
+    async def _listen(self) -> None:
+        s = self.settings
+        context = _BankContext(self.bank, s.unit_id)
+        if s.protocol == "modbus-rtu":
+            self._device = _device_of(s.port or "")
+            server: ModbusSerialServer | ModbusTcpServer = ModbusSerialServer(
+                context, framer=FramerType.RTU, port=s.port or "", baudrate=s.baudrate,
+                ignore_missing_devices=True, reconnect_delay=0)
+        else:
+            server = ModbusTcpServer(context, framer=FramerType.SOCKET, address=(s.host, s.tcp_port),
+                                     ignore_missing_devices=True)
+        await server.serve_forever(background=True)
+        self._server = server
+
+    async def _watch_port(self) -> None:
+        """pymodbus does not get a serial port back once the device vanished (USB adapter pulled), so
+        the device behind the path is watched: gone -> stop serving (fault); back -> serve it anew."""
+        device = _device_of(self.settings.port or "")
+        if device == self._device and self._server is not None:
+            return
+        if self._server is not None:
+            await self._server.shutdown()
+            self._server = None
+            self._retry_s, self._next_try_s = RETRY_MIN_S, 0.0
+            self._report(True, f"serial port {self.settings.port} lost")
+        now_s = time.monotonic()
+        if device is None or now_s < self._next_try_s:
+            return
+        try:
+            await self._listen()
+        except Exception as exc:  # device there but not usable yet (udev still setting it up)
+            self._retry_s = min(self._retry_s * 2, RETRY_MAX_S)
+            self._next_try_s = now_s + self._retry_s
+            log.debug("reopening %s failed: %s", self.settings.port, exc)
+            return
+        self.port_reconnects += 1
+        self._report(False, f"serial port {self.settings.port} back")
+
+    def _report(self, active: bool, reason: str) -> None:
+        (log.error if active else log.warning)("Modbus link: %s", reason)
+        if self.on_fault is not None:
+            self.on_fault(active, reason)
+
+
+def _device_of(path: str) -> int | None:
+    """The device number behind a serial path (following symlinks), None if there is none now."""
+    try:
+        return os.stat(path).st_rdev
+    except OSError:
+        return None

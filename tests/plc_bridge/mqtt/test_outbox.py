@@ -1,0 +1,55 @@
+"""The SQLite outbox alone: order, ack/reject, bounds with counted drops, survives a reopen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from plc_bridge.mqtt.outbox import Outbox, OutMessage
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_s = 1000.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def msgs(*payloads: str) -> list[OutMessage]:
+    return [OutMessage("r/result", p.encode()) for p in payloads]
+
+
+def test_order_ack_reject_and_reopen(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    box.put(msgs("a", "b"))
+    box.put(msgs("c", "d"))
+    rows = box.pending(0, 10)
+    assert [m.payload for m in rows] == [b"a", b"b", b"c", b"d"]
+    assert [m.payload for m in box.pending(rows[1].seq, 1)] == [b"c"]
+    box.ack([rows[0].seq])
+    box.reject([rows[1].seq])
+    assert (box.backlog(), box.rejected()) == (2, 1)
+    box.close()
+    again = Outbox(tmp_path / "o.sqlite")  # a restarted runtime finds what was not acknowledged
+    assert [m.payload for m in again.pending(0, 10)] == [b"c", b"d"]
+    again.put(msgs("e"))
+    assert [m.payload for m in again.pending(0, 10)][-1] == b"e"  # new rows after the backlog
+
+
+def test_size_bound_drops_oldest_and_counts(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite", max_messages=3)
+    assert box.put(msgs("a", "b", "c")) == 0
+    assert box.put(msgs("d", "e")) == 2
+    assert [m.payload for m in box.pending(0, 10)] == [b"c", b"d", b"e"]
+    assert box.dropped == 2
+
+
+def test_age_bound(tmp_path: Path) -> None:
+    clock = Clock()
+    box = Outbox(tmp_path / "o.sqlite", max_age_s=60.0, clock=clock)
+    box.put(msgs("old"))
+    clock.now_s += 61.0
+    box.put(msgs("new"))
+    assert box.prune() == 1
+    assert [m.payload for m in box.pending(0, 10)] == [b"new"]
+    assert box.dropped == 1
