@@ -28,6 +28,7 @@ from edge.commands import (
     train_cmd,
 )
 from edge.errors import MoldPilotError
+from sim.timeline import TimelineError
 
 VERB_MODULES = (config_cmd, sim_cmd, run_cmd, replay_cmd, train_cmd, eval_cmd, quantize_cmd, demo_cmd,
                 bench_cmd, doctor_cmd, record_cmd, crops_cmd)
@@ -60,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_level, args.log_format)
     try:
         return int(args.func(args) or 0)
-    except MoldPilotError as exc:
+    except (MoldPilotError, TimelineError) as exc:
         print(f"moldpilot: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -15,7 +15,6 @@ camera and `seconds` means seconds of footage.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -26,7 +25,8 @@ import cv2
 
 from edge.sources.base import FrameSource
 from edge.triggers import Trigger, TriggerQueue
-from sim.timeline import TIMELINE_SCHEMA, timeline_path
+from sim.shot import CavityTruth
+from sim.timeline import ShotRecord, Timeline, write_timeline
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +84,7 @@ class Recorder:
                 writer.release()
         self.triggers.close()
         self._take_triggers(last_t_s)
-        path = timeline_path(self.out)
-        path.write_text(json.dumps(self._timeline_doc(frame_wh), indent=1) + "\n", encoding="utf-8")
+        path = write_timeline(self._timeline(frame_wh), self.out)
         log.info("recorded %d frames and %d triggers to %s", self.frames_written, len(self._shots), self.out)
         return path
 
@@ -113,25 +112,19 @@ class Recorder:
             if self.on_trigger is not None:
                 self.on_trigger(trigger, index)
 
-    def _timeline_doc(self, frame_wh: tuple[int, int]) -> dict[str, object]:
-        rois = list(self.cavity_rois_xywh or [(0, 0, *frame_wh)])
+    def _timeline(self, frame_wh: tuple[int, int]) -> Timeline:
+        rois = tuple(tuple(r) for r in self.cavity_rois_xywh or [(0, 0, *frame_wh)])
         shots = []
         for number, (trigger, frame) in enumerate(self._shots, start=1):
             part_id = trigger.part_id if trigger.part_id is not None else trigger.seq
-            shots.append({
-                "shot": trigger.shot or number,
-                "first_frame": frame, "trigger_frame": frame,
-                "dwell_frames": {"first": frame, "last": frame},
-                "part_ids": [part_id] * len(rois),
-                "cavities": [{"id": c, "part_id": part_id, "label": None, "defect": None, "severity": None,
-                              "bbox_xywh": None} for c in range(1, len(rois) + 1)],
-            })
-        return {
-            "schema": TIMELINE_SCHEMA, "video": self.out.name, "fourcc": "MJPG", "fps": self.fps,
-            "frame_count": self.frames_written, "frame_wh": list(frame_wh),
-            "cycle_frames": 0,  # unknown on a recording: the press sets the rhythm, not the camera
-            "shape": "recorded", "seed": 0,  # not simulated: no shape, no seed
-            "cavities": [{"id": i + 1, "roi_xywh": list(r)} for i, r in enumerate(rois)],
-            "shots": shots,
-        }
+            shots.append(ShotRecord(
+                shot=trigger.shot or number, first_frame=frame, dwell_first=frame, dwell_last=frame,
+                trigger_frame=frame, part_ids=(part_id,) * len(rois),
+                cavities=tuple(CavityTruth(c, part_id, None, None, None, None)
+                               for c in range(1, len(rois) + 1))))
+        return Timeline(
+            video=self.out.name, fps=self.fps, frame_count=self.frames_written, frame_wh=frame_wh,
+            cycle_frames=0,  # unknown on a recording: the press sets the rhythm, not the camera
+            shape="recorded", seed=0,  # not simulated: no shape, no seed
+            rois_xywh=rois, shots=tuple(shots))  # type: ignore[arg-type]
 

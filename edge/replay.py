@@ -18,10 +18,8 @@ waiting, so there is no deadline: a verdict must not depend on how busy the mach
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -32,18 +30,14 @@ from typing import Any, Literal
 from tqdm import tqdm
 
 from edge.config import StationConfig
-from edge.errors import DataError
 from edge.frame import Frame
-from edge.metrics import StationMetrics
-from edge.pipeline.build import cavities_of, judge_for, open_runner, replay_lanes, replay_pipeline
 from edge.pipeline.capture import Job
-from edge.pipeline.recipes import RecipeBook
 from edge.sinks.base import Sink
 from edge.sinks.memory import MemorySink
-from edge.sources.factory import open_source
+from edge.station import ReplayPlan, Station
 from edge.triggers import Trigger
 from edge.verdict import Decision, ErrorCode, Evidence, Verdict
-from sim.timeline import Timeline, timeline_path
+from sim.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
@@ -77,49 +71,42 @@ def replay(
     if timeline is None and not every_frame:
         log.info("no timeline for %s: judging every frame, without scoring", footage)
         every_frame = True
-    cavities = cavities_of(config.cavities, timeline.rois_xywh if timeline else None)
-    runner = open_runner(config, len(cavities), micro_batch=True, model_path=model_path)
-    stop_event = threading.Event()
-    source = open_source("file", str(footage), reconnect_max_s=config.source.reconnect_max_s,
-                         stop_event=stop_event)
+    config = _replay_config(config, footage, model_path)
     memory = MemorySink("replay", evidence_limit=evidence_limit)
     plan = _TimelinePlan(timeline, every_frame)
-    fps = (timeline.fps if timeline else None) or source.fps
-    judge = judge_for(config, runner, deadline=speed == "realtime")
-    metrics = StationMetrics(port=metrics_port) if metrics_port is not None else None
-    metrics_sinks = [metrics.sink] if metrics is not None else []
-    # Replay has no RECIPE_ID (the timeline's triggers carry none): the model section's recipe only.
-    pipeline = replay_pipeline(source, RecipeBook.single(runner, judge), [memory, *sinks, *metrics_sinks],
-                               cavities, select=plan.select, leftover=plan.leftover,
-                               pace_fps=fps if speed == "realtime" else None, lanes=replay_lanes(config))
-    total = (timeline.frame_count if timeline else None) or source.frame_count
+    station = Station(config, [memory, *sinks], metrics_port=metrics_port, replay=ReplayPlan(
+        plan.select, plan.leftover, realtime=speed == "realtime", fps=timeline.fps if timeline else None,
+        rois_xywh=timeline.rois_xywh if timeline else None))
+    reader = station.pipeline.reader
+    assert reader is not None
+    total = (timeline.frame_count if timeline else None) or station.source.frame_count
     try:
-        if metrics is not None:
-            metrics.figures.watch(pipeline=pipeline, source=source, model_name=runner.card.name,
-                                  provider=runner.provider)
-            metrics.start()
         with tqdm(total=total, unit="frame", desc="replay", file=sys.stderr, disable=not progress) as bar:
-            pipeline.start()
+            station.start()
             # A progress display, not a sleep on luck: done is the condition, 0.2 s the refresh.
-            while not pipeline.done.wait(0.2):
-                bar.update(pipeline.reader.frames_in - bar.n)  # type: ignore[union-attr]
-            bar.update(pipeline.reader.frames_in - bar.n)  # type: ignore[union-attr]
+            while not station.pipeline.done.wait(0.2):
+                bar.update(reader.frames_in - bar.n)
+            bar.update(reader.frames_in - bar.n)
     finally:
-        pipeline.close()
-        source.close()
-        runner.close()
-        if metrics is not None:
-            metrics.close()
+        station.close()
     verdicts = memory.verdicts
     summary = {
         "footage": str(footage),
-        "model": runner.card.name,
+        "model": station.runner.card.name,
         "mode": "every-frame" if every_frame else "timeline",
         "speed": speed,
-        "truncated": bool(getattr(source, "truncated", False)),
-        **summarize(verdicts, pipeline.snapshot()),
+        "truncated": bool(getattr(station.source, "truncated", False)),
+        **summarize(verdicts, station.pipeline.snapshot()),
     }
     return ReplayResult(summary, verdicts, memory.evidence)
+
+
+def _replay_config(config: StationConfig, footage: str | Path,
+                   model_path: str | Path | None) -> StationConfig:
+    """The station's settings with `footage` as its file source (and `model_path` as its model)."""
+    source = config.source.model_copy(update={"kind": "file", "uri": str(footage)})
+    model = config.model.model_copy(update={"path": str(model_path)}) if model_path else config.model
+    return config.model_copy(update={"source": source, "model": model})
 
 
 class _TimelinePlan:
@@ -154,18 +141,6 @@ class _TimelinePlan:
     def _trigger(shot: Any, t_trigger_s: float) -> Trigger:
         return Trigger(seq=shot.shot, t_trigger_s=t_trigger_s, part_id=shot.part_ids[0], shot=shot.shot,
                        frame_index=shot.trigger_frame, meta={"cavities": _cavity_facts(shot)})
-
-
-def load_timeline(footage: str | Path, explicit_path: str | Path | None = None) -> Timeline | None:
-    """The footage's timeline: `explicit_path`, else FOOTAGE.timeline.json beside it if present."""
-    path = Path(explicit_path) if explicit_path else timeline_path(Path(footage))
-    if explicit_path is None and not path.is_file():
-        return None
-    try:
-        return Timeline.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"timeline {path} cannot be used ({type(exc).__name__}: {exc}); "
-                        "re-record the footage with 'moldpilot sim footage'") from None
 
 
 def _cavity_facts(shot: Any) -> dict[int, dict[str, Any]]:

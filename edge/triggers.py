@@ -3,9 +3,9 @@ timeline submit them; the pipeline turns each into exactly one verdict per cavit
 
 `TriggerQueue` is the interface the PLC link plugs into: `submit()` is thread-safe, never blocks the
 caller (a PLC handshake must not wait on vision) and never drops silently. A trigger that cannot be
-queued (queue full, or the station is shutting down) is handed to the `on_reject` callback, which the
-pipeline wires to a NO_DECISION verdict (TRIGGER_OVERRUN), so the PLC still gets an answer and rejects
-the part.
+queued (queue full, or the station is shutting down) is handed to the `on_reject` callback given at
+construction, which the station answers with a NO_DECISION verdict (TRIGGER_OVERRUN), so the PLC still
+gets an answer and rejects the part.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class TriggerQueue:
         if maxsize < 1:
             raise ValueError(f"maxsize must be >= 1, got {maxsize}")
         self.maxsize = maxsize
-        self.on_reject = on_reject  # set by the pipeline before the first submit
+        self.on_reject = on_reject
         self._items: deque[Trigger] = deque()
         self._cond = threading.Condition()
         self._closed = False

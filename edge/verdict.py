@@ -52,6 +52,10 @@ class Evidence:
     roi_xywh: tuple[int, int, int, int] | None
 
 
+# The stages a verdict's `timings_ms` may name, in pipeline order (the metrics count each).
+STAGES = ("capture", "queue", "preprocess", "infer", "judge", "total")
+
+
 @dataclass(slots=True)
 class Verdict:
     """The result for one part (one cavity of one trigger).

@@ -13,7 +13,6 @@ bytes. (The FFmpeg backend would also be readable but ignores the quality settin
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from sim.shot import (
     sample_shape,
     truth_of,
 )
-from sim.timeline import ShotRecord, Timeline, timeline_path
+from sim.timeline import ShotRecord, Timeline, write_timeline
 
 ARRIVE_FRACTION, DWELL_FRACTION, LEAVE_FRACTION = 0.30, 0.50, 0.12
 _PLATE_GREY = 0.36
@@ -204,7 +203,7 @@ def write_footage(
     finally:
         writer.release()
     timeline = plan.timeline(out.name)
-    timeline_path(out).write_text(json.dumps(timeline.to_json(), indent=1) + "\n", encoding="utf-8")
+    write_timeline(timeline, out)
     return timeline
 
 

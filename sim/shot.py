@@ -42,9 +42,9 @@ class CavityTruth:
 
     cavity: int  # 1-based
     part_id: int
-    label: Literal["ok", "ng"]
+    label: Literal["ok", "ng"] | None  # None: a recording of the line, nothing known
     defect: str | None
-    severity: float
+    severity: float | None
     bbox_xywh: tuple[int, int, int, int] | None
 
     def to_json(self) -> dict[str, object]:

@@ -119,10 +119,37 @@ class Timeline:
         )
 
 
-def timeline_path(video: Path) -> Path:
-    return Path(f"{video}.timeline.json")
+class TimelineError(ValueError):
+    """A timeline file that cannot be used; the message names the file and what is wrong."""
 
 
-def read_timeline(video: Path) -> Timeline:
-    """The timeline next to `video` (FILE.timeline.json)."""
-    return Timeline.from_json(json.loads(timeline_path(video).read_text(encoding="utf-8")))
+def timeline_path(video: str | Path) -> Path:
+    """Where the timeline of `video` lives: FILE.timeline.json beside it (or `video` itself when it
+    already names a timeline, a .json file)."""
+    video = Path(video)
+    return video if video.suffix == ".json" else Path(f"{video}.timeline.json")
+
+
+def read_timeline(path: str | Path) -> Timeline:
+    """The timeline of a video (or at a .timeline.json path); TimelineError if it cannot be used."""
+    path = timeline_path(path)
+    try:
+        return Timeline.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TimelineError(f"timeline {path} cannot be used ({type(exc).__name__}: {exc}); re-record the "
+                            "footage with 'moldpilot sim footage' or 'moldpilot record'") from None
+
+
+def load_timeline(footage: str | Path, explicit_path: str | Path | None = None) -> Timeline | None:
+    """The footage's timeline: `explicit_path`, else FILE.timeline.json beside it if present (None if
+    there is none: live footage that nobody recorded triggers for)."""
+    if explicit_path is None and not timeline_path(footage).is_file():
+        return None
+    return read_timeline(explicit_path or footage)
+
+
+def write_timeline(timeline: Timeline, video: str | Path) -> Path:
+    """Write the timeline beside `video`; returns its path."""
+    path = timeline_path(video)
+    path.write_text(json.dumps(timeline.to_json(), indent=1) + "\n", encoding="utf-8")
+    return path

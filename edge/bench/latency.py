@@ -25,7 +25,8 @@ from edge.config import StationConfig
 from edge.pipeline.build import cavities_of, judge_for, open_runner, station_pipeline
 from edge.pipeline.recipes import RecipeBook
 from edge.sources.opencv import VideoCaptureSource
-from edge.triggers import SoftwareTrigger
+from edge.station import TRIGGER_QUEUE_SIZE
+from edge.triggers import SoftwareTrigger, TriggerQueue
 from edge.verdict import Verdict
 
 RoiXywh = tuple[int, int, int, int]
@@ -106,8 +107,9 @@ def triggered_latency(
     source.open()
     answers = Answers()
     recipes = RecipeBook.single(runner, judge_for(config, runner))
-    pipeline, trigger_queue = station_pipeline(config, source, recipes, [answers], cavities)
-    assert trigger_queue is not None, "a triggered station has a trigger queue"
+    # As edge/station.py does: the queue answers what it cannot take through the pipeline built next.
+    trigger_queue = TriggerQueue(TRIGGER_QUEUE_SIZE, on_reject=lambda trigger: pipeline.reject(trigger))
+    pipeline = station_pipeline(config, source, recipes, [answers], cavities, trigger_queue)
     rng = np.random.default_rng(0)
     try:
         pipeline.start()

@@ -11,7 +11,7 @@ from edge.commands.progress import progress_bar
 from edge.config import load_config
 from edge.crops import chosen_shots, write_crops
 from edge.errors import DataError
-from edge.replay import load_timeline
+from sim.timeline import load_timeline
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:

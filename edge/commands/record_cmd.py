@@ -19,13 +19,11 @@ from pathlib import Path
 
 from edge.config import StationConfig, load_config
 from edge.record import Recorder
-from edge.sinks.plc import TriggerForwarder, open_link
 from edge.sources.factory import open_source
+from edge.station import TRIGGER_QUEUE_SIZE, open_trigger_link
 from edge.triggers import SignalTriggers, SoftwareTrigger, StdinTriggers, Trigger, TriggerQueue
 from edge.verdict import Decision, ErrorCode
 from plc_bridge.link import PlcLink, PlcResult
-
-TRIGGER_QUEUE_SIZE = 64
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
@@ -60,13 +58,9 @@ def record(config: StationConfig, out: Path, stop: threading.Event, seconds: flo
     """Record the configured source until `stop`, `seconds` or its end; returns the timeline path."""
     triggers = TriggerQueue(TRIGGER_QUEUE_SIZE)
     triggered = config.source.mode == "triggered"
-    link: PlcLink | None = None
+    link = open_trigger_link(config, triggers if triggered else None)
     inputs: list[SignalTriggers | StdinTriggers] = []
-    if triggered and config.plc is not None and config.plc.protocol != "none":
-        forwarder = TriggerForwarder()
-        forwarder.queue = triggers
-        link = open_link(config.plc, forwarder)
-    elif triggered:
+    if triggered and link is None:
         software = SoftwareTrigger(triggers)
         inputs = [SignalTriggers(software), *([StdinTriggers(software)] if stdin_triggers else [])]
     sections = sorted(config.cavities or [], key=lambda c: c.id)

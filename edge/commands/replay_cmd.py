@@ -15,10 +15,10 @@ from typing import Any
 import models
 from edge.config import StationConfig, load_config
 from edge.errors import ConfigError, ModelError
-from edge.replay import Speed, load_timeline, replay
+from edge.replay import Speed, replay
 from edge.report import write_report
 from edge.sinks.jsonl import JsonlSink
-from sim.timeline import Timeline
+from sim.timeline import Timeline, load_timeline
 
 GALLERY_PARTS = 60  # NG parts whose crops are kept for the report gallery
 DEFAULT_MODEL_DIR = Path(models.__file__).parent / "default"

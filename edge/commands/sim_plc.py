@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import statistics
 import threading
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from edge.errors import MoldPilotError
 from sim.pty_pair import PtyCable
 from sim.virtual_plc.ascii_master import VirtualAsciiPlc
 from sim.virtual_plc.modbus_master import ModbusMasterError, VirtualModbusPlc
-from sim.virtual_plc.record import ShotRecord, plan_from_timeline
+from sim.virtual_plc.record import plan_from_timeline, plc_summary
 
 
 def add_plc_parsers(sub: argparse._SubParsersAction) -> None:
@@ -57,22 +56,8 @@ def run_plc(args: argparse.Namespace) -> int:
         raise MoldPilotError(f"{args.port}: {exc}; is the runtime serving that port?") from None
     if args.out:
         args.out.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in records), encoding="utf-8")
-    print(json.dumps(summary(records)))
+    print(json.dumps(plc_summary(records)))
     return 0 if all(r.arrived and r.echo_part_id == r.part_id for r in records) else 1
-
-
-def summary(records: list[ShotRecord]) -> dict[str, object]:
-    arrived = [r for r in records if r.arrived]
-    latencies = sorted(r.latency_ms for r in arrived)
-    quantiles = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else latencies * 99
-    return {
-        "shots": len(records),
-        "arrived": len(arrived),
-        "echo_mismatches": sum(r.echo_part_id != r.part_id for r in arrived),
-        "verdicts": {code: sum(r.verdict_code == code for r in arrived) for code in (1, 2, 3)},
-        "latency_ms_p50": round(quantiles[49], 2) if quantiles else None,
-        "latency_ms_p99": round(quantiles[98], 2) if quantiles else None,
-    }
 
 
 def run_pty(args: argparse.Namespace) -> int:

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from edge.commands.sim_plc import summary as plc_summary
 from edge.demo.session import DemoRun
 from edge.replay import summarize, with_timeline_truth
 from edge.verdict import Verdict
 from sim.timeline import Timeline
+from sim.virtual_plc.record import plc_summary
 
 
 def verdict_from_row(row: Mapping[str, Any]) -> Verdict:

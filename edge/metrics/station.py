@@ -1,40 +1,35 @@
-"""One station's metrics: the tally, the figures, a registry of its own and the HTTP endpoint.
+"""One station's Prometheus endpoint: a registry of its own over the station's figures, served on HTTP.
 
 A `CollectorRegistry` per station, never prometheus_client's global default registry: two stations (or
 two tests) in one process must not share series. The endpoint is prometheus_client's WSGI server on a
 daemon thread; `close()` shuts it down and joins it.
 
-Wiring: `metrics = StationMetrics(host, port)`; add `metrics.sink` to the sinks; once built,
-`metrics.figures.watch(pipeline=..., source=..., link=..., publisher=..., model_name=..., provider=...)`;
-`metrics.start()` before the pipeline starts, `metrics.close()` after it closed.
+Wiring (edge/station.py): `StationMetrics(host, port, station.figures)`; `start()` before the pipeline
+starts, `close()` after it closed.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 
 from edge.errors import ConfigError
 from edge.metrics.exposition import FiguresCollector
-from edge.metrics.figures import StationFigures
-from edge.metrics.sink import MetricsSink
-from edge.metrics.tally import Tally
 
 log = logging.getLogger(__name__)
 
 
 class StationMetrics:
-    def __init__(self, host: str = "127.0.0.1", port: int = 9108) -> None:
+    def __init__(self, host: str, port: int, figures: Callable[[], dict[str, Any]]) -> None:
         """`port` 0 picks a free port (see `port` after `start()`)."""
         self.host, self._port = host, port
-        self.tally = Tally()
-        self.figures = StationFigures(self.tally)
         self.registry = CollectorRegistry()
-        self.registry.register(FiguresCollector(self.figures.figures))
-        self.sink = MetricsSink(self.tally)
+        self.registry.register(FiguresCollector(figures))
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 

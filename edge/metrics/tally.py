@@ -15,8 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from edge.pipeline.stats import STAGES
-from edge.verdict import Decision, Verdict
+from edge.verdict import STAGES, Decision, Verdict
 
 # Stages take 0.1 ms (judge) to a few hundred ms (a slow model on a small CPU); the deadline is
 # typically 500 ms, so the buckets are dense below it and stop at 2 s.

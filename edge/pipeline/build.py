@@ -48,7 +48,6 @@ MICRO_BATCH_CROPS = 4
 # 39.1-40.9 frames/s with 1 crop a call (4 runs), 35.9-38.0 with 2 (2 runs), 33.7-37.6 with 4 (3 runs):
 # 4 images keep a core's activations in its cache, 16 do not. Peak RSS fell from 292 to 175 MB.
 LANE_CROPS = 1
-TRIGGER_QUEUE_SIZE = 64  # triggers waiting for vision before new ones are answered TRIGGER_OVERRUN
 LIVE_RING_DEPTH = 4  # frames kept for pairing triggers with the frame current at trigger time
 MAX_FRAME_AGE_S = 0.25  # a newer frame is awaited if the newest one is older than this at the trigger
 
@@ -103,11 +102,14 @@ def judge_for(config: StationConfig, runner: ModelRunner, *, deadline: bool = Tr
     return Judge.from_card(runner.card, deadline_ms, config.model.threshold, config.model.thresholds)
 
 
-def open_recipes(config: StationConfig, n_cavities: int, micro_batch: bool) -> RecipeBook:
+def open_recipes(config: StationConfig, n_cavities: int, micro_batch: bool, *, deadline: bool = True,
+                 with_recipes: bool = True) -> RecipeBook:
     """Recipe 0 (the model section) and every recipe of station.yaml, each model file loaded, checked
     against its card and warmed up once (recipes naming the same file share its runner), and each
     recipe's thresholds resolved over its own model's card. A recipe model that cannot be used is a
-    ModelError naming the recipe and the file; the runners opened so far are closed first."""
+    ModelError naming the recipe and the file; the runners opened so far are closed first.
+    `with_recipes=False`: recipe 0 alone (a replay: its timeline's triggers carry no RECIPE_ID);
+    `deadline=False`: see `judge_for`."""
     runners: dict[Path, ModelRunner] = {}
 
     def runner_of(path: str) -> ModelRunner:
@@ -118,8 +120,8 @@ def open_recipes(config: StationConfig, n_cavities: int, micro_batch: bool) -> R
 
     try:
         station = runner_of(config.model.path)
-        recipes = [Recipe(0, station, judge_for(config, station))]
-        for recipe_id, section in sorted((config.recipes or {}).items()):
+        recipes = [Recipe(0, station, judge_for(config, station, deadline=deadline))]
+        for recipe_id, section in sorted((config.recipes or {}).items() if with_recipes else ()):
             where = f"recipes.{recipe_id}"
             try:
                 runner = runner_of(section.model) if section.model else station
@@ -141,31 +143,29 @@ def station_pipeline(
     recipes: RecipeBook,
     sinks: Sequence[Sink],
     cavities: Sequence[Cavity],
+    triggers: TriggerQueue | None,
     stop_event: threading.Event | None = None,
-) -> tuple[Pipeline, TriggerQueue | None]:
-    """A production station (`moldpilot run`): triggered or free-run. In triggered mode the returned
-    TriggerQueue is where the PLC link and software triggers submit, and each trigger's RECIPE_ID picks
-    its recipe from `recipes`. `stop_event` is the one the source's reconnect wrapper watches."""
+) -> Pipeline:
+    """A production station (`moldpilot run`): triggered or free-run. In triggered mode `triggers` is
+    where the PLC link and software triggers submit, and each trigger's RECIPE_ID picks its recipe from
+    `recipes`. `stop_event` is the one the source's reconnect wrapper watches."""
     fanout = FanOut(sinks, SinkPolicy.DROP)
-    if config.source.mode == "free-run":
-        if not source.is_live:
-            return replay_pipeline(source, recipes, sinks, cavities, lanes=replay_lanes(config)), None
+    if config.source.mode == "free-run" and source.is_live:
         ring = LatestFrames(LIVE_RING_DEPTH)
         reader = LiveReader(source, ring, stop_event)
-        return Pipeline(recipes, LatestFeed(ring), fanout, cavities, reader, ring=ring), None
-    if config.source.mode == "replay":
-        return replay_pipeline(source, recipes, sinks, cavities, lanes=replay_lanes(config)), None
-    triggers = TriggerQueue(TRIGGER_QUEUE_SIZE)
+        return Pipeline(recipes, LatestFeed(ring), fanout, cavities, reader, ring=ring)
+    if triggers is None:  # free-run on a file or folder, or replay: every frame, nothing dropped
+        return replay_pipeline(source, recipes, sinks, cavities, lanes=replay_lanes(config))
     if source.is_live:
         ring = LatestFrames(LIVE_RING_DEPTH)
         feed = LiveTriggerFeed(triggers, ring, MAX_FRAME_AGE_S, config.deadline_ms / 1000.0)
         pipeline = Pipeline(recipes, feed, fanout, cavities, LiveReader(source, ring, stop_event), triggers,
                             ring)
     else:
-        jobs: queue.Queue[Job | None] = queue.Queue(TRIGGER_QUEUE_SIZE)
+        jobs: queue.Queue[Job | None] = queue.Queue(triggers.maxsize)
         reader = TriggeredPullReader(source, triggers, jobs)
         pipeline = Pipeline(recipes, QueueFeed(jobs), fanout, cavities, reader, triggers)
-    return pipeline, triggers
+    return pipeline
 
 
 def replay_pipeline(

@@ -79,8 +79,6 @@ class Pipeline:
         self._running = len(self._threads)
         self._t_start_s: float | None = None
         self._t_end_s: float | None = None
-        if triggers is not None:
-            triggers.on_reject = self._reject
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -169,8 +167,9 @@ class Pipeline:
                     self.stats.record(verdicts, had_frame=job.frame is not None,
                                       is_trigger=job.trigger is not None)
 
-    def _reject(self, trigger: Trigger) -> None:
-        """A trigger the queue could not take (runs on the submitter's thread): answer NO_DECISION now."""
+    def reject(self, trigger: Trigger) -> None:
+        """A trigger the queue could not take (the station's TriggerQueue on_reject, on the submitter's
+        thread): answered NO_DECISION (TRIGGER_OVERRUN) now, so the PLC still rejects the part."""
         job = Job(trigger, None, ErrorCode.TRIGGER_OVERRUN)
         verdicts = no_decision(job, self.cavities, ErrorCode.TRIGGER_OVERRUN, self.fanout.wants_evidence)
         self.stats.record(verdicts, had_frame=False, is_trigger=True)

@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.verdict import Decision, ErrorCode, Verdict
+from edge.verdict import STAGES, Decision, ErrorCode, Verdict
 
-STAGES = ("capture", "queue", "preprocess", "infer", "judge", "total")
 PERCENTILES = (50, 90, 99)
 
 

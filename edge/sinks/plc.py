@@ -7,24 +7,20 @@ plc_bridge knows nothing of edge (plain callbacks and `PlcResult`); this module 
   class and score are those of the highest-scoring cavity, CAVITY_NG_MASK has bit n set when cavity
   n+1 is NG or NO_DECISION, CYCLE_MS is the slowest cavity's trigger-to-verdict time. DEFECT_CLASS is
   the index of the defect in the class names of the model that judged the shot (its recipe's).
-- `TriggerForwarder` turns the link's `on_trigger` into `TriggerQueue.submit`; the queue exists only
-  once the pipeline is built, which needs the sink, which needs the link: so the queue is attached
-  after construction.
-- `open_link` builds the configured link (not started).
+- `open_link` builds the configured link (not started), calling `on_trigger` for each PLC trigger
+  (edge/station.py hands it the station's TriggerQueue).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 
 from edge.config import PlcSection
 from edge.errors import ConfigError
-from edge.triggers import Trigger, TriggerQueue
 from edge.verdict import Decision, ErrorCode, Verdict
 from plc_bridge.ascii.link import AsciiLink, AsciiSettings
-from plc_bridge.link import FaultCallback, PlcLink, PlcResult
+from plc_bridge.link import FaultCallback, PlcLink, PlcResult, TriggerCallback
 from plc_bridge.modbus.register_bank import RegisterBank
 from plc_bridge.modbus.server import ModbusServer, ModbusSettings
 
@@ -74,30 +70,15 @@ class PlcSink:
         pass  # the link outlives the sink: the station closes it after draining
 
 
-class TriggerForwarder:
-    """The link's `on_trigger`, forwarding into the pipeline's TriggerQueue (attached later)."""
-
-    def __init__(self) -> None:
-        self.queue: TriggerQueue | None = None
-
-    def on_trigger(self, seq: int, part_id: int, shot: int | None, recipe_id: int | None) -> None:
-        trigger = Trigger(seq=seq, t_trigger_s=time.monotonic(), part_id=part_id, shot=shot,
-                          recipe_id=recipe_id)
-        if self.queue is None:  # cannot happen once wired; a trigger must never vanish silently
-            log.error("PLC trigger %d (part %d) before the pipeline was ready: not judged", seq, part_id)
-            return
-        self.queue.submit(trigger)  # a rejected trigger becomes a NO_DECISION via on_reject
-
-
-def open_link(plc: PlcSection, forwarder: TriggerForwarder, on_fault: FaultCallback | None = None) -> PlcLink:
+def open_link(plc: PlcSection, on_trigger: TriggerCallback, on_fault: FaultCallback | None = None) -> PlcLink:
     if plc.protocol in ("modbus-rtu", "ascii") and not plc.port:
         raise ConfigError(f"plc.protocol {plc.protocol} needs plc.port (a serial device, e.g. /dev/ttyUSB0)")
     if plc.protocol == "ascii":
         assert plc.port is not None
         settings = AsciiSettings(plc.port, plc.baudrate, plc.heartbeat_s, plc.result_fifo, plc.result_fifo)
-        return AsciiLink(settings, forwarder.on_trigger, on_fault)
+        return AsciiLink(settings, on_trigger, on_fault)
     if plc.protocol in ("modbus-rtu", "modbus-tcp"):
-        bank = RegisterBank(forwarder.on_trigger, on_fault, plc.result_fifo, plc.heartbeat_s)
+        bank = RegisterBank(on_trigger, on_fault, plc.result_fifo, plc.heartbeat_s)
         return ModbusServer(ModbusSettings(plc.protocol, plc.port, plc.baudrate, plc.unit_id, plc.host,
                                            plc.tcp_port), bank, on_fault)
     raise ConfigError(f"plc.protocol {plc.protocol!r} has no link")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
+import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sim.timeline import Timeline
+from sim.timeline import read_timeline
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +41,25 @@ class ShotRecord:
 
 def plan_from_timeline(path: str | Path) -> list[ShotPlan]:
     """One trigger per shot of a footage timeline: FILE.timeline.json, or the video FILE next to it."""
-    path = Path(path)
-    if not path.name.endswith(".timeline.json"):
-        path = Path(f"{path}.timeline.json")
-    timeline = Timeline.from_json(json.loads(path.read_text(encoding="utf-8")))
+    timeline = read_timeline(path)
     return [ShotPlan(s.shot, s.part_ids[0]) for s in timeline.shots]
 
 
 def synthetic_plan(shots: int, first_part_id: int = 1000) -> Sequence[ShotPlan]:
     """Shots without footage (tests, benchmarks): part ids count up from `first_part_id`."""
     return [ShotPlan(i + 1, first_part_id + i) for i in range(shots)]
+
+
+def plc_summary(records: Sequence[ShotRecord]) -> dict[str, object]:
+    """What the PLC saw over a run: shots, answers, echo mismatches, verdict counts, latency."""
+    arrived = [r for r in records if r.arrived]
+    latencies = sorted(r.latency_ms for r in arrived)
+    quantiles = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else latencies * 99
+    return {
+        "shots": len(records),
+        "arrived": len(arrived),
+        "echo_mismatches": sum(r.echo_part_id != r.part_id for r in arrived),
+        "verdicts": {code: sum(r.verdict_code == code for r in arrived) for code in (1, 2, 3)},
+        "latency_ms_p50": round(quantiles[49], 2) if quantiles else None,
+        "latency_ms_p99": round(quantiles[98], 2) if quantiles else None,
+    }

@@ -9,10 +9,10 @@ import pytest
 
 from edge.cli import main
 from edge.commands.replay_cmd import default_config
-from edge.replay import load_timeline, replay, summarize
+from edge.replay import replay, summarize
 from edge.verdict import Decision, ErrorCode, Verdict
 from sim.footage import FootageSettings, write_footage
-from sim.timeline import Timeline
+from sim.timeline import Timeline, load_timeline
 
 SHOTS, CAVITIES, FRAMES_PER_SHOT = 4, 4, 10
 

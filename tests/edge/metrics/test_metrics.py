@@ -17,16 +17,22 @@ from prometheus_client.parser import text_string_to_metric_families
 from edge.commands.replay_cmd import default_config
 from edge.config import StationConfig
 from edge.metrics import StationMetrics
-from edge.metrics.figures import link_up
-from edge.replay import load_timeline, replay
+from edge.metrics.figures import link_up, station_figures
+from edge.metrics.sink import MetricsSink
+from edge.metrics.tally import Tally
+from edge.replay import replay
 from edge.sinks.mqtt import build_mqtt_sink
 from edge.verdict import Decision, ErrorCode, Verdict
 from sim.broker import free_port
 from sim.footage import FootageSettings, write_footage
+from sim.timeline import load_timeline
 from tests.mosquitto import MosquittoBroker, Subscriber
 from tests.waiting import wait_until
 
 SHOTS, CAVITIES = 4, 4
+# A pipeline snapshot of a station that has judged nothing yet (edge/pipeline/loop.py `snapshot`).
+SNAPSHOT: dict[str, Any] = {"frames_in": 0, "frames_judged": 0, "frames_dropped": 0, "deadline_misses": 0,
+                            "sinks": {}, "source_error": None}
 
 
 @pytest.fixture(scope="module")
@@ -139,18 +145,20 @@ def test_run_serves_the_endpoint_from_station_yaml(tiny_model: Path, tmp_path: P
 
 def test_figures_are_one_dict_for_status_and_endpoint() -> None:
     """The MQTT status embeds `figures()`; the collector renders the same dict: one source."""
-    metrics = StationMetrics(port=0)
-    metrics.figures.watch(link=_Link({"port_connected": True, "fault": "PLC heartbeat lost"}),
-                          model_name="m", provider="CPUExecutionProvider")
-    figures = metrics.figures.figures()
-    assert figures["plc_link_up"] is False and figures["frames"] is None
+    link = _Link({"port_connected": True, "fault": "PLC heartbeat lost"})
+
+    def figures() -> dict[str, Any]:
+        return station_figures(Tally(), SNAPSHOT, None, link, None, {"name": "m", "provider": "cpu"})
+
+    metrics = StationMetrics("127.0.0.1", 0, figures)
+    assert figures()["plc_link_up"] is False and figures()["mqtt"] is None
     metrics.start()
     try:
         samples = scrape(metrics.port)
     finally:
         metrics.close()
     assert total(samples, "moldpilot_plc_link_up") == 0.0
-    assert "moldpilot_frames_total" not in samples  # no pipeline attached: not known, so not shown
+    assert "moldpilot_mqtt_connected" not in samples  # no broker configured: not known, so not shown
 
 
 def test_mqtt_status_carries_the_figures_the_endpoint_shows(mosquitto: MosquittoBroker,
@@ -161,14 +169,18 @@ def test_mqtt_status_carries_the_figures_the_endpoint_shows(mosquitto: Mosquitto
         "model": {"path": str(Path(__file__))},  # not loaded here
         "mqtt": {"port": mosquitto.port, "outbox": str(tmp_path / "outbox.sqlite")},
     })
-    metrics = StationMetrics(port=0)
-    sink = build_mqtt_sink(config, "tiny_defect", figures=metrics.figures.figures)
+    tally = Tally()
+
+    def figures() -> dict[str, Any]:
+        return station_figures(tally, SNAPSHOT, None, None, sink.publisher, {"name": "m", "provider": "cpu"})
+
+    metrics = StationMetrics("127.0.0.1", 0, figures)
+    sink = build_mqtt_sink(config, "tiny_defect", figures=figures)
     assert sink is not None
-    metrics.figures.watch(publisher=sink.publisher)
     shot = [Verdict(1, 100 + c, 1, c, 1, Decision.NG if c == 2 else Decision.OK, "flash" if c == 2 else None,
                     0.9 if c == 2 else 0.1, ErrorCode.NONE, {"infer": 3.0, "total": 7.0}, 0.0, 0.0)
             for c in (1, 2)]
-    metrics.sink.write(shot)
+    MetricsSink(tally).write(shot)
     sub = Subscriber(mosquitto.port, "p/l/s/status")
     metrics.start()
     try:

@@ -103,7 +103,8 @@ def triggered(
     with the card's thresholds and `deadline_ms`, as recipe 0 only."""
     source = FolderSource(images)
     source.open()
-    triggers = TriggerQueue(trigger_queue)
+    # As edge/station.py does: the queue answers what it cannot take through the pipeline built next.
+    triggers = TriggerQueue(trigger_queue, on_reject=lambda trigger: pipeline.reject(trigger))
     jobs: queue.Queue[Job | None] = queue.Queue(job_queue)
     recipes = recipes or RecipeBook.single(runner, Judge.from_card(runner.card, deadline_ms))
     pipeline = Pipeline(recipes, QueueFeed(jobs), FanOut(sinks), cavities,

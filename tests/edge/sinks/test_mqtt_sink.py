@@ -10,13 +10,14 @@ import pytest
 from edge.alerts.rules import AlertEngine, AlertRules
 from edge.config import load_config
 from edge.errors import ConfigError
-from edge.replay import load_timeline, replay
+from edge.replay import replay
 from edge.sinks.mqtt import MqttSink, build_mqtt_sink
 from edge.verdict import Decision, ErrorCode, Verdict
 from plc_bridge.mqtt.outbox import Outbox
 from plc_bridge.mqtt.publisher import MqttPublisher, MqttSettings
 from sim.broker import free_port
 from sim.footage import FootageSettings, write_footage
+from sim.timeline import load_timeline
 from tests.mosquitto import MosquittoBroker, Subscriber
 from tests.waiting import wait_until
 
@@ -106,18 +107,16 @@ def test_outbox_overflow_while_the_broker_is_unreachable_is_counted_and_alerted(
 def test_thousand_part_replay_arrives_in_order_each_once(mosquitto: MosquittoBroker, tmp_path: Path,
                                                          tiny_model: Path) -> None:
     """The issue's case end to end: a 1,000-part replay (250 shots x 4 cavities of simulator footage,
-    a real ONNX model) through the station's MQTT sink; the subscriber gets every part once, in order."""
+    a real ONNX model) with a station.yaml that has an `mqtt:` section: replay builds the station's MQTT
+    sink from it, as `run` does, and the subscriber gets every part once, in order."""
     footage = tmp_path / "line.avi"
     # 4 frames per shot keeps the footage small; the timeline still has one trigger per shot
     write_footage(footage, FootageSettings(shots=250, seed=61, cavities=4, fps=2.0, cycle_s=2.0, cell_px=64))
     config = load_config(station_yaml(tmp_path, mosquitto.port))
-    sink = build_mqtt_sink(config, model="tiny_defect")
-    assert sink is not None
     sub = Subscriber(mosquitto.port, "plant1/line3/press07/result")
     try:
         assert sub.wait_for(lambda s: s.subscriptions >= 1, WAIT_S)
-        result = replay(footage, config, load_timeline(footage), model_path=tiny_model, sinks=[sink],
-                        progress=False)
+        result = replay(footage, config, load_timeline(footage), model_path=tiny_model, progress=False)
         assert result.summary["parts"] == 1000
         assert sub.wait_for(lambda s: len(s.json("result")) >= 1000, WAIT_S)
         results = sub.json("result")

@@ -1,0 +1,208 @@
+"""One running station, built from station.yaml in the order the data flows.
+
+    alerts (MQTT sink) -> trigger queue -> PLC link (handed the queue) -> source -> models -> sinks
+    -> pipeline (handed the source, the queue, the models and the sinks)
+
+Every collaborator is built here and handed to the next in its constructor; nothing is attached
+afterwards. The two callbacks that point back at the station itself (a trigger the queue cannot take is
+answered by the pipeline; the MQTT status carries the station's figures) are bound methods of this
+object, only called once `start()` has run.
+
+`run`, `replay` and `demo` (which runs `moldpilot run`) use it; `record` shares its trigger inputs and
+PLC link (`open_trigger_link`). `start()`, `stop()` (drain: no new triggers, every accepted one still
+answered), `close()` (join everything, sinks flushed). `snapshot()` is what a person watching the line
+wants to see, read from counters and copies, never from a lock the inference threads hold.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge.config import StationConfig
+from edge.frame import Frame
+from edge.metrics.figures import station_figures
+from edge.metrics.sink import MetricsSink
+from edge.metrics.station import StationMetrics
+from edge.metrics.tally import Tally
+from edge.ng_store import NgStore
+from edge.pipeline.build import cavities_of, open_recipes, replay_lanes, replay_pipeline, station_pipeline
+from edge.pipeline.capture import Job
+from edge.pipeline.loop import RoiXywh
+from edge.pipeline.runner import ModelRunner
+from edge.sinks.base import Sink
+from edge.sinks.mqtt import build_mqtt_sink
+from edge.sinks.ng_store import NgStoreSink
+from edge.sinks.plc import PlcSink, open_link
+from edge.sources.factory import open_source
+from edge.triggers import Trigger, TriggerQueue
+from plc_bridge.link import FaultCallback, PlcLink
+from sim.timeline import load_timeline
+
+log = logging.getLogger(__name__)
+
+TRIGGER_QUEUE_SIZE = 64  # triggers waiting for vision before new ones are answered TRIGGER_OVERRUN
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """How a recording is fed (edge/replay.py): which jobs each frame becomes, what answers the jobs
+    whose frame never came, and the cavities it knows. `realtime`: paced at `fps` (else the file's own
+    rate), with deadlines; otherwise as fast as the models go, without (no press is waiting)."""
+
+    select: Callable[[Frame], Iterable[Job]]
+    leftover: Callable[[], Iterable[Job]]
+    realtime: bool
+    fps: float | None
+    rois_xywh: Sequence[RoiXywh] | None
+
+
+class Station:
+    def __init__(self, config: StationConfig, sinks: Sequence[Sink] = (), *,
+                 replay: ReplayPlan | None = None, metrics_port: int | None = None) -> None:
+        """`sinks`: more places for every verdict (a JSONL file, a replay's memory); `replay`: judge a
+        recording as edge/replay.py plans it (no PLC link, no recipes); `metrics_port`: serve the
+        Prometheus endpoint on 127.0.0.1 there even without a `metrics:` section."""
+        self.config = config
+        self.stop_event = threading.Event()  # a live source's reconnect wrapper stops waiting on it
+        self.tally = Tally()
+        self.metrics = _endpoint(config, metrics_port, self.figures)
+        model_name = Path(config.model.path).stem
+        self.mqtt = build_mqtt_sink(config, model_name, figures=self.figures)
+        triggered = replay is None and config.source.mode == "triggered"
+        self.triggers = (TriggerQueue(TRIGGER_QUEUE_SIZE, on_reject=self._answer_rejected) if triggered
+                         else None)
+        self.link = open_trigger_link(config, self.triggers, self.mqtt.plc_fault if self.mqtt else None)
+        self.source = open_source(config.source.kind, config.source.uri,
+                                  reconnect_max_s=config.source.reconnect_max_s, stop_event=self.stop_event,
+                                  on_state_change=self._camera_state if self.mqtt else None)
+        try:
+            recorded = replay.rois_xywh if replay else self._recorded_rois()
+            self.cavities = cavities_of(config.cavities, recorded)
+            # Every model of every recipe is loaded, checked and warmed up here, before the first trigger.
+            self.recipes = open_recipes(config, len(self.cavities), micro_batch=not triggered,
+                                        deadline=replay is None or replay.realtime,
+                                        with_recipes=replay is None)
+        except BaseException:
+            self.source.close()
+            raise
+        all_sinks = [*sinks, *self._own_sinks()]
+        if replay is not None:
+            pace_fps = (replay.fps or self.source.fps) if replay.realtime else None
+            self.pipeline = replay_pipeline(self.source, self.recipes, all_sinks, self.cavities,
+                                            select=replay.select, leftover=replay.leftover,
+                                            pace_fps=pace_fps, lanes=replay_lanes(config))
+        else:
+            self.pipeline = station_pipeline(config, self.source, self.recipes, all_sinks, self.cavities,
+                                             self.triggers, self.stop_event)
+
+    def _own_sinks(self) -> list[Sink]:
+        sinks: list[Sink] = [MetricsSink(self.tally)]
+        if self.mqtt is not None:
+            sinks.append(self.mqtt)
+        if self.config.storage is not None:
+            sinks.append(NgStoreSink(NgStore(self.config.storage.ng_dir, self.config.storage.quota_mb)))
+        if self.link is not None:
+            sinks.append(PlcSink(self.link, {r.recipe_id: r.judge.class_names for r in self.recipes}))
+        return sinks
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.metrics is not None:
+            self.metrics.start()
+        self.pipeline.start()
+        if self.link is not None:
+            self.link.start()
+
+    def stop(self) -> None:
+        """Drain: no new triggers or frames; everything already accepted still gets its verdict."""
+        self.stop_event.set()
+        self.pipeline.stop()
+
+    def close(self, timeout_s: float = 30.0) -> bool:
+        """Stop, join the pipeline (its last verdicts reach the link first), then the link, the models,
+        the source and the endpoint; True if every thread finished in time."""
+        self.stop()
+        clean = self.pipeline.close(timeout_s)
+        if self.link is not None:
+            self.link.close()
+        self.recipes.close()
+        self.source.close()
+        if self.metrics is not None:
+            self.metrics.close()
+        return clean
+
+    # -- what a person sees ---------------------------------------------------------------------------
+
+    @property
+    def runner(self) -> ModelRunner:
+        """The model of the model section (recipe 0)."""
+        runner = self.recipes.default.runner
+        assert isinstance(runner, ModelRunner)
+        return runner
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters and the pipeline's figures, plus the PLC link's state when there is one."""
+        snap = self.pipeline.snapshot()
+        if self.link is not None:
+            snap["plc"] = self.link.status()
+        return snap
+
+    def figures(self) -> dict[str, Any]:
+        """What the metrics endpoint exposes and the MQTT status carries (edge/metrics/figures.py)."""
+        runner = self.runner
+        return station_figures(self.tally, self.pipeline.snapshot(), self.source, self.link,
+                               self.mqtt.publisher if self.mqtt else None,
+                               {"name": runner.card.name, "provider": runner.provider})
+
+    # -- callbacks into the station -------------------------------------------------------------------
+
+    def _answer_rejected(self, trigger: Trigger) -> None:
+        """A trigger the queue could not take: answered NO_DECISION at once (TRIGGER_OVERRUN)."""
+        self.pipeline.reject(trigger)
+
+    def _camera_state(self, state: str, detail: str) -> None:
+        """A live source's state changes ("lost", "ok", "closed") as the MQTT camera-lost alert."""
+        if state != "closed" and self.mqtt is not None:
+            self.mqtt.camera_fault(state == "lost", detail)
+
+    def _recorded_rois(self) -> Sequence[RoiXywh] | None:
+        """Cavity ROIs a recording knows when station.yaml lists none: a footage file's timeline, or the
+        simulator's nest layout."""
+        if self.config.source.kind == "file":
+            timeline = load_timeline(self.config.source.uri, self.config.source.timeline)
+            return timeline.rois_xywh if timeline else None
+        plan = getattr(self.source, "plan", None)  # edge.sources.simulator.SimSource
+        return plan.layout.rois_xywh if plan is not None else None
+
+
+def open_trigger_link(config: StationConfig, triggers: TriggerQueue | None,
+                      on_fault: FaultCallback | None = None) -> PlcLink | None:
+    """The PLC link of a triggered station with a `plc:` section (not started), submitting into
+    `triggers`; None when software triggers (SIGUSR1, stdin) stand in for the PLC."""
+    plc = config.plc
+    if triggers is None or plc is None or plc.protocol == "none":
+        return None
+
+    def on_trigger(seq: int, part_id: int, shot: int | None, recipe_id: int | None) -> None:
+        triggers.submit(Trigger(seq=seq, t_trigger_s=time.monotonic(), part_id=part_id, shot=shot,
+                                recipe_id=recipe_id))
+
+    return open_link(plc, on_trigger, on_fault)
+
+
+def _endpoint(config: StationConfig, port: int | None,
+              figures: Callable[[], dict[str, Any]]) -> StationMetrics | None:
+    """The Prometheus endpoint of a `metrics:` section, or on 127.0.0.1:`port` when one is given."""
+    if port is not None:
+        return StationMetrics("127.0.0.1", port, figures)
+    if config.metrics is not None:
+        return StationMetrics(config.metrics.host, config.metrics.port, figures)
+    return None
+
