@@ -31,6 +31,7 @@ system-packages:
 
 test: venv system-packages
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 demo: venv system-packages

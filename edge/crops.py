@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,40 +82,45 @@ def write_crops(
     if existing:
         raise DataError(f"{existing[0]} already exists ({len(existing)} crop(s) of these shots do); write "
                         "the crops of this footage to another folder, or choose other --shots")
+    counts: Counter[str] = Counter()
+    rows: list[LabelRow] = []
+    for frame, shots_here in _trigger_frames(footage, timeline, by_frame):
+        for shot in shots_here:
+            rows += _write_shot(frame, targets[shot.shot], rois, timeline.shape, counts)
+            if progress:
+                progress(1)
+    missing = sum(len(v) for v in by_frame.values())
+    if missing:
+        log.warning("%s ends early: %d shot(s) have no trigger frame and gave no crops", footage, missing)
+    if labelled and rows:
+        write_labels(out_dir, rows, append=True)
+    return CropSummary(counts, missing, labelled)
+
+
+def _trigger_frames(footage: Path, timeline: Timeline,
+                    by_frame: dict[int, list[ShotRecord]]) -> Iterator[tuple[np.ndarray, list[ShotRecord]]]:
+    """Each trigger frame of `footage` with its shots, popped from `by_frame` (what is left there when
+    the video ends early had no frame). Frames in between are grabbed, not decoded."""
     cap = cv2.VideoCapture(str(footage), cv2.CAP_FFMPEG)
     if not cap.isOpened():
         raise DataError(f"{footage}: cannot be opened as a video (missing, or not MJPG/AVI); "
                         "check the path, or re-record it with 'moldpilot record'")
-    counts: Counter[str] = Counter()
-    rows: list[LabelRow] = []
     try:
-        index, last = 0, max(by_frame)
-        while index <= last:
+        for index in range(max(by_frame) + 1):
             if index not in by_frame:
                 if not cap.grab():
-                    break
-            else:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                if (frame.shape[1], frame.shape[0]) != tuple(timeline.frame_wh):
-                    raise DataError(f"{footage}: frame {index} is {frame.shape[1]}x{frame.shape[0]}, its "
-                                    f"timeline says {timeline.frame_wh[0]}x{timeline.frame_wh[1]}; the "
-                                    "timeline belongs to another video")
-                for shot in by_frame.pop(index):
-                    rows += _write_shot(frame, targets[shot.shot], rois, timeline.shape, counts)
-                    if progress:
-                        progress(1)
-            index += 1
+                    return
+                continue
+            ok, frame = cap.read()
+            if not ok:
+                return
+            if (frame.shape[1], frame.shape[0]) != tuple(timeline.frame_wh):
+                raise DataError(f"{footage}: frame {index} is {frame.shape[1]}x{frame.shape[0]}, its "
+                                f"timeline says {timeline.frame_wh[0]}x{timeline.frame_wh[1]}; the "
+                                "timeline belongs to another video")
+            yield frame, by_frame.pop(index)
     finally:
         cap.release()
-    missing = sum(len(v) for v in by_frame.values())
-    if missing:
-        log.warning("%s ends at frame %d: %d shot(s) have no trigger frame and gave no crops",
-                    footage, index, missing)
-    if labelled and rows:
-        write_labels(out_dir, rows, append=True)
-    return CropSummary(counts, missing, labelled)
 
 
 def _check_rois(rois: Sequence[RoiXywh], frame_wh: tuple[int, int]) -> None:

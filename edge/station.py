@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from edge.sinks.ng_store import NgStoreSink
 from edge.sinks.plc import PlcSink, open_link
 from edge.sources.factory import open_source
 from edge.triggers import Trigger, TriggerQueue
+from edge.verdict import Verdict
 from plc_bridge.link import FaultCallback, PlcLink
 from sim.timeline import load_timeline
 
@@ -60,6 +61,22 @@ class ReplayPlan:
     realtime: bool
     fps: float | None
     rois_xywh: Sequence[RoiXywh] | None
+
+
+@dataclass(frozen=True)
+class StationView:
+    """One look at the station (`Station.view()`). `latest_frame` is shared, not copied: a frame is
+    never written to once read, so a reader may encode it, but must not change it."""
+
+    t_s: float  # time.monotonic() when the view was taken
+    latest_frame: Frame | None  # the newest judged frame (the last good one while the camera is lost)
+    latest_verdicts: dict[int, Verdict]  # cavity -> its newest verdict
+    counters: dict[str, Any]  # the pipeline's snapshot: frames, triggers, verdicts, errors, drops, latency
+    plc: dict[str, object] | None  # the PLC link's status (heartbeat, pending results, overrun), if any
+    camera: dict[str, Any] | None  # a live source's state and reconnect counters
+    mqtt: dict[str, Any] | None  # the publisher's connection and outbox backlog, if a broker is set
+    model: dict[str, str]  # name, created, sha256 prefix, execution provider of recipe 0's model
+    cavities: dict[int, RoiXywh | None]  # cavity -> its ROI in frame pixels (None: the whole frame)
 
 
 class Station:
@@ -146,6 +163,25 @@ class Station:
         runner = self.recipes.default.runner
         assert isinstance(runner, ModelRunner)
         return runner
+
+    def view(self) -> StationView:
+        """What a person watching the line sees, as of now: read from counters, the link's and the
+        publisher's own status calls and references the pipeline hands over, never under a lock the
+        inference threads hold (edge/pipeline/loop.py `latest_frame`)."""
+        runner, stats = self.runner, getattr(self.source, "stats", None)
+        card = runner.card
+        return StationView(
+            t_s=time.monotonic(),
+            latest_frame=self.pipeline.latest_frame,
+            latest_verdicts=dict(self.pipeline.latest_verdicts),
+            counters=self.pipeline.snapshot(),
+            plc=self.link.status() if self.link is not None else None,
+            camera=asdict(stats()) if callable(stats) else None,
+            mqtt=asdict(self.mqtt.publisher.stats()) if self.mqtt is not None else None,
+            model={"name": card.name, "created": card.created, "sha256": card.sha256[:12],
+                   "provider": runner.provider},
+            cavities={c.id: c.roi_xywh for c in self.cavities},
+        )
 
     def snapshot(self) -> dict[str, Any]:
         """Counters and the pipeline's figures, plus the PLC link's state when there is one."""

@@ -1,7 +1,7 @@
 """Alert rules: turn the stream of part results and link events into few, meaningful alerts.
 
-Input is plain data (the dict of `Verdict.to_dict()`: cavity, decision, defect, error, part_id, score),
-so plc_bridge stays free of edge imports. Each alert has a key (rule + cavity) and a lifecycle:
+Input is the station's typed `Verdict`s (decision and error code as enums, never strings) and link
+events. Each alert has a key (rule + cavity) and a lifecycle:
 `new` when the condition starts, `update` while it lasts (at most one per `update_interval_s`, and only
 when something changed), `end` when it is over. A supervisor's phone therefore buzzes once per problem.
 A global budget of new alerts per hour is the last guard against a flood; alerts over budget are
@@ -22,18 +22,20 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from edge.alerts.texts import Language, defect_name, percent, render
+from edge.verdict import Decision, ErrorCode, Verdict
 from plc_bridge.mqtt.publisher import iso_utc
 
 Lifecycle = Literal["new", "update", "end"]
 Severity = Literal["info", "warning", "critical"]
 ALERT_SCHEMA = "moldpilot.alert/1"
 _HYSTERESIS = 0.8
-_ERROR_CODES = {"MODEL_ERROR": "MODEL_ERROR", "NO_FRAME": "CAMERA_LOST"}  # other errors: NO_DECISION
+# The alert a NO_DECISION part raises, by its error code; any other error raises NO_DECISION.
+_ERROR_CODES = {ErrorCode.MODEL_ERROR: "MODEL_ERROR", ErrorCode.NO_FRAME: "CAMERA_LOST"}
 _CRITICAL = {"MODEL_ERROR", "CAMERA_LOST", "PLC_LINK_LOST"}  # the line cannot inspect; others: warning
 
 
@@ -102,24 +104,24 @@ class AlertEngine:
 
     # ---- inputs ------------------------------------------------------------------------------------
 
-    def observe(self, part: Mapping[str, Any]) -> list[Alert]:
+    def observe(self, part: Verdict) -> list[Alert]:
         out: list[Alert] = []
-        cavity, decision = int(part["cavity"]), part["decision"]
-        if decision == "NO_DECISION":
-            code = _ERROR_CODES.get(str(part.get("error")), "NO_DECISION")
+        cavity = part.cavity
+        if part.decision is Decision.NO_DECISION:
+            code = _ERROR_CODES.get(part.error_code, "NO_DECISION")
             self._decided_since[code] = 0
             key = code
             count = self._active[key].count + 1 if key in self._active else 1
-            self._raise(out, code, key, count, part, error=part.get("error"), detail="")
+            self._raise(out, code, key, count, part, error=part.error_code.name, detail="")
             return out
         for code in list(self._decided_since):
             self._decided_since[code] += 1
             if self._decided_since[code] >= self.rules.clear_after_parts and code in self._active:
                 self._end(out, code, code, count=self._active[code].count)
         w = self._window(cavity)
-        ng = decision == "NG"
+        ng = part.decision is Decision.NG
         self._streak(out, w, cavity, ng, part)
-        self._rate(out, w, cavity, part["defect"] if ng else None, part)
+        self._rate(out, w, cavity, part.defect if ng else None, part)
         return out
 
     def link(self, link: Literal["plc", "camera"], up: bool, detail: str = "") -> list[Alert]:
@@ -128,7 +130,7 @@ class AlertEngine:
         if up:
             self._end(out, code, code)
         else:
-            self._raise(out, code, code, 1, {}, detail=detail)
+            self._raise(out, code, code, 1, None, detail=detail)
         return out
 
     def outbox(self, dropped_total: int, backlog: int) -> list[Alert]:
@@ -136,7 +138,7 @@ class AlertEngine:
         out: list[Alert] = []
         if dropped_total > self._dropped_seen:
             self._dropped_seen = dropped_total
-            self._raise(out, "OUTBOX_OVERFLOW", "OUTBOX_OVERFLOW", dropped_total, {})
+            self._raise(out, "OUTBOX_OVERFLOW", "OUTBOX_OVERFLOW", dropped_total, None)
         elif backlog == 0:
             self._end(out, "OUTBOX_OVERFLOW", "OUTBOX_OVERFLOW")
         return out
@@ -148,8 +150,7 @@ class AlertEngine:
             self._cavities[cavity] = _CavityWindow(deque(maxlen=self.rules.rate_window or 1))
         return self._cavities[cavity]
 
-    def _streak(self, out: list[Alert], w: _CavityWindow, cavity: int, ng: bool,
-                part: Mapping[str, Any]) -> None:
+    def _streak(self, out: list[Alert], w: _CavityWindow, cavity: int, ng: bool, part: Verdict) -> None:
         n = self.rules.ng_streak
         if n is None:
             return
@@ -157,12 +158,12 @@ class AlertEngine:
         w.streak = w.streak + 1 if ng else 0
         if w.streak >= n:
             self._raise(out, "NG_STREAK", key, w.streak, part, cavity=cavity,
-                        defect=defect_name(part["defect"], self.language))
+                        defect=defect_name(part.defect, self.language))
         elif not ng and key in self._active:
             self._end(out, "NG_STREAK", key, cavity=cavity, count=self._active[key].count)
 
     def _rate(self, out: list[Alert], w: _CavityWindow, cavity: int, defect: str | None,
-              part: Mapping[str, Any]) -> None:
+              part: Verdict) -> None:
         size = self.rules.rate_window
         if size is None:
             return
@@ -195,7 +196,7 @@ class AlertEngine:
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
-    def _raise(self, out: list[Alert], code: str, key: str, count: int, part: Mapping[str, Any],
+    def _raise(self, out: list[Alert], code: str, key: str, count: int, part: Verdict | None,
                top_defect: str | None = None, **fields: Any) -> None:
         """Start or continue alert `key`; `count` (streak length, errors so far...) goes into the text."""
         now_s = self._clock()
@@ -217,7 +218,7 @@ class AlertEngine:
     def _end(self, out: list[Alert], code: str, key: str, **fields: Any) -> None:
         state = self._active.pop(key, None)
         if state is not None and not state.muted:
-            out.append(self._alert("end", code, key, render(code, True, self.language, **fields), {}, None))
+            out.append(self._alert("end", code, key, render(code, True, self.language, **fields), None, None))
 
     def _budget(self, now_s: float) -> bool:
         while self._new_times and now_s - self._new_times[0] > 3600.0:
@@ -227,10 +228,12 @@ class AlertEngine:
         self._new_times.append(now_s)
         return True
 
-    def _alert(self, kind: Lifecycle, code: str, key: str, text: str, part: Mapping[str, Any],
+    def _alert(self, kind: Lifecycle, code: str, key: str, text: str, part: Verdict | None,
                top_defect: str | None) -> Alert:
-        cavity = part.get("cavity")
+        """`part`: the verdict that raised the alert (None for link, outbox and end messages)."""
+        cavity = part.cavity if part is not None else None
         if cavity is None and "/" in key:
             cavity = int(key.rsplit("/", 1)[1])
         return Alert(kind, code, key, "critical" if code in _CRITICAL else "warning", text, cavity,
-                     top_defect or part.get("defect"), part.get("part_id"), part.get("score"))
+                     top_defect or (part.defect if part else None), part.part_id if part else None,
+                     part.score if part else None)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from edge.config import StationConfig
+from edge.percentiles import percentiles
 from edge.pipeline.build import cavities_of, judge_for, open_runner, station_pipeline
 from edge.pipeline.recipes import RecipeBook
 from edge.sources.opencv import VideoCaptureSource
@@ -128,14 +129,14 @@ def triggered_latency(
         runner.close()
     # The timings dict is shared by the cavities of one trigger: one sample per trigger.
     per_trigger = {v.seq: v.timings_ms for v in answers.verdicts}
-    overhead = np.array([t["total"] - t.get("infer", 0.0) for t in per_trigger.values()])
-    infer = np.array([t.get("infer", 0.0) for t in per_trigger.values()])
+    overhead_ms = percentiles(t["total"] - t.get("infer", 0.0) for t in per_trigger.values())
+    infer = [t.get("infer", 0.0) for t in per_trigger.values()]
     return {
         "triggers": triggers,
         "verdicts": len(answers.verdicts),
         "errors": sum(v.error_code != 0 for v in answers.verdicts),
-        "p50_ms": round(float(np.percentile(overhead, 50)), 3),
-        "p99_ms": round(float(np.percentile(overhead, 99)), 3),
-        "max_ms": round(float(overhead.max()), 3),
-        "model_p50_ms": round(float(np.percentile(infer, 50)), 3),
+        "p50_ms": overhead_ms["p50"],
+        "p99_ms": overhead_ms["p99"],
+        "max_ms": overhead_ms["max"],
+        "model_p50_ms": percentiles(infer)["p50"],
     }

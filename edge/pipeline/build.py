@@ -41,12 +41,11 @@ from edge.sources.base import FrameSource
 from edge.triggers import TriggerQueue
 
 # Replay on one lane (an accelerator, or model.threads set): crops per model call, at least one frame's.
-# 8 crops gained nothing over 4 on 2 cores and cost 190 MB of activations (peak RSS 489 -> 299 MB).
+# Larger batches gain no speed on a CPU and cost activation memory (benchmarks/bench_lanes.py).
 MICRO_BATCH_CROPS = 4
 # Replay on CPU lanes (one per core, one intra-op thread each): crops per model call. The shipped model
-# runs each crop as 4 flip views. On this 2-core EPYC, 2 lanes judged 1000 frames of 4-cavity footage at
-# 39.1-40.9 frames/s with 1 crop a call (4 runs), 35.9-38.0 with 2 (2 runs), 33.7-37.6 with 4 (3 runs):
-# 4 images keep a core's activations in its cache, 16 do not. Peak RSS fell from 292 to 175 MB.
+# runs each crop as 4 flip views; one crop's images stay in a core's cache where several crops' do not,
+# so one crop a call is both the fastest and the smallest (benchmarks/bench_lanes.py).
 LANE_CROPS = 1
 LIVE_RING_DEPTH = 4  # frames kept for pairing triggers with the frame current at trigger time
 MAX_FRAME_AGE_S = 0.25  # a newer frame is awaited if the newest one is older than this at the trigger
@@ -65,8 +64,8 @@ def cavities_of(sections: Sequence[CavitySection] | None,
 
 def replay_lanes(config: StationConfig) -> int:
     """Inference threads for replay / free-run on a file: one per core when the model runs on the CPU
-    alone and its thread count is left to us (model.threads 0), else one. Measured on 2 cores (MobileNetV2
-    at 160 px, 4 crops a run, idle machine): 2 lanes x 1 thread 118 frames/s, 1 x 2 threads 101."""
+    alone and its thread count is left to us (model.threads 0), else one. Whole batches side by side use
+    the cores better than one batch split across threads (benchmarks/bench_lanes.py)."""
     if config.model.providers != ["cpu"] or config.model.threads != 0:
         return 1
     return len(os.sched_getaffinity(0))
@@ -183,8 +182,8 @@ def replay_pipeline(
     (default: the frame itself, as free-run would judge it); `leftover` answers jobs whose frame never
     came (edge/replay.py uses both for the timeline's triggers)."""
     # Jobs decoded ahead: one take per lane (Pipeline._take: the frames whose crops fit max_batch, at
-    # least one). Decoding (~1400 frames/s, 0.7 ms a frame) refills it long before a take is judged
-    # (~50 ms), and every job waiting here adds to its trigger-to-verdict time.
+    # least one). Decoding a frame is far cheaper than judging it (`moldpilot bench`, stage b), so this
+    # refills long before a take is judged, and every job waiting here adds to its trigger-to-verdict time.
     frames_per_take = max(1, recipes.max_batch // len(cavities))
     jobs: queue.Queue[Job | None] = queue.Queue(frames_per_take * lanes)
     reader = QueueReader(source, jobs, select or _every_frame, leftover, pace_fps)

@@ -24,7 +24,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from enum import Enum
 
 from edge.frame import Frame
 from edge.sources.base import FrameSource
@@ -34,11 +33,6 @@ from edge.verdict import ErrorCode
 log = logging.getLogger(__name__)
 
 END = None  # sentinel in the job queue: the reader is done, no more jobs will come
-
-
-class CapturePolicy(Enum):
-    LATEST = "latest"  # newest frame wins; every frame overwritten before it was judged is counted
-    BLOCKING = "blocking"  # bounded queue, the reader waits; nothing dropped
 
 
 @dataclass(slots=True)

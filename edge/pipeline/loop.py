@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+from edge.frame import Frame
 from edge.pipeline.capture import Job, LatestFrames, Reader
 from edge.pipeline.feeds import Feed
 from edge.pipeline.lane import WHOLE_FRAME, Cavity, Lane, no_decision
@@ -77,6 +78,11 @@ class Pipeline:
         self._tickets = self._next_ticket = 0
         self._ready: dict[int, list[tuple[Job, tuple[Verdict, ...]]]] = {}  # at most one per lane
         self._running = len(self._threads)
+        # What a watcher (the console) reads without a lock: references handed over, never copied here.
+        # The newest frame that was judged (a frame is not written to once read) and each cavity's
+        # newest verdict; a NO_FRAME job leaves the last good frame in place.
+        self.latest_frame: Frame | None = None
+        self.latest_verdicts: dict[int, Verdict] = {}
         self._t_start_s: float | None = None
         self._t_end_s: float | None = None
 
@@ -164,6 +170,7 @@ class Pipeline:
                 self._next_ticket += 1
                 for job, verdicts in batch:
                     self.fanout.emit(verdicts)
+                    self._show(job, verdicts)
                     self.stats.record(verdicts, had_frame=job.frame is not None,
                                       is_trigger=job.trigger is not None)
 
@@ -174,3 +181,11 @@ class Pipeline:
         verdicts = no_decision(job, self.cavities, ErrorCode.TRIGGER_OVERRUN, self.fanout.wants_evidence)
         self.stats.record(verdicts, had_frame=False, is_trigger=True)
         self.fanout.emit(verdicts)
+        self._show(job, verdicts)
+
+    def _show(self, job: Job, verdicts: tuple[Verdict, ...]) -> None:
+        """Hand the newest frame and verdicts to watchers: reference assignments, nothing copied."""
+        if job.frame is not None:
+            self.latest_frame = job.frame
+        for verdict in verdicts:
+            self.latest_verdicts[verdict.cavity] = verdict

@@ -12,11 +12,8 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
+from edge.percentiles import percentiles
 from edge.verdict import STAGES, Decision, ErrorCode, Verdict
-
-PERCENTILES = (50, 90, 99)
 
 
 class Stats:
@@ -56,8 +53,8 @@ class Stats:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            latency = {stage: _percentiles(samples) for stage, samples in self._latency_ms.items()}
-            latency["total_minus_infer"] = _percentiles(self._overhead_ms)
+            latency = {stage: percentiles(samples) for stage, samples in self._latency_ms.items()}
+            latency["total_minus_infer"] = percentiles(self._overhead_ms)
             return {
                 "frames_judged": self.frames_judged,
                 "triggers": self.triggers,
@@ -68,14 +65,3 @@ class Stats:
                 "mean_batch": round(self.crops_inferred / self.batches, 2) if self.batches else 0.0,
                 "latency_ms": latency,
             }
-
-
-def _percentiles(samples: deque[float]) -> dict[str, float]:
-    if not samples:
-        return {"n": 0}
-    values = np.fromiter(samples, np.float64, len(samples))
-    out: dict[str, float] = {"n": len(values)}
-    for p, value in zip(PERCENTILES, np.percentile(values, PERCENTILES), strict=True):
-        out[f"p{p}"] = round(float(value), 3)
-    out["max"] = round(float(values.max()), 3)
-    return out

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from edge.ng_store import overlay, verdict_caption
+from edge.percentiles import percentiles
 from edge.report import plots, stats
 
 NA = "n/a"
@@ -66,7 +67,7 @@ def write_report(
     img_dir.mkdir(parents=True, exist_ok=True)
     sections = [
         _summary_section(summary),
-        _confusion_section(verdicts),
+        _confusion_section(summary.get("confusion") or {}),
         _cavity_section(summary, verdicts, img_dir, ng_rate_window),
         _latency_section(verdicts, img_dir),
         _gallery_section(evidence or [], img_dir, gallery_limit),
@@ -138,8 +139,8 @@ def _summary_section(summary: dict[str, Any]) -> str:
     return "<h2>Summary</h2>\n" + _table(["Figure", "Value"], rows)
 
 
-def _confusion_section(verdicts: list[dict[str, Any]]) -> str:
-    counts = stats.confusion(verdicts)
+def _confusion_section(by_class: dict[str, dict[str, int]]) -> str:
+    counts = stats.confusion(by_class)
     if not any(sum(row.values()) for row in counts.values()):
         return "<h2>Confusion matrix</h2>\n<p>No ground truth in these verdicts (live footage): n/a.</p>"
     rows = [[f"truth {t}", *(str(counts[t][d]) for d in stats.DECISIONS), str(sum(counts[t].values()))]
@@ -182,8 +183,8 @@ def _latency_section(verdicts: list[dict[str, Any]], img_dir: Path) -> str:
         return "<h2>Latency per stage</h2>\n<p>No stage timings in these verdicts: n/a.</p>"
     rows, charts = [], []
     for i, (stage, values) in enumerate(timings.items()):
-        pct = stats.percentiles_ms(values)
-        rows.append([stage, str(values.size), *(f"{pct[k]:.2f}" for k in pct), f"{values.max():.2f}"])
+        pct = percentiles(values)
+        rows.append([stage, str(values.size), *(f"{pct[k]:.2f}" for k in ("p50", "p90", "p99", "max"))])
         chart = plots.histogram(values, img_dir / f"latency_{i:02d}.png", title=f"Stage '{stage}' latency",
                                 x_label="milliseconds", markers={"p50": pct["p50"], "p99": pct["p99"]})
         charts.append(_img(chart, f"latency histogram of stage {stage}"))

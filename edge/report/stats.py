@@ -38,13 +38,15 @@ def truth_label(verdict: dict[str, Any]) -> str | None:
     return truth[0] if truth else None
 
 
-def confusion(verdicts: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """counts[truth][decision] over the verdicts that carry a ground truth."""
+def confusion(by_class: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """counts[OK|NG truth][decision], folded from the replay summary's `confusion` (truth class ->
+    verdict class: "ok" / a defect -> "OK" / "NO_DECISION" / the defect named), so the report shows
+    the same counts as `replay --json`, computed once."""
     counts = {t: dict.fromkeys(DECISIONS, 0) for t in TRUTHS}
-    for verdict in verdicts:
-        truth, decision = truth_label(verdict), verdict.get("decision")
-        if truth in counts and decision in DECISIONS:
-            counts[truth][decision] += 1
+    for truth, row in by_class.items():
+        for predicted, n in row.items():
+            decision = predicted if predicted in DECISIONS else "NG"
+            counts["OK" if truth == "ok" else "NG"][decision] += n
     return counts
 
 
@@ -97,7 +99,3 @@ def ng_rate_by_cavity(
         starts = np.maximum(ends - window, 0)
         trends[cavity] = (shots, 100.0 * (total[ends] - total[starts]) / (ends - starts))
     return trends
-
-
-def percentiles_ms(values: np.ndarray) -> dict[str, float]:
-    return {name: float(np.percentile(values, q)) for name, q in (("p50", 50), ("p90", 90), ("p99", 99))}

@@ -65,7 +65,7 @@ class MqttSink:
             for v in verdicts:
                 self._decisions[v.decision.name] += 1
                 self._ng_by_cavity[v.cavity] += v.decision.name == "NG"
-            raised = [a for r in results for a in self.alerts.observe(r)] if self.alerts else []
+            raised = [a for v in verdicts for a in self.alerts.observe(v)] if self.alerts else []
         self.publisher.enqueue("result", results)  # results first: an alert never overtakes its parts
         self._send(raised)
         if self.publisher.outbox.dropped != self._dropped_seen:

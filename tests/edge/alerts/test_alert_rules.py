@@ -22,14 +22,13 @@ class Clock:
 
 
 def part(cavity: int = 1, decision: Decision = Decision.OK, defect: str | None = None,
-         error: ErrorCode = ErrorCode.NONE, part_id: int = 1) -> dict[str, object]:
-    """A real Verdict's dict, as the MQTT sink hands it to the engine."""
+         error: ErrorCode = ErrorCode.NONE, part_id: int = 1) -> Verdict:
+    """A real Verdict, as the MQTT sink hands it to the engine."""
     score = None if decision is Decision.NO_DECISION else (0.9 if decision is Decision.NG else 0.1)
-    return Verdict(part_id, part_id, part_id, cavity, part_id, decision, defect, score, error, {}, 0.0, 0.0,
-                   ).to_dict()
+    return Verdict(part_id, part_id, part_id, cavity, part_id, decision, defect, score, error, {}, 0.0, 0.0)
 
 
-def feed(engine: AlertEngine, parts: Iterator[dict[str, object]] | list[dict[str, object]]) -> list[Alert]:
+def feed(engine: AlertEngine, parts: Iterator[Verdict] | list[Verdict]) -> list[Alert]:
     return [alert for p in parts for alert in engine.observe(p)]
 
 

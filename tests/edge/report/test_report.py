@@ -37,6 +37,9 @@ def hand_built_verdicts() -> list[dict]:
 
 SUMMARY = {"frames_in": 30, "frames_judged": 28, "parts": 28, "accuracy": 18 / 28, "escape_rate": 1 / 12,
            "fps": 123.4, "per_cavity": {"1": {"parts": 14, "accuracy": 0.6, "ng_rate": 0.3}},
+           # the replay summary's confusion of the same verdicts (edge/replay.py): truth -> verdict class
+           "confusion": {"ok": {"OK": 11, "flash": 2, "NO_DECISION": 3},
+                         "flash": {"OK": 1, "flash": 7, "NO_DECISION": 4}},
            "model": "<script>alert(1)</script>"}
 
 
@@ -105,7 +108,8 @@ def test_verdict_truth_string_is_understood(tmp_path: Path) -> None:
     verdicts = [{"decision": "OK", "truth": "ok"}, {"decision": "OK", "truth": "flash"},
                 {"decision": "NO_DECISION", "error": "DEADLINE_MISS", "truth": "ok"}]
     evidence = [(verdicts[2], np.zeros((8, 8, 3), np.uint8), None)]
-    page = write_report(tmp_path, {}, verdicts, evidence).read_text()
+    summary = {"confusion": {"ok": {"OK": 1, "NO_DECISION": 1}, "flash": {"OK": 1}}}  # as replay counts them
+    page = write_report(tmp_path, summary, verdicts, evidence).read_text()
     rows = {label: line for line in page.splitlines() for label in ("truth OK", "truth NG")
             if f">{label}</td>" in line}
     assert cell_numbers(rows["truth OK"]) == [1, 0, 1, 2]
