@@ -116,11 +116,14 @@ class SoftwareTrigger:
 
 class StdinTriggers:
     """Until the PLC link is wired: each line on stdin fires one trigger. A line is empty, `PART_ID`
-    or `PART_ID SHOT` (integers); anything else is logged and ignored. Stops at EOF or `close()`."""
+    or `PART_ID SHOT` (integers); anything else is logged and ignored. Stops at EOF or `close()`; at
+    EOF it calls `on_eof` (`moldpilot run` then drains and exits: the producer of triggers is gone)."""
 
-    def __init__(self, trigger: SoftwareTrigger, fd: int = 0) -> None:
+    def __init__(self, trigger: SoftwareTrigger, fd: int = 0,
+                 on_eof: Callable[[], None] | None = None) -> None:
         self.trigger = trigger
         self.fd = fd
+        self.on_eof = on_eof
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="stdin-triggers", daemon=True)
 
@@ -140,6 +143,9 @@ class StdinTriggers:
                     continue
                 chunk = os.read(self.fd, 4096)  # raw fd: no hidden buffer that select cannot see
                 if not chunk:
+                    log.info("stdin closed: no more triggers")
+                    if self.on_eof is not None:
+                        self.on_eof()
                     return
                 *lines, pending = (pending + chunk).split(b"\n")
                 for line in lines:

@@ -19,6 +19,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 from edge.config import StationConfig, load_config
 from edge.sinks.base import Sink
@@ -53,20 +54,22 @@ def run_station(config: StationConfig, sinks: list[Sink], stdin_triggers: bool =
     shutdown = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: shutdown.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return _serve(station, shutdown, software_inputs(station, stdin_triggers))
+        return _serve(station, shutdown, software_inputs(station, stdin_triggers, on_eof=shutdown.set))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-def software_inputs(station: Station, stdin_triggers: bool) -> list[StdinTriggers | SignalTriggers]:
-    """SIGUSR1 (and with `stdin_triggers` each stdin line) fires a trigger on a triggered station
-    without a PLC link. With a link the PLC owns the triggers: software triggers would answer it results
-    it never asked for."""
+def software_inputs(station: Station, stdin_triggers: bool,
+                    on_eof: Callable[[], None]) -> list[StdinTriggers | SignalTriggers]:
+    """SIGUSR1 (and with `stdin_triggers` each stdin line, until stdin closes: then `on_eof`) fires a
+    trigger on a triggered station without a PLC link. With a link the PLC owns the triggers: software
+    triggers would answer it results it never asked for."""
     if station.triggers is None or station.link is not None:
         return []
     software = SoftwareTrigger(station.triggers)
-    return [SignalTriggers(software), *([StdinTriggers(software)] if stdin_triggers else [])]
+    stdin = [StdinTriggers(software, on_eof=on_eof)] if stdin_triggers else []
+    return [SignalTriggers(software), *stdin]
 
 
 def _serve(station: Station, shutdown: threading.Event,

@@ -87,7 +87,15 @@ class Reconnecting:
             )
 
     def open(self) -> None:
-        self.source.open()
+        """Open the camera; one that is not up yet (it boots after the PC, its cable is out) is not a
+        reason to stop the station: it starts as lost and `read` keeps reconnecting, so every trigger
+        meanwhile is answered NO_DECISION and the camera-lost alert is raised. `moldpilot doctor` is
+        where a missing camera is an error."""
+        try:
+            self.source.open()
+        except (SourceError, SourceLost) as exc:
+            self._lose(f"{exc} (not up at start)")  # state "lost": read() reconnects, never refuses
+            return
         self._set_state("ok", "opened")
 
     def read(self) -> np.ndarray | None:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from pymodbus.client import ModbusSerialClient
-from pymodbus.exceptions import ModbusException
+from pymodbus.exceptions import ModbusException, ModbusIOException
 from pymodbus.pdu import ModbusPDU
 
 from plc_bridge.modbus import register_map as m
@@ -52,8 +52,15 @@ class VirtualModbusPlc:
         self._client.close()
 
     def read(self, address: int, count: int) -> list[int]:
-        return self._request(lambda: self._client.read_holding_registers(
-            address, count=count, device_id=self.unit_id)).registers
+        def call() -> ModbusPDU:
+            response = self._client.read_holding_registers(address, count=count, device_id=self.unit_id)
+            # RTU has no transaction id: after a timeout on a loaded machine, the late answer to an
+            # earlier request can be taken for this one. A PLC checks the length; so do we, and retry.
+            if not response.isError() and len(response.registers) != count:
+                raise ModbusIOException(f"answer holds {len(response.registers)} registers, {count} asked")
+            return response
+
+        return self._request(call).registers
 
     def write(self, address: int, values: list[int]) -> None:
         self._request(lambda: self._client.write_registers(address, values, device_id=self.unit_id))

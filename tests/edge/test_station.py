@@ -10,6 +10,7 @@ from edge.config import StationConfig
 from edge.station import Station
 from edge.triggers import SoftwareTrigger
 from edge.verdict import Decision, ErrorCode
+from sim.broker import free_port
 from sim.footage import FootageSettings, write_footage
 from tests.waiting import wait_until
 
@@ -69,3 +70,27 @@ def test_triggered_station_answers_each_trigger_and_refuses_after_stop(footage: 
     assert all(v.seq == late.seq and v.decision is Decision.NO_DECISION for v in late_verdicts)
     assert all(v.error_code is ErrorCode.TRIGGER_OVERRUN for v in late_verdicts)
     assert station.snapshot()["triggers_rejected"] == 1
+
+
+def test_a_camera_that_is_not_up_gets_no_decision_not_an_exit(tiny_model: Path) -> None:
+    """Issue 17 item 14: the station starts without its camera and answers every trigger NO_DECISION
+    (NO_FRAME), so the PLC rejects the parts, instead of exiting and leaving the line blind."""
+    config = StationConfig.model_validate({
+        "station": {"site": "s", "line": "l", "name": "p"},
+        "source": {"kind": "rtsp", "uri": f"http://127.0.0.1:{free_port()}/stream", "mode": "triggered",
+                   "reconnect_max_s": 0.5},
+        "model": {"path": str(tiny_model)},
+        "deadline_ms": 300,
+    })
+    station = Station(config)
+    assert station.view().camera["state"] == "lost"  # type: ignore[index]
+    assert station.triggers is not None
+    station.start()
+    try:
+        trigger = SoftwareTrigger(station.triggers).fire(part_id=5)
+        wait_until(lambda: 1 in station.view().latest_verdicts, "the trigger's answer")
+    finally:
+        assert station.close()
+    verdict = station.view().latest_verdicts[1]
+    assert (verdict.seq, verdict.decision, verdict.error_code) == (trigger.seq, Decision.NO_DECISION,
+                                                                  ErrorCode.NO_FRAME)

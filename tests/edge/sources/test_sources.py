@@ -327,10 +327,24 @@ def test_stop_ends_a_reconnect_wait_at_once(mjpeg: MjpegServer) -> None:
     assert source.state == "closed"
 
 
-def test_a_stream_that_never_opened_fails_start_up(mjpeg: MjpegServer) -> None:
+def test_a_camera_not_up_at_start_is_waited_for(mjpeg: MjpegServer) -> None:
+    """Issue 17 item 14: a camera that boots after the PC must not stop the station. It starts lost (the
+    camera-lost alert fires), and its first frame arrives once it is up."""
     mjpeg.stop()  # the port is now closed: connection refused
-    with pytest.raises(SourceError, match="cannot be opened; check the URL"):
-        open_source("rtsp", mjpeg.url, reconnect_max_s=1.0, stop_event=threading.Event())
+    stop = threading.Event()
+    changes: list[tuple[str, str]] = []
+    source = open_source("rtsp", mjpeg.url, reconnect_max_s=0.2, stop_event=stop,
+                         on_state_change=lambda state, detail: changes.append((state, detail)))
+    assert isinstance(source, Reconnecting) and source.stats().state == "lost"
+    assert changes and changes[0][0] == "lost" and "not up at start" in changes[0][1]
+    mjpeg.level = 150
+    mjpeg.start()
+    reader = Reader(source, stop)
+    reader.frame_with_level(150)
+    assert source.stats().recoveries == 1 and [state for state, _ in changes] == ["lost", "ok"]
+    stop.set()
+    reader.thread.join(WAIT_S)
+    source.close()
 
 
 def test_a_live_source_read_failure_is_a_loss(mjpeg: MjpegServer) -> None:
