@@ -95,9 +95,11 @@ def replay(
         "model": station.runner.card.name,
         "mode": "every-frame" if every_frame else "timeline",
         "speed": speed,
-        "truncated": bool(getattr(station.source, "truncated", False)),
         **summarize(verdicts, station.pipeline.snapshot()),
     }
+    # Short: the container declared more frames than decoded, or the timeline's shots outrun the file.
+    short = bool(getattr(station.source, "truncated", False))
+    summary["truncated"] = short or summary["parts_without_frame"] > 0
     return ReplayResult(summary, verdicts, memory.evidence)
 
 
@@ -167,7 +169,11 @@ def with_timeline_truth(verdicts: Sequence[Verdict], timeline: Timeline) -> list
 def summarize(verdicts: Sequence[Verdict], snapshot: dict[str, Any]) -> dict[str, Any]:
     """The replay JSON summary: counts and rates overall and per cavity, plus the pipeline snapshot's
     throughput, drops and latency percentiles."""
-    scored = [v for v in verdicts if v.truth is not None]
+    # A part whose frame the recording does not hold (a truncated file) was never judged: it is counted
+    # apart, not scored as a false reject or an escape.
+    unseen = [v for v in verdicts if v.error_code is ErrorCode.NO_FRAME]
+    scored = [v for v in verdicts if v.truth is not None and v.error_code is not ErrorCode.NO_FRAME]
+    scored_ids = {id(v) for v in scored}
     elapsed_s = snapshot["elapsed_s"]
     per_cavity = {}
     for cavity in sorted({v.cavity for v in verdicts}):
@@ -175,7 +181,7 @@ def summarize(verdicts: Sequence[Verdict], snapshot: dict[str, Any]) -> dict[str
         per_cavity[cavity] = {
             "parts": len(of_cavity),
             "ng_rate": _rate(sum(v.decision is Decision.NG for v in of_cavity), len(of_cavity)),
-            **_scores([v for v in of_cavity if v.truth is not None]),
+            **_scores([v for v in of_cavity if id(v) in scored_ids]),
         }
     sink_drops = sum(s["dropped"] for s in snapshot["sinks"].values())
     return {
@@ -184,6 +190,7 @@ def summarize(verdicts: Sequence[Verdict], snapshot: dict[str, Any]) -> dict[str
         "triggers": snapshot["triggers"],
         "parts": len(verdicts),
         "scored_parts": len(scored),
+        "parts_without_frame": len(unseen),
         **_scores(scored),
         "fps": round(snapshot["frames_judged"] / elapsed_s, 2) if elapsed_s > 0 else None,
         "elapsed_s": elapsed_s,

@@ -95,6 +95,8 @@ class Station:
         self.triggers = (TriggerQueue(TRIGGER_QUEUE_SIZE, on_reject=self._answer_rejected) if triggered
                          else None)
         self.link = open_trigger_link(config, self.triggers, self.mqtt.plc_fault if self.mqtt else None)
+        self.timeline = (load_timeline(config.source.uri, config.source.timeline)
+                         if replay is None and config.source.kind == "file" else None)
         self.source = open_source(config.source.kind, config.source.uri,
                                   reconnect_max_s=config.source.reconnect_max_s, stop_event=self.stop_event,
                                   on_state_change=self._camera_state if self.mqtt else None)
@@ -116,7 +118,7 @@ class Station:
                                             pace_fps=pace_fps, lanes=replay_lanes(config))
         else:
             self.pipeline = station_pipeline(config, self.source, self.recipes, all_sinks, self.cavities,
-                                             self.triggers, self.stop_event)
+                                             self.triggers, self.stop_event, self.timeline)
 
     def _own_sinks(self) -> list[Sink]:
         sinks: list[Sink] = [MetricsSink(self.tally)]
@@ -211,9 +213,8 @@ class Station:
     def _recorded_rois(self) -> Sequence[RoiXywh] | None:
         """Cavity ROIs a recording knows when station.yaml lists none: a footage file's timeline, or the
         simulator's nest layout."""
-        if self.config.source.kind == "file":
-            timeline = load_timeline(self.config.source.uri, self.config.source.timeline)
-            return timeline.rois_xywh if timeline else None
+        if self.timeline is not None:
+            return self.timeline.rois_xywh
         plan = getattr(self.source, "plan", None)  # edge.sources.simulator.SimSource
         return plan.layout.rois_xywh if plan is not None else None
 

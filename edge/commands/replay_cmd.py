@@ -120,7 +120,8 @@ def human_summary(summary: dict[str, Any]) -> list[str]:
     for cavity, figures in summary["per_cavity"].items():
         lines.append(f"  cavity {cavity} accuracy {pct(figures['accuracy'])} over {figures['parts']} parts")
     if summary["truncated"]:
-        lines.append("  WARNING: the video ended before the frames its container declares (truncated file)")
+        lines.append(f"  WARNING: the file is short (truncated or corrupt): {summary['parts_without_frame']} "
+                     "part(s) had no frame, counted apart (NO_FRAME) and not scored")
     if "report" in summary:
         lines.append(f"  report   {summary['report']}")
     return lines

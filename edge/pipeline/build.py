@@ -29,7 +29,7 @@ from pathlib import Path
 from edge.config import CavitySection, StationConfig
 from edge.errors import ModelError
 from edge.frame import Frame
-from edge.pipeline.capture import Job, LatestFrames, LiveReader, QueueReader, TriggeredPullReader
+from edge.pipeline.capture import FrameOf, Job, LatestFrames, LiveReader, QueueReader, TriggeredPullReader
 from edge.pipeline.feeds import LatestFeed, LiveTriggerFeed, QueueFeed
 from edge.pipeline.judge import Judge
 from edge.pipeline.lane import WHOLE_FRAME, Cavity
@@ -38,7 +38,8 @@ from edge.pipeline.recipes import Recipe, RecipeBook
 from edge.pipeline.runner import ModelRunner
 from edge.sinks.base import FanOut, Sink, SinkPolicy
 from edge.sources.base import FrameSource
-from edge.triggers import TriggerQueue
+from edge.triggers import Trigger, TriggerQueue
+from sim.timeline import Timeline
 
 # Replay on one lane (an accelerator, or model.threads set): crops per model call, at least one frame's.
 # Larger batches gain no speed on a CPU and cost activation memory (benchmarks/bench_lanes.py).
@@ -136,6 +137,28 @@ def open_recipes(config: StationConfig, n_cavities: int, micro_batch: bool, *, d
     return RecipeBook(recipes)
 
 
+def timeline_frames(timeline: Timeline) -> FrameOf:
+    """The frame of a recording each trigger is judged on: its shot's trigger frame. A trigger names its
+    shot by number (an ASCII TRG with a shot field) or by the shot's first part id (what a PLC writes
+    to PART_ID); one that names neither, a software trigger, takes the shot after the last one taken."""
+    by_shot = {s.shot: s.trigger_frame for s in timeline.shots}
+    by_part = {s.part_ids[0]: s.trigger_frame for s in timeline.shots}
+    order = [s.trigger_frame for s in timeline.shots]
+    place = {frame: i for i, frame in enumerate(order)}
+    taken = [-1]  # place in `order` of the last shot taken; only the reader thread calls this
+
+    def frame_of(trigger: Trigger) -> int | None:
+        if trigger.shot is not None or trigger.part_id is not None:
+            index = by_shot.get(trigger.shot) if trigger.shot is not None else by_part.get(trigger.part_id)
+        else:
+            index = order[taken[0] + 1] if taken[0] + 1 < len(order) else None
+        if index is not None:
+            taken[0] = max(taken[0], place[index])
+        return index
+
+    return frame_of
+
+
 def station_pipeline(
     config: StationConfig,
     source: FrameSource,
@@ -144,10 +167,12 @@ def station_pipeline(
     cavities: Sequence[Cavity],
     triggers: TriggerQueue | None,
     stop_event: threading.Event | None = None,
+    timeline: Timeline | None = None,
 ) -> Pipeline:
     """A production station (`moldpilot run`): triggered or free-run. In triggered mode `triggers` is
     where the PLC link and software triggers submit, and each trigger's RECIPE_ID picks its recipe from
-    `recipes`. `stop_event` is the one the source's reconnect wrapper watches."""
+    `recipes`; on a recording with a `timeline`, each trigger is judged on its own shot's trigger frame
+    (`timeline_frames`). `stop_event` is the one the source's reconnect wrapper watches."""
     fanout = FanOut(sinks, SinkPolicy.DROP)
     if config.source.mode == "free-run" and source.is_live:
         ring = LatestFrames(LIVE_RING_DEPTH)
@@ -162,7 +187,7 @@ def station_pipeline(
                             ring)
     else:
         jobs: queue.Queue[Job | None] = queue.Queue(triggers.maxsize)
-        reader = TriggeredPullReader(source, triggers, jobs)
+        reader = TriggeredPullReader(source, triggers, jobs, timeline_frames(timeline) if timeline else None)
         pipeline = Pipeline(recipes, QueueFeed(jobs), fanout, cavities, reader, triggers)
     return pipeline
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from edge.frame import Frame
+from edge.ratelog import worth_logging
 from edge.sources.base import FrameSource
 from edge.triggers import Trigger, TriggerQueue
 from edge.verdict import ErrorCode
@@ -33,6 +34,7 @@ from edge.verdict import ErrorCode
 log = logging.getLogger(__name__)
 
 END = None  # sentinel in the job queue: the reader is done, no more jobs will come
+FrameOf = Callable[[Trigger], "int | None"]  # the recording's frame a trigger belongs to; None: no shot
 
 
 @dataclass(slots=True)
@@ -136,6 +138,7 @@ class Reader:
         # Shared with a reconnect wrapper around a live source, so stop() also ends its waiting.
         self.stop_event = stop_event or threading.Event()
         self.frames_in = 0
+        self.triggers_unmatched = 0  # triggers of a recording that found no frame of their shot
         self.source_error: str | None = None
         self._thread = threading.Thread(target=self._guarded_run, name=name, daemon=True)
         self._t0_s = 0.0
@@ -237,19 +240,48 @@ class QueueReader(Reader):
 
 
 class TriggeredPullReader(Reader):
-    """A pull source in triggered mode: each trigger reads the next image. Runs until the trigger queue
-    is closed and empty; a trigger that finds the source exhausted gets NO_FRAME."""
+    """A pull source in triggered mode. Runs until the trigger queue is closed and empty.
 
-    def __init__(self, source: FrameSource, triggers: TriggerQueue, jobs: queue.Queue[Job | None]) -> None:
+    Without `frame_of` each trigger reads the next image (a folder of part photos, one per trigger).
+    With it (a recording with its timeline, edge/pipeline/build.py `timeline_frames`), each trigger is
+    judged on the frame its shot was triggered at: frames in between are skipped, a trigger repeated
+    for the same shot gets the same frame, and a trigger that names no shot of the recording, or
+    comes after a later shot was read, gets NO_FRAME and is counted in `triggers_unmatched`. A trigger
+    that finds the source exhausted gets NO_FRAME."""
+
+    def __init__(self, source: FrameSource, triggers: TriggerQueue, jobs: queue.Queue[Job | None],
+                 frame_of: FrameOf | None = None) -> None:
         super().__init__(source, "capture-on-trigger")
         self.triggers = triggers
         self.jobs = jobs
+        self.frame_of = frame_of
+        self._last: Frame | None = None
 
     def run(self) -> None:
         # Stop is ignored between triggers on purpose: the ones already accepted must be answered.
         while (trigger := self.triggers.get()) is not None:
-            frame = None if self.source_error else self.read_frame(stoppable=False)
+            frame = self._frame_for(trigger)
             self.jobs.put(Job(trigger, frame, ErrorCode.NONE if frame else ErrorCode.NO_FRAME))
+
+    def _frame_for(self, trigger: Trigger) -> Frame | None:
+        if self.frame_of is None:
+            return None if self.source_error else self.read_frame(stoppable=False)
+        index = self.frame_of(trigger)
+        while index is not None and not self.source_error and (self._last is None or
+                                                                self._last.frame_id < index):
+            if (frame := self.read_frame(stoppable=False)) is None:
+                return None  # the recording ends before the shot: NO_FRAME (a truncated file)
+            self._last = frame
+        if index is not None and self._last is not None and self._last.frame_id == index:
+            return self._last
+        self.triggers_unmatched += 1
+        if worth_logging(self.triggers_unmatched):
+            read = self._last.frame_id if self._last else "-"
+            why = ("names no shot of the recording" if index is None
+                   else f"wants frame {index}, after frame {read} was read")
+            log.warning("trigger %d (part %s, shot %s) %s: answered NO_FRAME (%d such triggers so far)",
+                        trigger.seq, trigger.part_id, trigger.shot, why, self.triggers_unmatched)
+        return None
 
     def finish(self) -> None:
         self.jobs.put(END)

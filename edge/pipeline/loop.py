@@ -126,6 +126,7 @@ class Pipeline:
             "frames_dropped": self.ring.dropped if self.ring is not None else 0,
             "triggers": snap.pop("triggers"),
             "triggers_rejected": self.triggers.rejected if self.triggers is not None else 0,
+            "triggers_unmatched": self.reader.triggers_unmatched if self.reader is not None else 0,
             **snap,
             "elapsed_s": round(elapsed_s, 3),
             "source_error": self.reader.source_error if self.reader is not None else None,

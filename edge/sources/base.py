@@ -13,6 +13,11 @@ class SourceError(MoldPilotError):
     """The source cannot be opened as configured (missing file, no such camera, missing extra)."""
 
 
+class SourceNotReady(SourceError):
+    """A live device that is not there or not answering yet (camera off or booting, cable out): unlike
+    a wrong setting, waiting for it may help."""
+
+
 class SourceLost(Exception):
     """A live source stopped delivering (camera unplugged, stream dropped); reconnecting may help."""
 

@@ -19,7 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.sources.base import SourceError, SourceLost
+from edge.sources.base import SourceError, SourceLost, SourceNotReady
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class GenicamSource:
             # (and ValueError/IndexError for no match); all mean the same to the user.
             found = [getattr(info, "serial_number", "?") for info in harvester.device_info_list]
             harvester.reset()
-            raise SourceError(
+            raise SourceNotReady(
                 f"{self.name}: cannot open the camera ({exc}); cameras found: {found or 'none'}; check "
                 "the serial number, the cable and that no other program holds the camera"
             ) from None

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.sources.base import SourceError, SourceLost
+from edge.sources.base import SourceError, SourceLost, SourceNotReady
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class VideoCaptureSource:
             cap.release()
             if self._required_file is not None:
                 raise SourceError(f"not a readable video: {self._required_file}; {self._cannot_open_hint}")
-            raise SourceError(f"{self.name}: cannot be opened; {self._cannot_open_hint}")
+            raise SourceNotReady(f"{self.name}: cannot be opened; {self._cannot_open_hint}")
         self._cap = cap
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps > 0 else None

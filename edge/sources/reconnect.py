@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from edge.sources.base import FrameSource, SourceError, SourceLost
+from edge.sources.base import FrameSource, SourceError, SourceLost, SourceNotReady
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class Reconnecting:
         where a missing camera is an error."""
         try:
             self.source.open()
-        except (SourceError, SourceLost) as exc:
+        except (SourceNotReady, SourceLost) as exc:  # a wrong setting (SourceError) still stops the start
             self._lose(f"{exc} (not up at start)")  # state "lost": read() reconnects, never refuses
             return
         self._set_state("ok", "opened")

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from edge.verdict import Decision, ErrorCode
+from sim.footage import FootageSettings, write_footage
 from sim.pty_pair import PtyCable
 from sim.virtual_plc.ascii_master import VirtualAsciiPlc
 from sim.virtual_plc.modbus_master import VirtualModbusPlc
-from sim.virtual_plc.record import ShotRecord, synthetic_plan
+from sim.virtual_plc.record import ShotRecord, plan_from_timeline, synthetic_plan
 from tests.recipe_models import MODEL_B, model_says
 from tests.station_run import start_run, two_cavity_station, wait_for_text
 from tests.tiny_model import tiny_card, write_solid_images
@@ -153,3 +154,37 @@ def test_recipe_ids_select_their_own_models_over_modbus(
     # The result records (JSONL, as MQTT) carry the recipe each part was judged by.
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {row["part_id"] - 900: row["recipe_id"] for row in rows} == dict(enumerate(recipe_of))
+
+
+def test_a_recording_replayed_to_a_plc_judges_each_trigger_on_its_own_shot(tiny_model: Path,
+                                                                           tmp_path: Path) -> None:
+    """Issue 17 item 1, the README's "Try it without a PLC": a triggered station on a recording with its
+    timeline, triggered by the virtual PLC from that timeline, judges each trigger on its shot's trigger
+    frame (not on the next frame of the file)."""
+    footage = tmp_path / "line.avi"
+    timeline = write_footage(footage, FootageSettings(shots=6, seed=7, cavities=2, fps=4, cycle_s=1.0,
+                                                      cell_px=64))
+    with PtyCable(tmp_path / "tty") as cable:
+        config = tmp_path / "plc.yaml"
+        config.write_text(
+            "station: {site: s, line: l, name: press1}\n"
+            f"source: {{kind: file, uri: {footage}, mode: triggered, timeline: {footage}.timeline.json}}\n"
+            f"model: {{path: {tiny_model}}}\ndeadline_ms: 5000\n"
+            f"plc: {{protocol: modbus-rtu, port: {cable.runtime_path}}}\n", encoding="utf-8")
+        out, log = tmp_path / "verdicts.jsonl", tmp_path / "run.log"
+        proc = start_run(config, out, log)
+        try:
+            wait_for_text(log, "serving on")
+            with VirtualModbusPlc(str(cable.plc_path), result_timeout_s=20) as plc:
+                records = plc.run(plan_from_timeline(footage))
+            proc.send_signal(signal.SIGTERM)
+            stdout, _ = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0, log.read_text()
+    assert all(r.echo_part_id == r.part_id for r in records) and len(records) == 6
+    trigger_frame = {s.part_ids[0]: s.trigger_frame for s in timeline.shots}
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 12  # 6 shots x 2 cavities
+    assert all(row["frame_id"] == trigger_frame[row["part_id"]] for row in rows)
+    assert json.loads(stdout.decode().strip().splitlines()[-1])["triggers_unmatched"] == 0

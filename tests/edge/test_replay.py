@@ -69,6 +69,12 @@ def test_truncated_footage_is_reported_and_every_shot_answered(
     missing = [v for v in result.verdicts if v.error_code is ErrorCode.NO_FRAME]
     assert missing and all(v.decision is Decision.NO_DECISION for v in missing)
     assert result.summary["frames_in"] < SHOTS * FRAMES_PER_SHOT
+    # Issue 17 item 8: the parts without a frame are counted apart and not scored (they were never
+    # judged: neither false rejects nor escapes), and the summary says the file is short.
+    summary = result.summary
+    assert summary["truncated"] and summary["parts_without_frame"] == len(missing)
+    assert summary["scored_parts"] == len(result.verdicts) - len(missing)
+    assert summary["ok_parts"] + summary["ng_parts"] == summary["scored_parts"]
 
 
 def test_cli_replay_prints_json_and_writes_the_report(

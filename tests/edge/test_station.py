@@ -12,6 +12,7 @@ from edge.triggers import SoftwareTrigger
 from edge.verdict import Decision, ErrorCode
 from sim.broker import free_port
 from sim.footage import FootageSettings, write_footage
+from sim.timeline import read_timeline
 from tests.waiting import wait_until
 
 CAVITIES = 2
@@ -94,3 +95,26 @@ def test_a_camera_that_is_not_up_gets_no_decision_not_an_exit(tiny_model: Path) 
     verdict = station.view().latest_verdicts[1]
     assert (verdict.seq, verdict.decision, verdict.error_code) == (trigger.seq, Decision.NO_DECISION,
                                                                   ErrorCode.NO_FRAME)
+
+
+def test_triggers_on_a_recording_take_their_shots_frame(footage: Path, tiny_model: Path) -> None:
+    """A trigger names its shot by first part id (as a PLC does); one without a part id takes the next
+    shot; an unknown part id is answered NO_FRAME and counted, never judged on some other frame."""
+    timeline = read_timeline(footage)
+    station = Station(config_for(footage, tiny_model, "triggered"))
+    assert station.triggers is not None
+    software = SoftwareTrigger(station.triggers)
+    station.start()
+    try:
+        software.fire(part_id=timeline.shots[1].part_ids[0])  # shot 2
+        wait_until(lambda: station.view().latest_verdicts.get(1), "shot 2's verdict")
+        assert station.view().latest_verdicts[1].frame_id == timeline.shots[1].trigger_frame
+        software.fire()  # no part id: the shot after the last one taken, shot 3
+        wait_until(lambda: station.view().latest_verdicts[1].frame_id == timeline.shots[2].trigger_frame,
+                   "shot 3's verdict")
+        software.fire(part_id=987_654)
+        wait_until(lambda: station.snapshot()["triggers"] == 3, "the third trigger's answer")
+    finally:
+        assert station.close()
+    assert station.view().latest_verdicts[1].error_code is ErrorCode.NO_FRAME
+    assert station.snapshot()["triggers_unmatched"] == 1
