@@ -39,11 +39,12 @@ from edge.sinks.base import Sink
 from edge.sinks.mqtt import build_mqtt_sink
 from edge.sinks.ng_store import NgStoreSink
 from edge.sinks.plc import PlcSink, open_link
+from edge.sources.base import FrameSource
 from edge.sources.factory import open_source
 from edge.triggers import Trigger, TriggerQueue
 from edge.verdict import Verdict
 from plc_bridge.link import FaultCallback, PlcLink
-from sim.timeline import load_timeline
+from sim.timeline import Timeline, load_timeline
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class Station:
                                   reconnect_max_s=config.source.reconnect_max_s, stop_event=self.stop_event,
                                   on_state_change=self._camera_state if self.mqtt else None)
         try:
-            recorded = replay.rois_xywh if replay else self._recorded_rois()
+            recorded = replay.rois_xywh if replay else recorded_rois(self.source, self.timeline)
             self.cavities = cavities_of(config.cavities, recorded)
             # Every model of every recipe is loaded, checked and warmed up here, before the first trigger.
             self.recipes = open_recipes(config, len(self.cavities), micro_batch=not triggered,
@@ -210,13 +211,15 @@ class Station:
         if state != "closed" and self.mqtt is not None:
             self.mqtt.camera_fault(state == "lost", detail)
 
-    def _recorded_rois(self) -> Sequence[RoiXywh] | None:
-        """Cavity ROIs a recording knows when station.yaml lists none: a footage file's timeline, or the
-        simulator's nest layout."""
-        if self.timeline is not None:
-            return self.timeline.rois_xywh
-        plan = getattr(self.source, "plan", None)  # edge.sources.simulator.SimSource
-        return plan.layout.rois_xywh if plan is not None else None
+
+
+def recorded_rois(source: FrameSource, timeline: Timeline | None) -> Sequence[RoiXywh] | None:
+    """Cavity ROIs a recording knows, for a station.yaml that lists none: a footage file's timeline, or
+    the simulator's nest layout (None: the whole frame is the one cavity)."""
+    if timeline is not None:
+        return timeline.rois_xywh
+    plan = getattr(source, "plan", None)  # edge.sources.simulator.SimSource
+    return plan.layout.rois_xywh if plan is not None else None
 
 
 def open_trigger_link(config: StationConfig, triggers: TriggerQueue | None,

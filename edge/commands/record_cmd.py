@@ -18,12 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge.config import StationConfig, load_config
+from edge.pipeline.build import cavities_of
 from edge.record import Recorder
 from edge.sources.factory import open_source
-from edge.station import TRIGGER_QUEUE_SIZE, open_trigger_link
+from edge.station import TRIGGER_QUEUE_SIZE, open_trigger_link, recorded_rois
 from edge.triggers import SignalTriggers, SoftwareTrigger, StdinTriggers, Trigger, TriggerQueue
 from edge.verdict import Decision, ErrorCode
 from plc_bridge.link import PlcLink, PlcResult
+from sim.timeline import load_timeline
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
@@ -63,11 +65,15 @@ def record(config: StationConfig, out: Path, stop: threading.Event, seconds: flo
     if triggered and link is None:
         software = SoftwareTrigger(triggers)
         inputs = [SignalTriggers(software), *([StdinTriggers(software)] if stdin_triggers else [])]
-    sections = sorted(config.cavities or [], key=lambda c: c.id)
-    cavities = [tuple(c.roi) for c in sections] or None
     source = open_source(config.source.kind, config.source.uri,
                          reconnect_max_s=config.source.reconnect_max_s, stop_event=stop)
-    recorder = Recorder(source, out, triggers, cavities,  # type: ignore[arg-type]
+    # The cavities of station.yaml, else those the source's own recording knows (issue 17 item 10: a
+    # file source kept its footage's cavities, not one full-frame cavity).
+    timeline = (load_timeline(config.source.uri, config.source.timeline)
+                if config.source.kind == "file" else None)
+    cavities = [c.roi_xywh for c in cavities_of(config.cavities, recorded_rois(source, timeline))
+                if c.roi_xywh is not None] or None
+    recorder = Recorder(source, out, triggers, cavities,
                         on_trigger=_answer_recording_only(link, len(cavities or [1])) if link else None)
     try:
         if link is not None:

@@ -8,10 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from edge.cli import main
+from edge.commands.record_cmd import record
+from edge.config import StationConfig
 from sim.footage import FootageSettings, write_footage
+from sim.timeline import read_timeline
 from tests.waiting import text_of, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,3 +76,17 @@ def test_unit_restarts_on_failure_and_logs_json() -> None:
     for line in ("Restart=on-failure", "User=moldpilot", "KillSignal=SIGTERM", "SupplementaryGroups=dialout"):
         assert line in unit
     assert "--log-format json run -c /etc/moldpilot/station.yaml" in unit
+
+
+def test_recording_a_file_keeps_its_cavities(tmp_path: Path) -> None:
+    """Issue 17 item 10: a station.yaml without `cavities:` recording a footage file keeps the file's
+    cavity ROIs (from its timeline), not one full-frame cavity."""
+    camera = tmp_path / "camera.avi"
+    source_timeline = write_footage(camera, FootageSettings(shots=2, seed=5, cavities=4, cell_px=64))
+    config = StationConfig.model_validate({
+        "station": {"site": "s", "line": "l", "name": "p"},
+        "source": {"kind": "file", "uri": str(camera), "mode": "free-run"},
+        "model": {"path": str(camera)},  # not loaded by record
+    })
+    path = record(config, tmp_path / "rec.avi", threading.Event())
+    assert read_timeline(path).rois_xywh == source_timeline.rois_xywh
