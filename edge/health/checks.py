@@ -26,10 +26,16 @@ def check_camera_moved(feats: FrameFeatures, ref: Reference, th: HealthThreshold
 
 
 def check_blocked(feats: FrameFeatures, ref: Reference, th: HealthThresholds) -> CheckResult:
-    """Share of the view whose tiles went dark, or flat where the reference had detail."""
+    """Share of the view whose tiles went dark, or flat where the reference had detail.
+
+    Flat is judged on the tile's contrast relative to its brightness (std / mean): a dimmer lamp lowers
+    both and leaves it, a veil of haze adds light without detail and lowers it, as does a cover.
+    """
     dark = feats.tile_mean < th.tile_dark_ratio * ref.tile_mean
     has_detail = ref.tile_std >= th.tile_min_contrast_levels
-    flat = has_detail & (feats.tile_std < th.tile_flat_ratio * ref.tile_std)
+    live_contrast = feats.tile_std / np.maximum(feats.tile_mean, 1.0)
+    ref_contrast = ref.tile_std / np.maximum(ref.tile_mean, 1.0)
+    flat = has_detail & (live_contrast < th.tile_flat_ratio * ref_contrast)
     lost = dark | flat
     return CheckResult(Condition.BLOCKED, "view_share_lost", float(lost.mean()), th.blocked_view_share,
                        {"dark_share": float(dark.mean()), "flat_share": float(flat.mean())})

@@ -24,9 +24,9 @@ from edge.health.score_drift import check_score_drift
 from edge.health.texts import Lang, Phase, alert_message
 from edge.health.thresholds import HealthThresholds
 
-# While a condition stays raised, an "update" goes out when its figure has moved this share of the bound
-# since the last event: often enough to follow a worsening fault, rarely enough not to flood MQTT.
-UPDATE_STEP_SHARE = 0.25
+# While a condition stays raised, an "update" goes out when its figure has doubled or halved since the
+# last event: a fault that gets worse (or better) is followed, a figure that jitters is not (no MQTT flood).
+UPDATE_FACTOR = 2.0
 
 
 @dataclass(frozen=True)
@@ -108,9 +108,9 @@ class HealthMonitor:
             debounce = self._debounce[result.condition]
             phase: Phase | None = debounce.update(result.active)
             last = self._last_event_figure.get(result.condition)
-            if phase is None and debounce.raised and last is not None:
-                moved = abs(result.figure - last) >= UPDATE_STEP_SHARE * result.bound
-                phase = "update" if moved else None
+            if phase is None and debounce.raised and result.active and last:
+                ratio = result.figure / last
+                phase = "update" if ratio >= UPDATE_FACTOR or ratio <= 1.0 / UPDATE_FACTOR else None
             if phase is None:
                 continue
             self._last_event_figure[result.condition] = result.figure

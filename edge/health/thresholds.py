@@ -20,7 +20,7 @@ class HealthThresholds:
     moved_min_px: float = 3.0
     moved_roi_share: float = 0.03
     # Blocked / dirty lens: the share of the view whose tiles went dark (mean below dark_ratio of the
-    # reference) or flat (contrast below flat_ratio of the reference).
+    # reference) or flat (contrast relative to brightness below flat_ratio of the reference's).
     blocked_view_share: float = 0.15
     tile_dark_ratio: float = 0.4
     tile_flat_ratio: float = 0.45
