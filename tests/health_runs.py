@@ -9,6 +9,7 @@ sample per shot, at the shot's time in the footage.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ class HealthRun:
     faults: tuple[Fault, ...]
     events: tuple[HealthEvent, ...]
     shots: int
+    judge_ms_per_frame: float  # the monitor's own time per sampled frame (measure + checks + state)
 
     def new_events(self) -> list[HealthEvent]:
         return [e for e in self.events if e.phase == "new"]
@@ -110,6 +112,8 @@ def watch_footage(video: Path, thresholds: HealthThresholds | None = None) -> He
     reference = Reference.build([f for _, _, f in frames[:REFERENCE_SHOTS]], timeline.rois_xywh)
     monitor = HealthMonitor(reference, thresholds)
     events: list[HealthEvent] = []
+    start = time.perf_counter()
     for shot, t_s, frame in frames[REFERENCE_SHOTS:]:
         events += monitor.observe_frame(frame, t_s, shot)
-    return HealthRun(timeline.faults, tuple(events), len(timeline.shots))
+    judge_ms = 1000.0 * (time.perf_counter() - start) / max(1, len(frames) - REFERENCE_SHOTS)
+    return HealthRun(timeline.faults, tuple(events), len(timeline.shots), judge_ms)

@@ -22,23 +22,43 @@ def check_camera_moved(feats: FrameFeatures, ref: Reference, th: HealthThreshold
     roi_side_px = min((min(w, h) for _, _, w, h in rois), default=min(ref.layout.frame_wh))
     bound = max(th.moved_min_px, th.moved_roi_share * roi_side_px)
     return CheckResult(Condition.CAMERA_MOVED, "corner_shift_px", motion.corner_shift_px, bound,
-                       {"shift_px": motion.shift_px, "angle_deg": motion.angle_deg})
+                       {"shift_px": motion.shift_px, "angle_deg": motion.angle_deg,
+                        "alignment_gain": motion.alignment_gain})
 
 
 def check_blocked(feats: FrameFeatures, ref: Reference, th: HealthThresholds) -> CheckResult:
-    """Share of the view whose tiles went dark, or flat where the reference had detail.
+    """A cover over part of the view, or a haze over all of it, whichever is further past its bound.
 
-    Flat is judged on the tile's contrast relative to its brightness (std / mean): a dimmer lamp lowers
-    both and leaves it, a veil of haze adds light without detail and lowers it, as does a cover.
+    Judged on the fixture's tiles: parts differ from shot to shot (and a new mold's parts are another
+    check's business). Contrast is the tile's std over its mean: a dimmer lamp lowers both and leaves
+    it, a veil of haze adds light without detail and lowers it, as does a cover.
+    - view_share_lost: the share of tiles gone dark or flat. Each tile is compared with the least of
+      its reference neighbourhood (3 x 3 tiles), so a nest edge that a knocked camera moved into the
+      next tile does not pass for a covered one.
+    - contrast_loss: the share of the fixture's overall contrast lost (features.fixture_contrast), the
+      veil of a dirty lens; a part edge or a shifted view barely moves it.
     """
-    dark = feats.tile_mean < th.tile_dark_ratio * ref.tile_mean
-    has_detail = ref.tile_std >= th.tile_min_contrast_levels
+    judged = ref.layout.tile_fixture_share >= 0.5
+    if not judged.any():
+        judged = np.ones_like(judged)
     live_contrast = feats.tile_std / np.maximum(feats.tile_mean, 1.0)
     ref_contrast = ref.tile_std / np.maximum(ref.tile_mean, 1.0)
-    flat = has_detail & (live_contrast < th.tile_flat_ratio * ref_contrast)
-    lost = dark | flat
-    return CheckResult(Condition.BLOCKED, "view_share_lost", float(lost.mean()), th.blocked_view_share,
-                       {"dark_share": float(dark.mean()), "flat_share": float(flat.mean())})
+    dark = judged & (feats.tile_mean < th.tile_dark_ratio * _least_around(ref.tile_mean))
+    has_detail = _least_around(ref.tile_std) >= th.tile_min_contrast_levels
+    flat = judged & has_detail & (live_contrast < th.tile_flat_ratio * _least_around(ref_contrast))
+    lost_share = float((dark | flat).sum() / judged.sum())
+    contrast_loss = 1.0 - feats.fixture_contrast / max(float(ref.fixture_contrast), 1e-6)
+    return CheckResult.worst(
+        Condition.BLOCKED,
+        {"view_share_lost": (lost_share, th.blocked_view_share),
+         "contrast_loss": (contrast_loss, th.haze_contrast_loss)},
+        {"view_share_lost": lost_share, "contrast_loss": contrast_loss},
+    )
+
+
+def _least_around(tiles: np.ndarray) -> np.ndarray:
+    """Each tile's least value over its 3 x 3 neighbourhood."""
+    return cv2.erode(tiles, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
 
 
 def check_blurred(feats: FrameFeatures, ref: Reference, th: HealthThresholds) -> CheckResult:

@@ -15,10 +15,18 @@ import numpy as np
 
 WORK_SIDE_PX = 256
 TILE_GRID = 8  # the view as 8 x 8 tiles for "a large part of it went dark or flat"
-TILE_SMOOTH_SIGMA_PX = 2.5  # tiles judge coarse contrast (a veil over the view), not fine focus
+TILE_SMOOTH_SIGMA_PX = 2.5  # tiles judge coarse contrast (a cover over the view), not fine focus
+# The fixture's overall contrast, for a haze: smoothed hard (so lost focus barely moves it) and taken
+# between its 10th and 90th percentile brightness (so a stray part edge does not).
+HAZE_SMOOTH_SIGMA_PX = 4.0
+HAZE_PERCENTILES = (10.0, 90.0)
 _SMOOTH_SIGMA_PX = 1.0  # take sensor noise out of contrast and sharpness figures
 DESCRIPTOR_SIDE_PX = 32  # a part's shape, blurred and small, so pose jitter barely changes it
 HUE_BINS, SAT_BINS = 18, 8
+# Below this saturation (of 255) a pixel is grey: its hue is noise that a slight lamp tint swings
+# around the wheel, so grey pixels share one bin instead of spreading over the hue bins.
+GREY_SATURATION = 40
+COLOUR_BINS = HUE_BINS * SAT_BINS + 1
 PART_MARGIN_SHARE = 0.12
 
 
@@ -31,6 +39,7 @@ class Layout:
     scale: float  # work px per frame px
     plate_mask: np.ndarray  # work image, True outside every ROI
     fixture_mask: np.ndarray  # work image, True except where parts lie (the middle of each ROI)
+    tile_fixture_share: np.ndarray  # [TILE_GRID, TILE_GRID] share of each tile that is fixture
 
     @classmethod
     def of(cls, frame_wh: tuple[int, int], rois_xywh: Sequence[tuple[int, int, int, int]]) -> Layout:
@@ -41,7 +50,8 @@ class Layout:
         # A part fills about the middle 70 % of its ROI and moves there from shot to shot; the nest's
         # edge and the plate around it do not, so they are what registration aligns.
         fixture = _outside(work_wh, rois_xywh, scale, PART_MARGIN_SHARE)
-        return cls((w, h), tuple(tuple(r) for r in rois_xywh), scale, plate, fixture)
+        share, _ = tile_stats(fixture.astype(np.float32))
+        return cls((w, h), tuple(tuple(r) for r in rois_xywh), scale, plate, fixture, share)
 
     @property
     def work_wh(self) -> tuple[int, int]:
@@ -74,9 +84,10 @@ class FrameFeatures:
     tile_mean: np.ndarray
     tile_std: np.ndarray
     plate_bgr: np.ndarray  # mean B, G, R of the plate, grey levels
+    fixture_contrast: float  # Michelson contrast of the fixture between HAZE_PERCENTILES
     sharpness: np.ndarray  # [K] var(Laplacian) / var(image) of the smoothed crop: contrast-free
     shape_small: np.ndarray  # [K, 32, 32] blurred crop, zero mean and unit variance
-    colour_hist: np.ndarray  # [K, HUE_BINS * SAT_BINS], sums to 1
+    colour_hist: np.ndarray  # [K, COLOUR_BINS]: hue x saturation of coloured pixels, then grey; sums to 1
 
 
 def measure(image_bgr: np.ndarray, layout: Layout) -> FrameFeatures:
@@ -95,9 +106,10 @@ def measure(image_bgr: np.ndarray, layout: Layout) -> FrameFeatures:
         tile_mean,
         tile_std,
         work_bgr[layout.plate_mask].mean(axis=0),
+        fixture_contrast(work_gray, layout.fixture_mask),
         np.array([sharpness(c) for c in crops], np.float32),
         np.array(shapes, np.float32).reshape(len(crops), DESCRIPTOR_SIDE_PX, DESCRIPTOR_SIDE_PX),
-        np.array(hists, np.float32).reshape(len(crops), HUE_BINS * SAT_BINS),
+        np.array(hists, np.float32).reshape(len(crops), COLOUR_BINS),
     )
 
 
@@ -111,6 +123,13 @@ def tile_stats(gray: np.ndarray, grid: int = TILE_GRID) -> tuple[np.ndarray, np.
             m, s = cv2.meanStdDev(gray[ys[r] : ys[r + 1], xs[c] : xs[c + 1]])
             mean[r, c], std[r, c] = m[0, 0], s[0, 0]
     return mean, std
+
+
+def fixture_contrast(work_gray: np.ndarray, fixture_mask: np.ndarray) -> float:
+    """(bright - dark) / (bright + dark) of the smoothed fixture: a lamp's gain keeps it, a veil lowers it."""
+    smooth = cv2.GaussianBlur(work_gray, (0, 0), HAZE_SMOOTH_SIGMA_PX)
+    dark, bright = np.percentile(smooth[fixture_mask], HAZE_PERCENTILES)
+    return float((bright - dark) / max(float(bright + dark), 1e-3))
 
 
 def sharpness(crop_bgr: np.ndarray) -> float:
@@ -127,11 +146,13 @@ def sharpness(crop_bgr: np.ndarray) -> float:
 
 
 def part_descriptor(crop_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A crop's look: its blurred small grey picture (normalised) and its hue-saturation histogram."""
+    """A crop's look: its blurred small grey picture (normalised) and its colour histogram."""
     side = DESCRIPTOR_SIDE_PX
     small = cv2.resize(cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY), (side, side), interpolation=cv2.INTER_AREA)
     small = cv2.GaussianBlur(small.astype(np.float32), (0, 0), 1.5)
     small = (small - small.mean()) / max(float(small.std()), 1e-3)
     hsv = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2HSV)
-    hist = cv2.calcHist([hsv], [0, 1], None, [HUE_BINS, SAT_BINS], [0, 180, 0, 256]).ravel()
+    coloured = (hsv[..., 1] >= GREY_SATURATION).astype(np.uint8)
+    hist = cv2.calcHist([hsv], [0, 1], coloured, [HUE_BINS, SAT_BINS], [0, 180, 0, 256]).ravel()
+    hist = np.append(hist, coloured.size - int(coloured.sum()))
     return small, hist / max(float(hist.sum()), 1.0)

@@ -25,8 +25,8 @@ from edge.health.features import FrameFeatures, Layout, measure
 
 REFERENCE_SCHEMA = "moldpilot.health-reference/1"
 MIN_FRAMES = 3
-_ARRAYS = ("work_gray", "tile_mean", "tile_std", "plate_bgr", "sharpness", "shape_small", "colour_hist",
-           "good_scores")
+_ARRAYS = ("work_gray", "tile_mean", "tile_std", "plate_bgr", "fixture_contrast", "sharpness", "shape_small",
+           "colour_hist", "good_scores")
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class Reference:
     tile_mean: np.ndarray
     tile_std: np.ndarray
     plate_bgr: np.ndarray
+    fixture_contrast: np.ndarray  # 0-d
     sharpness: np.ndarray
     shape_small: np.ndarray
     colour_hist: np.ndarray
@@ -71,6 +72,7 @@ class Reference:
             median("tile_mean"),
             median("tile_std"),
             median("plate_bgr"),
+            median("fixture_contrast"),
             median("sharpness"),
             _normalised(np.mean(np.stack([f.shape_small for f in feats]), axis=0)),
             np.mean(np.stack([f.colour_hist for f in feats]), axis=0).astype(np.float32),

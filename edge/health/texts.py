@@ -50,6 +50,8 @@ MEASURES: Mapping[str, Mapping[Lang, str]] = {
                         "ko": "화면 {figure:.1f} px 이동 (한계 {bound:.1f} px)"},
     "view_share_lost": {"en": "{figure:.0%} of the view dark or flat (limit {bound:.0%})",
                         "ko": "화면의 {figure:.0%}가 어둡거나 흐림 (한계 {bound:.0%})"},
+    "contrast_loss": {"en": "contrast down {figure:.0%} (limit {bound:.0%})",
+                      "ko": "대비 {figure:.0%} 저하 (한계 {bound:.0%})"},
     "sharpness_loss": {"en": "sharpness down {figure:.0%} (limit {bound:.0%})",
                        "ko": "선명도 {figure:.0%} 저하 (한계 {bound:.0%})"},
     "brightness_change": {"en": "brightness changed {figure:.0%} (limit {bound:.0%})",

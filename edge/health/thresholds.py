@@ -22,10 +22,13 @@ class HealthThresholds:
     # Blocked / dirty lens: the share of the view whose tiles went dark (mean below dark_ratio of the
     # reference) or flat (contrast relative to brightness below flat_ratio of the reference's).
     blocked_view_share: float = 0.15
-    tile_dark_ratio: float = 0.4
+    tile_dark_ratio: float = 0.25
     tile_flat_ratio: float = 0.45
     # A tile whose reference contrast is below this (grey levels) is bare plate: "flat" says nothing there.
     tile_min_contrast_levels: float = 2.0
+    # Dirty lens: the fixture lost this share of its overall contrast (a healthy line: within +-2 %;
+    # focus lost, sigma 4 px: 7 %).
+    haze_contrast_loss: float = 0.12
     # Focus: the median cavity's sharpness fell by this share of its reference.
     blurred_sharpness_loss: float = 0.45
     # Lighting: the plate's brightness changed by this share, or its colour (the B, G, R shares of its
@@ -33,9 +36,10 @@ class HealthThresholds:
     lighting_brightness_change: float = 0.2
     lighting_colour_shift: float = 0.02
     # Different mold: the median cavity's part no longer looks like the reference part, by shape
-    # (1 - correlation of the blurred small crops) or colour (Bhattacharyya distance of hue-saturation).
+    # (1 - correlation of the blurred small crops) or colour (Bhattacharyya distance of the colour
+    # histograms; a healthy line stays near 0.05, a resin of another colour reaches 0.4 and more).
     mold_shape_distance: float = 0.35
-    mold_colour_distance: float = 0.45
+    mold_colour_distance: float = 0.3
     # Score drift: population stability index of the live window against the good-part scores
     # (0.25 is the customary "significant shift"), or a NO_DECISION rate this far above the reference.
     drift_psi: float = 0.25
