@@ -1,6 +1,7 @@
 """Health watch on simulator footage: detection delay per fault kind and severity, and false alarms.
 
-    .venv/bin/python benchmarks/bench_health.py [--recordings 20] [--shots 100] [--fault-seeds 3] [--json]
+    .venv/bin/python benchmarks/bench_health.py [--recordings 20] [--shots 100] [--fault-seeds 3]
+                                                [--cell-px 96] [--json]
 
 For each fault kind and severity, `--fault-seeds` recordings with the fault from shot 14 to 21 (the
 reference is taken on shots 1-10): how many were detected as the right condition, the detection delay
@@ -8,7 +9,8 @@ in shots (1 = raised on the fault's first shot; issue 20 asks <= 5, goal 2), how
 fault it cleared, and any other condition raised meanwhile. Then `--recordings` fault-free recordings
 of `--shots` shots (fresh seeds, the simulator's lamp drift and pose jitter): every raised condition is
 a false alarm. Real footage files (MJPG .avi through the footage writer, read back with OpenCV), the
-same HealthMonitor the watch thread runs. Not a test: it takes a few minutes.
+same HealthMonitor the watch thread runs, on the test line (4 cavities, 2 s cycle; `--cell-px 160` for
+the footage command's default nest size). Not a test: it takes a few minutes.
 """
 
 from __future__ import annotations
@@ -41,11 +43,11 @@ SEVERITIES = {
 FAULT_FIRST, FAULT_LAST, FAULT_SHOTS = REFERENCE_SHOTS + 4, REFERENCE_SHOTS + 11, REFERENCE_SHOTS + 18
 
 
-def fault_case(args: tuple[str, float, int]) -> dict[str, object]:
-    kind, severity, seed = args
+def fault_case(args: tuple[str, float, int, int]) -> dict[str, object]:
+    kind, severity, seed, cell_px = args
     fault = Fault(kind, FAULT_FIRST, FAULT_LAST, severity)
     with tempfile.TemporaryDirectory() as tmp:
-        run = watch_footage(render(Path(tmp) / "f.avi", seed, FAULT_SHOTS, [fault]))
+        run = watch_footage(render(Path(tmp) / "f.avi", seed, FAULT_SHOTS, [fault], cell_px=cell_px))
     expected = EXPECTED[kind]
     return {"kind": kind, "severity": severity, "seed": seed,
             "delay_shots": run.delay_shots(fault, expected),
@@ -54,10 +56,10 @@ def fault_case(args: tuple[str, float, int]) -> dict[str, object]:
             "false_alarms": len(run.false_alarms())}
 
 
-def clean_case(args: tuple[int, int]) -> dict[str, object]:
-    seed, shots = args
+def clean_case(args: tuple[int, int, int]) -> dict[str, object]:
+    seed, shots, cell_px = args
     with tempfile.TemporaryDirectory() as tmp:
-        run = watch_footage(render(Path(tmp) / "c.avi", seed, shots))
+        run = watch_footage(render(Path(tmp) / "c.avi", seed, shots, cell_px=cell_px))
     return {"seed": seed, "raised": [e.condition.name for e in run.new_events()],
             "judge_ms_per_frame": run.judge_ms_per_frame}
 
@@ -85,12 +87,13 @@ def main() -> int:
     parser.add_argument("--recordings", type=int, default=20, help="fault-free recordings (default 20)")
     parser.add_argument("--shots", type=int, default=100, help="shots per fault-free recording (default 100)")
     parser.add_argument("--fault-seeds", type=int, default=3, help="recordings per fault and severity")
+    parser.add_argument("--cell-px", type=int, default=96, help="nest size in px (default 96)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = parser.parse_args()
-    fault_jobs = [(kind, severity, 7000 + i)
+    fault_jobs = [(kind, severity, 7000 + i, args.cell_px)
                   for kind in FAULT_KINDS for severity in SEVERITIES[kind] for i in range(args.fault_seeds)]
-    clean_jobs = [(9000 + i, args.shots) for i in range(args.recordings)]
+    clean_jobs = [(9000 + i, args.shots, args.cell_px) for i in range(args.recordings)]
     with ProcessPoolExecutor(args.jobs) as pool:
         rows = summarise(list(pool.map(fault_case, fault_jobs)))
         clean = list(pool.map(clean_case, clean_jobs))
@@ -101,7 +104,8 @@ def main() -> int:
                                                           "false_alarms": dict(alarms)},
                           "judge_ms_per_frame": round(judge_ms, 2)}, indent=1))
         return 0
-    print(f"fault from shot {FAULT_FIRST} to {FAULT_LAST}, reference on shots 1-{REFERENCE_SHOTS}, "
+    print(f"{args.cell_px} px nests; fault from shot {FAULT_FIRST} to {FAULT_LAST}, reference on shots "
+          f"1-{REFERENCE_SHOTS}, "
           f"{args.fault_seeds} recording(s) each; delay in shots (1 = raised on the fault's first shot)\n")
     print(f"{'fault':14} {'severity':>8} {'condition':13} {'detected':>8} {'delay med':>9} {'delay max':>9} "
           f"{'cleared max':>11}  others raised")

@@ -93,8 +93,8 @@ def check_mold(feats: FrameFeatures, ref: Reference, th: HealthThresholds) -> Ch
     """The median cavity's part against the reference part: shape or colour, whichever is worse."""
     if not len(feats.sharpness):
         return CheckResult(Condition.MOLD_CHANGED, "shape_distance", 0.0, th.mold_shape_distance)
-    n = feats.shape_small[0].size
-    correlation = (feats.shape_small * ref.shape_small).reshape(len(feats.shape_small), -1).sum(axis=1) / n
+    count = len(feats.shape_spectrum)
+    correlation = (feats.shape_spectrum * ref.shape_spectrum).reshape(count, -1).mean(axis=1)
     shape = float(np.median(1.0 - correlation))
     colour = float(np.median([
         cv2.compareHist(live, reference, cv2.HISTCMP_BHATTACHARYYA)

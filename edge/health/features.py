@@ -21,7 +21,13 @@ TILE_SMOOTH_SIGMA_PX = 2.5  # tiles judge coarse contrast (a cover over the view
 HAZE_SMOOTH_SIGMA_PX = 4.0
 HAZE_PERCENTILES = (10.0, 90.0)
 _SMOOTH_SIGMA_PX = 1.0  # take sensor noise out of contrast and sharpness figures
-DESCRIPTOR_SIDE_PX = 32  # a part's shape, blurred and small, so pose jitter barely changes it
+# A part's shape as the spectrum of its picture around the nest centre: the crop (smoothed, so lost
+# focus barely changes it) unrolled into polar samples, and per radius the magnitudes of angular
+# harmonics 2-32. A magnitude does not change when the part turns, so the +-8 degree pose jitter leaves
+# it; teeth, knurls, pins and corners are harmonics, so another part type changes it a lot.
+SHAPE_SMOOTH_SIGMA_PX = 2.0
+POLAR_RADII, POLAR_ANGLES = 24, 128
+HARMONICS = range(2, 33)
 HUE_BINS, SAT_BINS = 18, 8
 # Below this saturation (of 255) a pixel is grey: its hue is noise that a slight lamp tint swings
 # around the wheel, so grey pixels share one bin instead of spreading over the hue bins.
@@ -86,7 +92,7 @@ class FrameFeatures:
     plate_bgr: np.ndarray  # mean B, G, R of the plate, grey levels
     fixture_contrast: float  # Michelson contrast of the fixture between HAZE_PERCENTILES
     sharpness: np.ndarray  # [K] var(Laplacian) / var(image) of the smoothed crop: contrast-free
-    shape_small: np.ndarray  # [K, 32, 32] blurred crop, zero mean and unit variance
+    shape_spectrum: np.ndarray  # [K, len(HARMONICS), POLAR_RADII], zero mean and unit variance
     colour_hist: np.ndarray  # [K, COLOUR_BINS]: hue x saturation of coloured pixels, then grey; sums to 1
 
 
@@ -108,7 +114,7 @@ def measure(image_bgr: np.ndarray, layout: Layout) -> FrameFeatures:
         work_bgr[layout.plate_mask].mean(axis=0),
         fixture_contrast(work_gray, layout.fixture_mask),
         np.array([sharpness(c) for c in crops], np.float32),
-        np.array(shapes, np.float32).reshape(len(crops), DESCRIPTOR_SIDE_PX, DESCRIPTOR_SIDE_PX),
+        np.array(shapes, np.float32).reshape(len(crops), len(HARMONICS), POLAR_RADII),
         np.array(hists, np.float32).reshape(len(crops), COLOUR_BINS),
     )
 
@@ -146,13 +152,16 @@ def sharpness(crop_bgr: np.ndarray) -> float:
 
 
 def part_descriptor(crop_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A crop's look: its blurred small grey picture (normalised) and its colour histogram."""
-    side = DESCRIPTOR_SIDE_PX
-    small = cv2.resize(cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY), (side, side), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small.astype(np.float32), (0, 0), 1.5)
-    small = (small - small.mean()) / max(float(small.std()), 1e-3)
+    """A crop's look: its shape spectrum (normalised, see HARMONICS) and its colour histogram."""
+    gray = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    gray = cv2.GaussianBlur(gray, (0, 0), SHAPE_SMOOTH_SIGMA_PX)
+    h, w = gray.shape
+    polar = cv2.warpPolar(gray, (POLAR_RADII, POLAR_ANGLES), (w / 2, h / 2), 0.48 * min(w, h),
+                          cv2.WARP_POLAR_LINEAR)  # rows: angle, columns: radius
+    spectrum = np.log1p(np.abs(np.fft.rfft(polar, axis=0))[HARMONICS.start : HARMONICS.stop])
+    spectrum = (spectrum - spectrum.mean()) / max(float(spectrum.std()), 1e-3)
     hsv = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2HSV)
     coloured = (hsv[..., 1] >= GREY_SATURATION).astype(np.uint8)
     hist = cv2.calcHist([hsv], [0, 1], coloured, [HUE_BINS, SAT_BINS], [0, 180, 0, 256]).ravel()
     hist = np.append(hist, coloured.size - int(coloured.sum()))
-    return small, hist / max(float(hist.sum()), 1.0)
+    return spectrum, hist / max(float(hist.sum()), 1.0)

@@ -25,8 +25,8 @@ from edge.health.features import FrameFeatures, Layout, measure
 
 REFERENCE_SCHEMA = "moldpilot.health-reference/1"
 MIN_FRAMES = 3
-_ARRAYS = ("work_gray", "tile_mean", "tile_std", "plate_bgr", "fixture_contrast", "sharpness", "shape_small",
-           "colour_hist", "good_scores")
+_ARRAYS = ("work_gray", "tile_mean", "tile_std", "plate_bgr", "fixture_contrast", "sharpness",
+           "shape_spectrum", "colour_hist", "good_scores")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Reference:
     plate_bgr: np.ndarray
     fixture_contrast: np.ndarray  # 0-d
     sharpness: np.ndarray
-    shape_small: np.ndarray
+    shape_spectrum: np.ndarray
     colour_hist: np.ndarray
     good_scores: np.ndarray  # P(defect) of good parts, float32; may be empty (no score-drift check)
     no_decision_rate: float = 0.0
@@ -74,7 +74,7 @@ class Reference:
             median("plate_bgr"),
             median("fixture_contrast"),
             median("sharpness"),
-            _normalised(np.mean(np.stack([f.shape_small for f in feats]), axis=0)),
+            _normalised(np.mean(np.stack([f.shape_spectrum for f in feats]), axis=0)),
             np.mean(np.stack([f.colour_hist for f in feats]), axis=0).astype(np.float32),
             np.asarray(good_scores, np.float32),
             float(no_decision_rate),
@@ -119,7 +119,7 @@ class Reference:
 
 
 def _normalised(shapes: np.ndarray) -> np.ndarray:
-    """Each cavity's mean small picture back to zero mean and unit variance, as the live ones are."""
+    """Each cavity's mean shape spectrum back to zero mean and unit variance, as the live ones are."""
     flat = shapes.reshape(len(shapes), -1)
     flat = (flat - flat.mean(axis=1, keepdims=True)) / np.maximum(flat.std(axis=1, keepdims=True), 1e-3)
     return flat.reshape(shapes.shape).astype(np.float32)

@@ -27,8 +27,8 @@ class HealthThresholds:
     # A tile whose reference contrast is below this (grey levels) is bare plate: "flat" says nothing there.
     tile_min_contrast_levels: float = 2.0
     # Dirty lens: the fixture lost this share of its overall contrast (a healthy line: within +-2 %;
-    # focus lost, sigma 4 px: 7 %).
-    haze_contrast_loss: float = 0.12
+    # focus lost at sigma 4 px, which is BLURRED's: up to 14 %; the faintest haze simulated: 20 %).
+    haze_contrast_loss: float = 0.17
     # Focus: the median cavity's sharpness fell by this share of its reference.
     blurred_sharpness_loss: float = 0.45
     # Lighting: the plate's brightness changed by this share, or its colour (the B, G, R shares of its
@@ -36,9 +36,10 @@ class HealthThresholds:
     lighting_brightness_change: float = 0.2
     lighting_colour_shift: float = 0.02
     # Different mold: the median cavity's part no longer looks like the reference part, by shape
-    # (1 - correlation of the blurred small crops) or colour (Bhattacharyya distance of the colour
+    # (1 - correlation of the shape spectra: a healthy line stays below 0.15, focus lost at sigma 4 px
+    # about 0.2, another part type 0.4 and more) or colour (Bhattacharyya distance of the colour
     # histograms; a healthy line stays near 0.05, a resin of another colour reaches 0.4 and more).
-    mold_shape_distance: float = 0.35
+    mold_shape_distance: float = 0.3
     mold_colour_distance: float = 0.3
     # Score drift: population stability index of the live window against the good-part scores
     # (0.25 is the customary "significant shift"), or a NO_DECISION rate this far above the reference.
