@@ -35,8 +35,8 @@ def check_blocked(feats: FrameFeatures, ref: Reference, th: HealthThresholds) ->
     - view_share_lost: the share of tiles gone dark or flat. Each tile is compared with the least of
       its reference neighbourhood (3 x 3 tiles), so a nest edge that a knocked camera moved into the
       next tile does not pass for a covered one.
-    - contrast_loss: the share of the fixture's overall contrast lost (features.fixture_contrast), the
-      veil of a dirty lens; a part edge or a shifted view barely moves it.
+    - contrast_loss: the share of the fixture's detail lost (features.fixture_contrast), the veil of a
+      dirty lens; a new mold's parts or a shifted view do not lower it.
     """
     judged = ref.layout.tile_fixture_share >= 0.5
     if not judged.any():

@@ -16,11 +16,11 @@ import numpy as np
 WORK_SIDE_PX = 256
 TILE_GRID = 8  # the view as 8 x 8 tiles for "a large part of it went dark or flat"
 TILE_SMOOTH_SIGMA_PX = 2.5  # tiles judge coarse contrast (a cover over the view), not fine focus
-# The fixture's overall contrast, for a haze: smoothed hard (so lost focus barely moves it) and taken
-# between its 10th and 90th percentile brightness (so a stray part edge does not).
-HAZE_SMOOTH_SIGMA_PX = 4.0
-HAZE_PERCENTILES = (10.0, 90.0)
-_SMOOTH_SIGMA_PX = 1.0  # take sensor noise out of contrast and sharpness figures
+# The fixture's detail, for a haze: a band-pass (difference of Gaussians) coarse enough that lost
+# focus barely touches it and fine enough that an uneven veil of haze (smooth) is not mistaken for
+# detail; over the fixture's brightness, so a lamp's gain leaves it.
+HAZE_BAND_SIGMAS_PX = (3.0, 10.0)
+SHARPNESS_SMOOTH_SIGMA_PX = 1.0  # take sensor noise out of the sharpness figure
 # A part's shape as the spectrum of its picture around the nest centre: the crop (smoothed, so lost
 # focus barely changes it) unrolled into polar samples, and per radius the magnitudes of angular
 # harmonics 2-32. A magnitude does not change when the part turns, so the +-8 degree pose jitter leaves
@@ -90,7 +90,7 @@ class FrameFeatures:
     tile_mean: np.ndarray
     tile_std: np.ndarray
     plate_bgr: np.ndarray  # mean B, G, R of the plate, grey levels
-    fixture_contrast: float  # Michelson contrast of the fixture between HAZE_PERCENTILES
+    fixture_contrast: float  # band-pass detail of the fixture over its brightness (see fixture_contrast)
     sharpness: np.ndarray  # [K] var(Laplacian) / var(image) of the smoothed crop: contrast-free
     shape_spectrum: np.ndarray  # [K, len(HARMONICS), POLAR_RADII], zero mean and unit variance
     colour_hist: np.ndarray  # [K, COLOUR_BINS]: hue x saturation of coloured pixels, then grey; sums to 1
@@ -132,10 +132,10 @@ def tile_stats(gray: np.ndarray, grid: int = TILE_GRID) -> tuple[np.ndarray, np.
 
 
 def fixture_contrast(work_gray: np.ndarray, fixture_mask: np.ndarray) -> float:
-    """(bright - dark) / (bright + dark) of the smoothed fixture: a lamp's gain keeps it, a veil lowers it."""
-    smooth = cv2.GaussianBlur(work_gray, (0, 0), HAZE_SMOOTH_SIGMA_PX)
-    dark, bright = np.percentile(smooth[fixture_mask], HAZE_PERCENTILES)
-    return float((bright - dark) / max(float(bright + dark), 1e-3))
+    """Standard deviation of the fixture's band-pass detail over its mean brightness (HAZE_BAND_SIGMAS_PX)."""
+    fine, coarse = (cv2.GaussianBlur(work_gray, (0, 0), sigma) for sigma in HAZE_BAND_SIGMAS_PX)
+    detail = (fine - coarse)[fixture_mask]
+    return float(detail.std()) / max(float(work_gray[fixture_mask].mean()), 1.0)
 
 
 def sharpness(crop_bgr: np.ndarray) -> float:
@@ -146,7 +146,7 @@ def sharpness(crop_bgr: np.ndarray) -> float:
     blur, from passing for sharp detail.
     """
     gray = cv2.GaussianBlur(cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32), (0, 0),
-                            _SMOOTH_SIGMA_PX)
+                            SHARPNESS_SMOOTH_SIGMA_PX)
     contrast = float(gray.var())
     return float(cv2.Laplacian(gray, cv2.CV_32F).var()) / max(contrast, 1e-3)
 

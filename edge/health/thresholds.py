@@ -26,9 +26,9 @@ class HealthThresholds:
     tile_flat_ratio: float = 0.45
     # A tile whose reference contrast is below this (grey levels) is bare plate: "flat" says nothing there.
     tile_min_contrast_levels: float = 2.0
-    # Dirty lens: the fixture lost this share of its overall contrast (a healthy line: within +-2 %;
-    # focus lost at sigma 4 px, which is BLURRED's: up to 14 %; the faintest haze simulated: 20 %).
-    haze_contrast_loss: float = 0.17
+    # Dirty lens: the fixture lost this share of its detail (a healthy line: within +-2 %; focus lost
+    # at sigma 4 px, which is BLURRED's: up to 30 %; the faintest haze simulated, 0.3: 43 %).
+    haze_contrast_loss: float = 0.36
     # Focus: the median cavity's sharpness fell by this share of its reference.
     blurred_sharpness_loss: float = 0.45
     # Lighting: the plate's brightness changed by this share, or its colour (the B, G, R shares of its
