@@ -3,7 +3,8 @@
 Each cycle of `cycle_s` seconds: the shot's parts slide in from the left (first ~30 % of the cycle),
 dwell in their nests (~50 %; the PLC trigger is the middle dwell frame), slide out to the right (~12 %),
 and the empty fixture shows for the rest. A sidecar FILE.timeline.json (schema in sim.timeline) holds
-the frame rate, the nests' ROIs and per shot the frames, the part ids and the ground truth per cavity.
+the frame rate, the nests' ROIs and per shot the frames, the part ids and the ground truth per cavity,
+and the camera faults rendered into the footage (sim.faults), if any.
 
 Determinism: every shot draws from Generator([seed, 1, shot]) and every frame's sensor noise from
 Generator([seed, 2, frame]); the video is written by OpenCV's built-in MJPEG/AVI muxer
@@ -22,6 +23,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from sim.faults import CameraFaults, Fault, Mold, changed_mold
 from sim.parts import SHAPES, Shape, sample_design
 from sim.render import PartLayer, composite, expose, fixture_background, nest_background, render_layer
 from sim.shot import (
@@ -55,6 +57,7 @@ class FootageSettings:
     cavity_defect_rates: Mapping[int, float] = field(default_factory=dict)
     cell_px: int = 160
     jpeg_quality: int = 92
+    faults: tuple[Fault, ...] = ()
 
     def __post_init__(self) -> None:
         if self.shots < 1:
@@ -71,6 +74,11 @@ class FootageSettings:
                 raise ValueError(
                     f"cavity {cavity} has a defect rate but the mold has {self.cavities} cavities"
                 )
+
+        for fault in self.faults:
+            if fault.first_shot > self.shots:
+                raise ValueError(f"fault {fault.kind} starts at shot {fault.first_shot} but the footage has "
+                                 f"{self.shots} shots")
 
     def rate_of(self, cavity: int) -> float:
         return self.cavity_defect_rates.get(cavity, self.defect_rate)
@@ -105,13 +113,19 @@ class FootagePlan:
         line_shape = sample_shape(rng, "mixed") if s.shape is None else s.shape
         shapes = [SHAPES[i % len(SHAPES)] if line_shape == "mixed" else line_shape for i in range(s.cavities)]
         self.shape = line_shape
-        self.designs = [sample_design(shape, rng) for shape in shapes]
-        self.color_bgr = sample_color(rng)
+        self.mold = Mold(tuple(sample_design(shape, rng) for shape in shapes), sample_color(rng))
         self.drift = LightingDrift.sample(rng)
         w, h = self.layout.frame_wh
         self.plate = fixture_background(h, w, rng, grey=_PLATE_GREY)
         for x, y, cw, ch in self.layout.rois_xywh:
             self.plate[y : y + ch, x : x + cw] = nest_background(s.cell_px, rng)
+        self.camera_faults = CameraFaults(s.faults, s.seed, self.layout.frame_wh)
+        # A mold change draws its new mold from the fault's own stream (see sim.faults).
+        self._fault_molds = [
+            (f, changed_mold(self.mold, f.severity, np.random.default_rng([s.seed, 3, i])))
+            for i, f in enumerate(s.faults)
+            if f.kind == "mold-change"
+        ]
         self._cached: tuple[int, _Shot] | None = None
         self._records: dict[int, ShotRecord] = {}
 
@@ -125,10 +139,11 @@ class FootagePlan:
         dwell_first = first + self.arrive_frames
         trigger = dwell_first + (self.dwell_frames - 1) // 2
         lighting = self.drift.at(trigger / s.fps)
+        mold = self.mold_at(index + 1)
         layers, truths, part_ids = [], [], []
         for c, (x, y, cw, ch) in enumerate(self.layout.rois_xywh):
             cavity, part_id = c + 1, index * s.cavities + c + 1
-            spec = sample_part(rng, self.designs[c], s.cell_px, self.color_bgr, lighting, s.rate_of(cavity))
+            spec = sample_part(rng, mold.designs[c], s.cell_px, mold.color_bgr, lighting, s.rate_of(cavity))
             layer, bbox = render_layer(spec, self.plate[y : y + ch, x : x + cw])
             frame_bbox = (bbox[0] + x, bbox[1] + y, bbox[2], bbox[3]) if bbox else None
             layers.append(layer)
@@ -146,6 +161,11 @@ class FootagePlan:
         self._records[index] = record
         self._cached = (index, _Shot(record, layers))
         return self._cached[1]
+
+    def mold_at(self, shot: int) -> Mold:
+        """The mold in the fixture during 1-based `shot`: the latest active mold change's, else the line's."""
+        active = [mold for fault, mold in self._fault_molds if fault.active(shot)]
+        return active[-1] if active else self.mold
 
     def _offset_x(self, phase_frame: int) -> int | None:
         """Horizontal offset of the parts at this frame of the cycle; None when the fixture is empty."""
@@ -168,6 +188,7 @@ class FootagePlan:
         if dx is not None:
             for layer, (x, y, _, _) in zip(self.shot(shot_index).layers, self.layout.rois_xywh, strict=True):
                 composite(canvas, layer, x + dx, y)
+        canvas = self.camera_faults.apply(canvas, shot_index + 1)
         gain = self.drift.at(index / self.settings.fps).gain
         return expose(canvas, gain, np.random.default_rng([self.settings.seed, 2, index]))
 
@@ -182,6 +203,7 @@ class FootagePlan:
             self.settings.seed,
             self.layout.rois_xywh,
             tuple(self._records.get(i) or self.shot(i).record for i in range(self.settings.shots)),
+            self.settings.faults,
         )
 
 

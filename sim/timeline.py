@@ -11,7 +11,12 @@ pixels, cavities 1-based):
                 "cavities": [{"id": 1, "part_id": 1, "label": "ng", "defect": "flash",
                               "severity": 0.42, "bbox_xywh": [150, 60, 30, 41]},
                              {"id": 2, "part_id": 2, "label": "ok", "defect": null,
-                              "severity": 0.0, "bbox_xywh": null}, ...]}, ...]}
+                              "severity": 0.0, "bbox_xywh": null}, ...]}, ...],
+     "faults": [{"kind": "camera-shift", "first_shot": 40, "last_shot": null, "severity": 12.0}, ...]}
+
+"faults" (sim.faults: the camera faults rendered into the footage, shots 1-based and inclusive, null =
+to the end) is written only when the footage has faults, so fault-free sidecars keep the bytes they had
+before faults existed; a timeline without it loads with no faults.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sim.faults import Fault
 from sim.shot import CavityTruth
 
 TIMELINE_SCHEMA = "moldpilot.timeline/1"
@@ -62,9 +68,14 @@ class Timeline:
     seed: int
     rois_xywh: tuple[tuple[int, int, int, int], ...]  # cavity i at index i-1
     shots: tuple[ShotRecord, ...]
+    faults: tuple[Fault, ...] = ()
+
+    def faults_at(self, shot: int) -> tuple[Fault, ...]:
+        """The faults active during 1-based `shot`."""
+        return tuple(f for f in self.faults if f.active(shot))
 
     def to_json(self) -> dict[str, object]:
-        return {
+        doc: dict[str, object] = {
             "schema": TIMELINE_SCHEMA,
             "video": self.video,
             "fourcc": "MJPG",
@@ -77,6 +88,9 @@ class Timeline:
             "cavities": [{"id": i + 1, "roi_xywh": list(r)} for i, r in enumerate(self.rois_xywh)],
             "shots": [s.to_json() for s in self.shots],
         }
+        if self.faults:
+            doc["faults"] = [f.to_json() for f in self.faults]
+        return doc
 
     @classmethod
     def from_json(cls, doc: Mapping[str, object]) -> Timeline:
@@ -116,6 +130,7 @@ class Timeline:
             d["seed"],
             rois,
             shots,
+            tuple(Fault.from_json(f) for f in d.get("faults", [])),
         )
 
 

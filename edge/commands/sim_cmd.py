@@ -16,6 +16,7 @@ from edge.commands.sim_plc import add_plc_parsers
 from edge.errors import MoldPilotError
 from sim.dataset import write_dataset
 from sim.defects import DEFECT_NAMES
+from sim.faults import DEFAULT_SEVERITY, FAULT_SYNTAX, Fault, parse_fault
 from sim.footage import FootageSettings, write_footage
 from sim.parts import SHAPES
 from sim.shot import CAVITY_COUNTS
@@ -69,6 +70,24 @@ def _cavity_rate(text: str) -> tuple[int, float]:
     return _int_at_least(1)(cavity), _rate(rate)
 
 
+def _fault(text: str) -> Fault:
+    try:
+        return parse_fault(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+_FAULT_HELP = (
+    f"render a camera fault ({FAULT_SYNTAX}, repeatable; shots 1-based, END_SHOT inclusive, else to the "
+    "end; ground truth goes into the timeline). Kinds and SEVERITY (default): camera-shift px, "
+    "camera-rotate degrees, blocked share of the view, dirty-lens haze 0..1, blur sigma px, lighting "
+    "share of light lost, colour-cast strength, mold-change >= 0.5 another part type and colour, below "
+    "0.5 a new design of the same part ("
+    + ", ".join(f"{kind} {severity:g}" for kind, severity in DEFAULT_SEVERITY.items())
+    + "). E.g. --fault camera-shift@40 --fault blur@80:120,3"
+)
+
+
 def run_dataset(args: argparse.Namespace) -> int:
     with progress_bar(args.count, "img") as progress:
         try:
@@ -93,6 +112,7 @@ def run_footage(args: argparse.Namespace) -> int:
             shape=args.shape,
             defect_rate=args.defect_rate,
             cavity_defect_rates=dict(args.cavity_defect_rate),
+            faults=tuple(args.fault),
         )
         frames = settings.shots * round(settings.fps * settings.cycle_s)
         with progress_bar(frames, "frame") as progress:
@@ -102,9 +122,10 @@ def run_footage(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise MoldPilotError(f"cannot write {args.out}: {exc}") from None
     ng = sum(c.label == "ng" for s in timeline.shots for c in s.cavities)
+    faults = f", faults {' '.join(f.spec() for f in timeline.faults)}" if timeline.faults else ""
     print(
         f"wrote {args.out} ({timeline.frame_count} frames, {args.shots} shots x {args.cavities} cavities "
-        f"of {timeline.shape}, {ng} NG parts) and {timeline_path(args.out)}"
+        f"of {timeline.shape}, {ng} NG parts{faults}) and {timeline_path(args.out)}"
     )
     return 0
 
@@ -147,6 +168,8 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         default=None,
         help="part type; default: one type chosen by the seed; mixed: a family mold, one type per cavity",
     )
+    ft.add_argument("--fault", type=_fault, action="append", default=[], metavar=FAULT_SYNTAX,
+                    help=_FAULT_HELP)
     ft.set_defaults(func=run_footage)
 
     add_plc_parsers(sub)
