@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from edge.ratelog import worth_logging
 from edge.verdict import Verdict
+from plc_bridge.ratelog import worth_logging
 
 log = logging.getLogger(__name__)
 

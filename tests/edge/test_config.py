@@ -10,6 +10,7 @@ import pytest
 
 from edge.config import load_config
 from edge.errors import ConfigError
+from edge.plc_settings import modbus_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -172,3 +173,12 @@ def test_cli_config_check_exit_codes(station_dir: Path) -> None:
     )
     assert failed.returncode == 2
     assert len(failed.stderr.strip().splitlines()) == 1 and "Traceback" not in failed.stderr
+
+
+def test_modbus_tcp_binds_loopback_and_serves_only_listed_plcs_by_default(station_dir: Path) -> None:
+    plc = load_config(write(station_dir, MINIMAL + "plc: {protocol: modbus-tcp}\n")).plc
+    assert plc is not None
+    settings = modbus_settings(plc)
+    assert settings.host == "127.0.0.1" and settings.tcp_guard.allowed_clients == ("127.0.0.1",)
+    bad = write(station_dir, MINIMAL + "plc: {protocol: modbus-tcp, allowed_clients: [plc-1]}\n")
+    assert "'plc.allowed_clients' = ['plc-1']: 'plc-1' is not an IP address or network" in error_of(bad)
