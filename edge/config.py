@@ -21,6 +21,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from edge.errors import ConfigError
@@ -203,11 +204,20 @@ class MqttSection(Section):
 class StorageSection(Section):
     ng_dir: str = "var/ng"
     quota_mb: float = Field(default=2048, gt=0)
+    min_free_mb: float = Field(default=200, ge=0, description="kept free by the NG store, JSONL and outbox")
+    warn_free_mb: float = Field(default=1024, ge=0, description="DISK_LOW alert below this much free")
 
     @field_validator("ng_dir")
     @classmethod
     def _ng_dir(cls, value: str, info: ValidationInfo) -> str:
         return _required_path(value, info)
+
+    @model_validator(mode="after")
+    def _warn_before_full(self) -> StorageSection:
+        if self.warn_free_mb < self.min_free_mb:
+            raise ValueError(f"warn_free_mb ({self.warn_free_mb:g}) must be at least min_free_mb "
+                             f"({self.min_free_mb:g}): the alert must come before writes stop")
+        return self
 
 
 class CavityNgRateSection(Section):

@@ -60,7 +60,7 @@ class StationFigures:
             "frames": ({"in": snap["frames_in"], "judged": snap["frames_judged"],
                         "dropped": snap["frames_dropped"]} if snap else None),
             "deadline_misses": snap["deadline_misses"] if snap else None,
-            "sinks": ({name: {"dropped": s["dropped"], "errors": s["errors"]}
+            "sinks": ({name: {"dropped": s["dropped"], "errors": s["errors"], "skipped": s["skipped"]}
                        for name, s in snap["sinks"].items()} if snap else None),
             "camera_up": camera_up(source, snap),
             "plc_link_up": link_up(link.status()) if link is not None else None,

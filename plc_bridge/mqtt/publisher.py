@@ -76,6 +76,7 @@ class PublisherStats:
     backlog: int  # waiting in the outbox
     dropped: int  # removed by the outbox bounds
     last_error: str | None
+    lost: int = 0  # never stored: the disk could not take them
 
 
 class MqttPublisher:
@@ -105,9 +106,10 @@ class MqttPublisher:
         self._connect(self._client)
         self._pump.start()
 
-    def enqueue(self, leaf: str, docs: list[dict[str, Any]]) -> int:
-        """Store JSON docs for topic {root}/{leaf} (one transaction); returns rows dropped by the bound."""
-        messages = [OutMessage(self.settings.topic(leaf), _dumps(d)) for d in docs]
+    def enqueue(self, leaf: str, docs: list[dict[str, Any]], keep: bool = False) -> int:
+        """Store JSON docs for topic {root}/{leaf} (one transaction); returns rows dropped by the bound.
+        `keep`: the bound drops these only after every other row (alerts outlive results)."""
+        messages = [OutMessage(self.settings.topic(leaf), _dumps(d), keep=keep) for d in docs]
         dropped = self.outbox.put(messages)
         self._wake.set()
         return dropped
@@ -137,7 +139,7 @@ class MqttPublisher:
             delivered, rejected, error = self._delivered, self._rejected, self._last_error
         name = "5" if self._protocol == MQTTProtocolVersion.MQTTv5 else "3.1.1"
         return PublisherStats(self._connected.is_set(), name, delivered, rejected, self.outbox.backlog(),
-                              self.outbox.dropped, error)
+                              self.outbox.dropped, error, self.outbox.lost)
 
     def stop(self, drain_timeout_s: float = 5.0) -> None:
         """Deliver what we can within drain_timeout_s, say `offline`, disconnect; the rest waits on disk."""

@@ -182,3 +182,8 @@ def test_modbus_tcp_binds_loopback_and_serves_only_listed_plcs_by_default(statio
     assert settings.host == "127.0.0.1" and settings.tcp_guard.allowed_clients == ("127.0.0.1",)
     bad = write(station_dir, MINIMAL + "plc: {protocol: modbus-tcp, allowed_clients: [plc-1]}\n")
     assert "'plc.allowed_clients' = ['plc-1']: 'plc-1' is not an IP address or network" in error_of(bad)
+
+
+def test_disk_alert_must_come_before_the_reserve(station_dir: Path) -> None:
+    bad = write(station_dir, MINIMAL + "storage: {min_free_mb: 500, warn_free_mb: 100}\n")
+    assert "warn_free_mb (100) must be at least min_free_mb (500)" in error_of(bad)

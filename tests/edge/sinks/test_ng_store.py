@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 
 from edge.ng_store import NgStore, overlay
+from edge.sinks.base import SinkPolicy, SinkWorker
+from edge.sinks.ng_store import NgStoreSink
+from edge.verdict import Decision, ErrorCode, Evidence, Verdict
 
 START = datetime(2025, 3, 14, 23, 58, 0)
 
@@ -145,3 +148,16 @@ def test_overlay_without_heatmap_only_draws_text() -> None:
     out = overlay(image, None, "NO_DECISION")
     np.testing.assert_array_equal(out[40:], image[40:])
     assert (out[:10] != image[:10]).any()
+
+
+def test_a_set_the_reserve_refuses_counts_as_skipped_in_the_sink_figures(tmp_path: Path) -> None:
+    """Issue 17: with the floor above the free space every set was skipped while the sink said delivered."""
+    ng = Verdict(1, 7, 1, 2, 1, Decision.NG, "flash", 0.9, ErrorCode.NONE, {}, 0.0, 0.0)
+    ng.evidence = Evidence(part_image(1), None, (0, 0, 96, 96))
+    ok = Verdict(1, 7, 1, 1, 1, Decision.OK, None, 0.1, ErrorCode.NONE, {}, 0.0, 0.0)
+    worker = SinkWorker(NgStoreSink(NgStore(tmp_path, 10, min_free_mb=1e12)), SinkPolicy.BLOCK)
+    worker.start()
+    worker.offer((ok, ng))
+    assert worker.close()
+    stats = worker.stats()
+    assert (stats.delivered, stats.skipped) == (1, 1)

@@ -53,3 +53,28 @@ def test_age_bound(tmp_path: Path) -> None:
     assert box.prune() == 1
     assert [m.payload for m in box.pending(0, 10)] == [b"new"]
     assert box.dropped == 1
+
+
+def test_a_full_outbox_drops_results_before_alerts(tmp_path: Path) -> None:
+    """501 results into a 100-row outbox that holds one alert: the alert survives (it says what was lost)."""
+    box = Outbox(tmp_path / "o.sqlite", max_messages=100)
+    box.put([OutMessage("r/alert", b"overflow", keep=True)])
+    for n in range(501):
+        box.put(msgs(f"r{n}"))
+    kept = [m.payload for m in box.pending(0, 200)]
+    assert b"overflow" in kept and len(kept) == 100 and kept[-1] == b"r500"
+    assert box.dropped == 402
+
+
+def test_an_outbox_from_before_the_keep_column_is_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "o.sqlite")
+    db.executescript("CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL,"
+                     " payload BLOB NOT NULL, qos INTEGER NOT NULL, created_s REAL NOT NULL,"
+                     " rejected INTEGER NOT NULL DEFAULT 0);"
+                     "INSERT INTO outbox(topic, payload, qos, created_s) VALUES ('r/result', x'61', 1, 0);")
+    db.close()
+    box = Outbox(tmp_path / "o.sqlite")
+    box.put([OutMessage("r/alert", b"b", keep=True)])
+    assert [m.payload for m in box.pending(0, 10)] == [b"a", b"b"]
