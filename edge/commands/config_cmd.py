@@ -1,8 +1,14 @@
-"""`moldpilot config check FILE`: validate station.yaml without starting anything."""
+"""`moldpilot config check FILE`: validate station.yaml without starting anything.
+
+Besides the YAML, every model the station would load (model.path and the recipes' models) goes
+through the runner's own check (card present and consistent, sha256 of the graph): a model that
+`run` would refuse fails here too, before systemd starts the service (the unit's ExecStartPre).
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from edge.config import StationConfig, load_config
 
@@ -16,7 +22,12 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from edge.pipeline.runner import load_checked  # onnx is heavy: only once the YAML is valid
+
     config = load_config(args.file)
+    recipe_models = [r.model for r in (config.recipes or {}).values() if r.model]
+    for path in dict.fromkeys([config.model.path, *recipe_models]):
+        load_checked(Path(path))  # a tampered or card-less model: ModelError, one line, exit 2
     print(f"{args.file}: OK")
     for line in describe(config):
         print(f"  {line}")
