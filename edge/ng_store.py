@@ -5,6 +5,9 @@ Layout: ``ROOT/YYYY-MM-DD/<stamp>_<part_id>_c<cavity>_<decision>.{png|jpg, overl
 *evidence set*; sets are created and deleted whole. Stamps sort lexically in time order, so "oldest"
 is simply the smallest (day folder, stem) pair and no file metadata is trusted for ordering.
 
+The store deletes only what it wrote: files named as above. Anything else under the root (someone's
+``2024-01-01/shift-report.pdf``) is not indexed, not counted against the quota and never deleted.
+
 The disk never fills, for two independent reasons:
 - the quota: the store keeps a running total of its own bytes (one scan at start, then it adds and
   subtracts what it writes and deletes; no rescan per save) and deletes the oldest sets *before*
@@ -50,6 +53,11 @@ OVERLAY_SUFFIX = ".overlay.jpg"
 JPEG_QUALITY = 90
 _DAY_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")  # a dot ends the stem, a slash a folder: both are replaced
+# The names this store writes (see _stem): stamp, part, cavity, decision, an optional -n, our suffixes.
+# Only files named so are indexed, counted in the quota and ever deleted: storage.ng_dir may point at a
+# folder that holds other people's files too (a shift report in a day folder).
+_OWN_FILE = re.compile(r"^\d{8}T\d{9}_[A-Za-z0-9_-]+_c[A-Za-z0-9-]+_[A-Za-z0-9_-]+"
+                       r"\.(png|jpg|overlay\.jpg|json)$")
 
 
 def overlay(image_bgr: np.ndarray, heatmap: np.ndarray | None, text: str) -> np.ndarray:
@@ -259,7 +267,7 @@ class NgStore:
         for day_dir in sorted(p for p in self.root_dir.iterdir() if p.is_dir() and _DAY_DIR.match(p.name)):
             groups: dict[str, list[Path]] = {}
             for path in day_dir.iterdir():
-                if path.is_file():
+                if path.is_file() and _OWN_FILE.match(path.name):  # a stranger's file is never ours to delete
                     groups.setdefault(path.name.split(".", 1)[0], []).append(path)
             for stem in sorted(groups):
                 paths = groups[stem]

@@ -161,3 +161,21 @@ def test_a_set_the_reserve_refuses_counts_as_skipped_in_the_sink_figures(tmp_pat
     assert worker.close()
     stats = worker.stats()
     assert (stats.delivered, stats.skipped) == (1, 1)
+
+
+def test_the_store_deletes_only_what_it_wrote(tmp_path: Path) -> None:
+    """Issue 17: pointed at a folder with YYYY-MM-DD sub-folders, it deleted 2024-01-01/shift-report.pdf
+    at start to meet its quota."""
+    foreign = tmp_path / "2024-01-01" / "shift-report.pdf"
+    foreign.parent.mkdir()
+    foreign.write_bytes(b"%PDF" + bytes(300_000))  # larger than the whole quota
+    look_alike = tmp_path / "2024-01-01" / "20240101T080000000_notes.json"  # our stamp, not our name
+    look_alike.write_text("{}")
+    store = NgStore(tmp_path, 0.2, min_free_mb=0, clock=StepClock(START, timedelta(seconds=1)))
+    heat = np.zeros((5, 5), np.float32)
+    for part_id in range(20):  # enough sets to evict the oldest of ours many times over
+        store.save(record(part_id), part_image(part_id), heat)
+    assert foreign.read_bytes()[:4] == b"%PDF" and look_alike.exists()
+    assert store.stats().deleted > 0 and store.stats().bytes_now <= 0.2 * 1024 * 1024
+    reopened = NgStore(tmp_path, 0.05, min_free_mb=0)  # a lowered quota evicts at start: ours only
+    assert foreign.exists() and look_alike.exists() and reopened.stats().deleted > 0
