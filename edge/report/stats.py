@@ -48,6 +48,28 @@ def confusion(verdicts: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     return counts
 
 
+def by_truth_class(verdicts: list[dict[str, Any]]) -> dict[str, Counter[str]]:
+    """Per ground-truth class ("ok" or a defect name): parts, OK / NG / NO_DECISION verdicts, and for
+    defects `right` (NG with that very class) and `wrong_class` (NG, but another defect): an NG verdict
+    for a crack that was a flash is not a correct verdict, whatever the OK/NG matrix says."""
+    classes: dict[str, Counter[str]] = {}
+    for verdict in verdicts:
+        truth, decision = truth_of(verdict), verdict.get("decision")
+        if truth is None or decision not in DECISIONS:
+            continue
+        label, defect = truth
+        name = "ok" if label == "OK" else str(defect or "ng")
+        counter = classes.setdefault(name, Counter())
+        counter["parts"] += 1
+        counter[decision] += 1
+        if label == "OK":
+            counter["right"] += decision == "OK"
+        elif decision == "NG":
+            same = defect is None or verdict.get("defect") == defect
+            counter["right" if same else "wrong_class"] += 1
+    return dict(sorted(classes.items(), key=lambda item: (item[0] != "ok", item[0])))
+
+
 def stage_timings_ms(verdicts: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Per stage, all its timings; stages in pipeline order (first seen first)."""
     stages: dict[str, list[float]] = {}
@@ -80,14 +102,16 @@ def ng_rate_by_cavity(
     """Per cavity: (shot, NG rate in % over the last `window` verdicts of that cavity).
 
     Only NG verdicts count (NO_DECISION is a vision-system problem, shown in the tables, not a
-    process trend). The first points average over fewer than `window` verdicts. A verdict without
-    a shot number is placed by its position in the list.
+    process trend). The first points average over fewer than `window` verdicts. Without shot numbers
+    (a PLC that sends none) a verdict is placed by its count within its cavity (1, 2, ...), so the x
+    axis counts that cavity's parts, as the window does (see `has_shots` for the axis label).
     """
     rows: dict[Any, list[tuple[float, float]]] = {}
-    for index, verdict in enumerate(verdicts):
-        shot = verdict.get("shot")
-        x = float(shot) if shot is not None else float(index)
-        rows.setdefault(verdict.get("cavity"), []).append((x, verdict.get("decision") == "NG"))
+    shots = has_shots(verdicts)
+    for verdict in verdicts:
+        points = rows.setdefault(verdict.get("cavity"), [])
+        x = float(verdict["shot"]) if shots else float(len(points) + 1)
+        points.append((x, verdict.get("decision") == "NG"))
     trends = {}
     for cavity, points in rows.items():
         points.sort(key=lambda p: p[0])
@@ -97,6 +121,11 @@ def ng_rate_by_cavity(
         starts = np.maximum(ends - window, 0)
         trends[cavity] = (shots, 100.0 * (total[ends] - total[starts]) / (ends - starts))
     return trends
+
+
+def has_shots(verdicts: list[dict[str, Any]]) -> bool:
+    """Whether every verdict carries its shot number (the NG-rate chart's x axis is then "shot")."""
+    return bool(verdicts) and all(v.get("shot") is not None for v in verdicts)
 
 
 def percentiles_ms(values: np.ndarray) -> dict[str, float]:
