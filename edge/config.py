@@ -8,6 +8,7 @@ are resolved against the folder of the config file, so a station folder can be m
 from __future__ import annotations
 
 import difflib
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from edge.errors import ConfigError
@@ -140,10 +142,29 @@ class PlcSection(Section):
     port: str | None = Field(default=None, description="serial device, e.g. /dev/ttyUSB0")
     baudrate: int = Field(default=115200, gt=0)
     unit_id: int = Field(default=1, ge=1, le=247, description="Modbus RTU slave id")
-    host: str = Field(default="0.0.0.0", description="Modbus TCP listen address")
+    host: str = Field(default="127.0.0.1",
+                      description="Modbus TCP listen address; 0.0.0.0 = every interface, by choice only")
     tcp_port: int = Field(default=502, ge=1, le=65535)
+    allowed_clients: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1"], min_length=1,
+        description="Modbus TCP: PLC addresses or networks (CIDR) allowed to connect; others are refused")
+    max_connections: int = Field(default=4, ge=1, le=64, description="Modbus TCP: beyond, longest idle goes")
+    idle_timeout_s: float = Field(default=60.0, gt=0, description="Modbus TCP: silent connections closed")
+    keepalive_s: int = Field(default=10, ge=1, le=3600, description="Modbus TCP keepalive probe interval")
     heartbeat_s: float = Field(default=1.0, gt=0, description="PLC heartbeat period; 3 missed = link fault")
     result_fifo: int = Field(default=16, ge=1, le=1000, description="results waiting for the PLC's ACK")
+
+
+    @field_validator("allowed_clients")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (e.g. 192.168.0.10 or "
+                                 "192.168.0.0/24)") from None
+        return value
 
 
 class TlsSection(Section):
@@ -183,11 +204,20 @@ class MqttSection(Section):
 class StorageSection(Section):
     ng_dir: str = "var/ng"
     quota_mb: float = Field(default=2048, gt=0)
+    min_free_mb: float = Field(default=200, ge=0, description="kept free by the NG store, JSONL and outbox")
+    warn_free_mb: float = Field(default=1024, ge=0, description="DISK_LOW alert below this much free")
 
     @field_validator("ng_dir")
     @classmethod
     def _ng_dir(cls, value: str, info: ValidationInfo) -> str:
         return _required_path(value, info)
+
+    @model_validator(mode="after")
+    def _warn_before_full(self) -> StorageSection:
+        if self.warn_free_mb < self.min_free_mb:
+            raise ValueError(f"warn_free_mb ({self.warn_free_mb:g}) must be at least min_free_mb "
+                             f"({self.min_free_mb:g}): the alert must come before writes stop")
+        return self
 
 
 class CavityNgRateSection(Section):

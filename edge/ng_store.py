@@ -5,12 +5,17 @@ Layout: ``ROOT/YYYY-MM-DD/<stamp>_<part_id>_c<cavity>_<decision>.{png|jpg, overl
 *evidence set*; sets are created and deleted whole. Stamps sort lexically in time order, so "oldest"
 is simply the smallest (day folder, stem) pair and no file metadata is trusted for ordering.
 
+The store deletes only what it wrote: files named as above. Anything else under the root (someone's
+``2024-01-01/shift-report.pdf``) is not indexed, not counted against the quota and never deleted.
+
 The disk never fills, for two independent reasons:
 - the quota: the store keeps a running total of its own bytes (one scan at start, then it adds and
   subtracts what it writes and deletes; no rescan per save) and deletes the oldest sets *before*
   writing a new one, so even between two saves the total stays under the quota;
-- the free-space floor: if the filesystem has less than `min_free_mb` left after the write (other
-  programs fill disks too), the set is not written and `skipped_disk_full` is counted.
+- the free-space reserve (edge/disk_reserve.py, storage.min_free_mb, shared with the JSONL and the
+  MQTT outbox): if the filesystem would have less than that left after the write (other programs fill
+  disks too), the set is not written and `skipped_disk_full` is counted; and when the outbox needs
+  room, the store gives up its oldest sets first (`give_up`): evidence goes before results.
 
 `save()` is meant for a sink thread (blocking file I/O is fine there) and is thread-safe.
 The record is a plain dict (the Verdict's JSON) so the store does not depend on the Verdict class.
@@ -22,10 +27,10 @@ written as the JSON record.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import re
-import shutil
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -37,6 +42,9 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from edge.disk_reserve import NG_STORE, DiskReserve
+from plc_bridge.ratelog import worth_logging
+
 log = logging.getLogger(__name__)
 
 BYTES_PER_MB = 1024 * 1024
@@ -45,6 +53,11 @@ OVERLAY_SUFFIX = ".overlay.jpg"
 JPEG_QUALITY = 90
 _DAY_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")  # a dot ends the stem, a slash a folder: both are replaced
+# The names this store writes (see _stem): stamp, part, cavity, decision, an optional -n, our suffixes.
+# Only files named so are indexed, counted in the quota and ever deleted: storage.ng_dir may point at a
+# folder that holds other people's files too (a shift report in a day folder).
+_OWN_FILE = re.compile(r"^\d{8}T\d{9}_[A-Za-z0-9_-]+_c[A-Za-z0-9-]+_[A-Za-z0-9_-]+"
+                       r"\.(png|jpg|overlay\.jpg|json)$")
 
 
 def overlay(image_bgr: np.ndarray, heatmap: np.ndarray | None, text: str) -> np.ndarray:
@@ -108,8 +121,9 @@ class NgStoreStats:
     saved: int = 0
     deleted: int = 0  # evidence sets deleted to stay under the quota
     bytes_now: int = 0  # bytes of all files in the store
-    skipped_disk_full: int = 0  # filesystem free space under the floor
+    skipped_disk_full: int = 0  # the write would have broken the free-space reserve
     skipped_too_large: int = 0  # one set alone is larger than the quota
+    given_up: int = 0  # sets deleted to make room for the JSONL or the MQTT outbox (counted as lost)
 
 
 @dataclass
@@ -129,6 +143,7 @@ class NgStore:
         quota_mb: float,
         *,
         min_free_mb: float = 200.0,
+        reserve: DiskReserve | None = None,
         image_format: Literal["png", "jpg"] = "png",
         clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
     ) -> None:
@@ -136,7 +151,8 @@ class NgStore:
             raise ValueError(f"quota_mb must be > 0, got {quota_mb}")
         self.root_dir = Path(root_dir)
         self.quota_bytes = int(quota_mb * BYTES_PER_MB)
-        self.min_free_bytes = int(min_free_mb * BYTES_PER_MB)
+        # min_free_mb is for a store on its own; a station passes the reserve its other writers share
+        self.reserve = reserve or DiskReserve(root_dir, min_free_mb, min_free_mb)
         # PNG keeps the evidence lossless (useful for retraining); JPEG is ~10x smaller.
         self.image_format = image_format
         self._clock = clock
@@ -147,6 +163,7 @@ class NgStore:
         self._scan()
         with self._lock:
             self._evict_until_fits(0)  # the quota may have been lowered since the last run
+        self.reserve.give_way(NG_STORE, self.give_up)
 
     def stats(self) -> NgStoreStats:
         with self._lock:
@@ -170,15 +187,24 @@ class NgStore:
                 return None
             # Checked before evicting: when others have filled the disk, deleting our own evidence
             # would not make room for long, so keep it and skip the new set instead.
-            if shutil.disk_usage(self.root_dir).free - size_bytes < self.min_free_bytes:
-                self._stats.skipped_disk_full += 1
-                if self._stats.skipped_disk_full % 100 == 1:  # a full disk stays full: don't flood the log
-                    log.warning("less than %d MB free under %s; NG evidence not stored (%d skipped so far)",
-                                self.min_free_bytes // BYTES_PER_MB, self.root_dir,
-                                self._stats.skipped_disk_full)
-                return None
+            if not self.reserve.allows(NG_STORE, size_bytes):
+                floor_mb = self.reserve.min_free_bytes // BYTES_PER_MB
+                return self._skip_disk_full(f"less than {floor_mb} MB free")
             self._evict_until_fits(size_bytes)
-            return self._write(now, record, blobs, size_bytes)
+            try:
+                return self._write(now, record, blobs, size_bytes)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                return self._skip_disk_full("disk full")
+
+    def _skip_disk_full(self, why: str) -> None:
+        """With the lock held: count the set not stored, tell the reserve, log 1st and every 100th."""
+        self._stats.skipped_disk_full += 1
+        self.reserve.count_lost(NG_STORE, 1)
+        if worth_logging(self._stats.skipped_disk_full):  # a full disk stays full: no flood
+            log.warning("%s under %s; NG evidence not stored (%d skipped so far)", why, self.root_dir,
+                        self._stats.skipped_disk_full)
 
     def _encode(
         self, record: dict[str, Any], image_bgr: np.ndarray, heatmap: np.ndarray | None
@@ -210,22 +236,38 @@ class NgStore:
         self._stats.bytes_now += size_bytes
         return paths[-1]  # the JSON record
 
+    def give_up(self, needed_bytes: int) -> int:
+        """Delete the oldest sets until needed_bytes are freed (the outbox or JSONL needs the room)."""
+        with self._lock:
+            before, sets_before = self._stats.bytes_now, len(self._sets)
+            while self._sets and before - self._stats.bytes_now < needed_bytes:
+                self._delete_oldest()
+            given_up = sets_before - len(self._sets)
+            self._stats.given_up += given_up
+        if given_up:
+            self.reserve.count_lost(NG_STORE, given_up)
+        return before - self._stats.bytes_now
+
     def _evict_until_fits(self, incoming_bytes: int) -> None:
         while self._sets and self._stats.bytes_now + incoming_bytes > self.quota_bytes:
-            victim = self._sets.popleft()
-            for path in victim.paths:
-                path.unlink(missing_ok=True)  # someone may have cleaned up by hand
-            self._stats.bytes_now -= victim.size_bytes
-            self._stats.deleted += 1
-            if not self._sets or self._sets[0].day_dir != victim.day_dir:
-                _remove_if_empty(victim.day_dir)
+            self._delete_oldest()
+
+    def _delete_oldest(self) -> None:
+        """With the lock held."""
+        victim = self._sets.popleft()
+        for path in victim.paths:
+            path.unlink(missing_ok=True)  # someone may have cleaned up by hand
+        self._stats.bytes_now -= victim.size_bytes
+        self._stats.deleted += 1
+        if not self._sets or self._sets[0].day_dir != victim.day_dir:
+            _remove_if_empty(victim.day_dir)
 
     def _scan(self) -> None:
         """Index the sets already on disk, oldest first (the only full walk of the store)."""
         for day_dir in sorted(p for p in self.root_dir.iterdir() if p.is_dir() and _DAY_DIR.match(p.name)):
             groups: dict[str, list[Path]] = {}
             for path in day_dir.iterdir():
-                if path.is_file():
+                if path.is_file() and _OWN_FILE.match(path.name):  # a stranger's file is never ours to delete
                     groups.setdefault(path.name.split(".", 1)[0], []).append(path)
             for stem in sorted(groups):
                 paths = groups[stem]

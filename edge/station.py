@@ -25,30 +25,33 @@ from pathlib import Path
 from typing import Any
 
 from edge.config import StationConfig
+from edge.disk_reserve import disk_reserve
+from edge.errors import ConfigError
 from edge.frame import Frame
 from edge.metrics.figures import station_figures
 from edge.metrics.sink import MetricsSink
 from edge.metrics.station import StationMetrics
 from edge.metrics.tally import Tally
-from edge.ng_store import NgStore
 from edge.pipeline.build import cavities_of, open_recipes, replay_lanes, replay_pipeline, station_pipeline
 from edge.pipeline.capture import Job
 from edge.pipeline.loop import RoiXywh
 from edge.pipeline.runner import ModelRunner
 from edge.sinks.base import Sink
+from edge.sinks.jsonl import JsonlSink
 from edge.sinks.mqtt import build_mqtt_sink
-from edge.sinks.ng_store import NgStoreSink
+from edge.sinks.ng_store import build_ng_store_sink
 from edge.sinks.plc import PlcSink, open_link
 from edge.sources.base import FrameSource
 from edge.sources.factory import open_source
 from edge.triggers import Trigger, TriggerQueue
 from edge.verdict import Verdict
-from plc_bridge.link import FaultCallback, PlcLink
+from plc_bridge.link import FaultCallback, LinkError, PlcLink
 from sim.timeline import Timeline, load_timeline
 
 log = logging.getLogger(__name__)
 
 TRIGGER_QUEUE_SIZE = 64  # triggers waiting for vision before new ones are answered TRIGGER_OVERRUN
+JSONL_ROTATE_MB = 64.0  # `run --jsonl`: a full file is rotated, so old lines can give way to a full disk
 
 
 @dataclass(frozen=True)
@@ -82,16 +85,21 @@ class StationView:
 
 class Station:
     def __init__(self, config: StationConfig, sinks: Sequence[Sink] = (), *,
-                 replay: ReplayPlan | None = None, metrics_port: int | None = None) -> None:
-        """`sinks`: more places for every verdict (a JSONL file, a replay's memory); `replay`: judge a
-        recording as edge/replay.py plans it (no PLC link, no recipes); `metrics_port`: serve the
-        Prometheus endpoint on 127.0.0.1 there even without a `metrics:` section."""
+                 replay: ReplayPlan | None = None, metrics_port: int | None = None,
+                 jsonl: Path | None = None) -> None:
+        """`sinks`: more places for every verdict (a replay's memory, its report's JSONL); `replay`:
+        judge a recording as edge/replay.py plans it (no PLC link, no recipes); `metrics_port`: serve
+        the Prometheus endpoint on 127.0.0.1 there even without a `metrics:` section; `jsonl`: append
+        every verdict to this file (rotated at JSONL_ROTATE_MB), under the station's disk reserve."""
         self.config = config
+        # One free-space reserve for the NG store, the JSONL and the MQTT outbox (edge/disk_reserve.py).
+        self.disk = disk_reserve(config)
+        self._jsonl = jsonl
         self.stop_event = threading.Event()  # a live source's reconnect wrapper stops waiting on it
         self.tally = Tally()
         self.metrics = _endpoint(config, metrics_port, self.figures)
         model_name = Path(config.model.path).stem
-        self.mqtt = build_mqtt_sink(config, model_name, figures=self.figures)
+        self.mqtt = build_mqtt_sink(config, model_name, figures=self.figures, disk=self.disk)
         triggered = replay is None and config.source.mode == "triggered"
         self.triggers = (TriggerQueue(TRIGGER_QUEUE_SIZE, on_reject=self._answer_rejected) if triggered
                          else None)
@@ -123,10 +131,12 @@ class Station:
 
     def _own_sinks(self) -> list[Sink]:
         sinks: list[Sink] = [MetricsSink(self.tally)]
+        if self._jsonl is not None:
+            sinks.append(JsonlSink(self._jsonl, reserve=self.disk, rotate_mb=JSONL_ROTATE_MB))
         if self.mqtt is not None:
             sinks.append(self.mqtt)
         if self.config.storage is not None:
-            sinks.append(NgStoreSink(NgStore(self.config.storage.ng_dir, self.config.storage.quota_mb)))
+            sinks.append(build_ng_store_sink(self.config.storage, self.disk))
         if self.link is not None:
             sinks.append(PlcSink(self.link, {r.recipe_id: r.judge.class_names for r in self.recipes}))
         return sinks
@@ -138,7 +148,10 @@ class Station:
             self.metrics.start()
         self.pipeline.start()
         if self.link is not None:
-            self.link.start()
+            try:
+                self.link.start()
+            except LinkError as exc:
+                raise ConfigError(str(exc)) from None
 
     def stop(self) -> None:
         """Drain: no new triggers or frames; everything already accepted still gets its verdict."""

@@ -5,6 +5,7 @@ plc_bridge ever importing edge.
   thread, outside any lock; it must not block (edge hands it to TriggerQueue.submit).
 - `PlcResult` is one trigger's answer (all cavities of the shot folded into one), handed to
   `post_result()` from any thread.
+- `LinkError`: a link that cannot start as configured (one line with the fix).
 - `FaultCallback(active, reason)` fires when a link fault starts (True) or ends (False): PLC heartbeat
   lost, serial port gone. The MQTT alert rules hook in here.
 """
@@ -17,6 +18,11 @@ from typing import Protocol
 
 TriggerCallback = Callable[[int, int, "int | None", "int | None"], None]
 FaultCallback = Callable[[bool, str], None]
+
+
+class LinkError(Exception):
+    """A link that cannot start as configured (a TCP port taken or not allowed); the message names the
+    setting to change. edge reports it as one line, as it does any setup error."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,8 +47,17 @@ class ReconnectingPort:
             return self._serial is not None
 
     def open(self) -> None:
-        """First open; raises serial.SerialException (e.g. no such device) so a wrong path fails loudly."""
-        self._set(serial.Serial(self.path, self.baudrate, timeout=READ_POLL_S, write_timeout=1.0))
+        """First open. A port that is not there (USB adapter not plugged in yet, wrong path) does not
+        stop the station: it is reported down (`on_state(False, ...)`, a link fault the PLC, the
+        alerts and `doctor` see) and `read()` keeps trying it, as it does for a port that vanishes."""
+        try:
+            self._set(serial.Serial(self.path, self.baudrate, timeout=READ_POLL_S, write_timeout=1.0))
+        except (serial.SerialException, OSError) as exc:
+            self.last_error = f"serial port {self.path} cannot be opened: {exc}"
+            log.error("%s; retrying until it can (check plc.port)", self.last_error)
+            self._ever_open = True  # its first open from read() is then reported as the link coming up
+            if self.on_state is not None:
+                self.on_state(False, self.last_error)
 
     def read(self) -> bytes:
         """What arrived within READ_POLL_S; b"" on timeout, while down, or after close()."""

@@ -49,8 +49,9 @@ class TestCa:
     client_key: Path
 
 
-def make_test_ca(folder: Path) -> TestCa:
-    """CA, a server certificate for 127.0.0.1/localhost and a client certificate (EC P-256, 1 day)."""
+def make_test_ca(folder: Path, server_names: str = "IP:127.0.0.1,DNS:localhost") -> TestCa:
+    """CA, a server certificate for `server_names` (subjectAltName) and a client certificate (EC P-256,
+    1 day)."""
     folder.mkdir(parents=True, exist_ok=True)
 
     def run(*args: str) -> None:
@@ -58,7 +59,7 @@ def make_test_ca(folder: Path) -> TestCa:
 
     key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     run("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=test CA", "-days", "1")
-    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    (folder / "san.ext").write_text(f"subjectAltName={server_names}\n")
     for name in ("server", "client"):
         run("req", *key, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
         ext = ["-extfile", "san.ext"] if name == "server" else []

@@ -120,3 +120,13 @@ def write_solid_images(folder: Path, n: int) -> Path:
     for i, bgr in enumerate(np.random.default_rng(2).integers(0, 256, (n, 3))):
         cv2.imwrite(str(folder / f"{i:03d}.png"), np.full((TINY_SIZE, TINY_SIZE, 3), bgr, np.uint8))
     return folder
+
+
+def tamper(model: Path) -> None:
+    """Change one weight and keep the old card (embedded and beside): what a tampered file looks like."""
+    proto = onnx.load(str(model))
+    w = next(i for i in proto.graph.initializer if i.name == "W")
+    arr = numpy_helper.to_array(w).copy()
+    arr[0, 0] += 0.25
+    w.CopyFrom(numpy_helper.from_array(arr, "W"))
+    onnx.save(proto, str(model))

@@ -14,7 +14,9 @@ Rules:
   at least a window long). Ends with hysteresis (below 80 % of the firing level) so it does not flap.
 - NO_DECISION / MODEL_ERROR / CAMERA_LOST (from NO_DECISION parts by error; camera also from `link`):
   end after `clear_after_parts` decided parts in a row.
-- PLC_LINK_LOST / CAMERA_LOST via `link()`; OUTBOX_OVERFLOW via `outbox()`.
+- PLC_LINK_LOST / CAMERA_LOST via `link()`; OUTBOX_OVERFLOW via `outbox()` (its count follows the
+  drops, it ends once the backlog is delivered); DISK_LOW via `disk()` (below storage.warn_free_mb, or
+  anything not stored for want of space; ends when the space is back).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,7 +38,8 @@ ALERT_SCHEMA = "moldpilot.alert/1"
 _HYSTERESIS = 0.8
 # The alert a NO_DECISION part raises, by its error code; any other error raises NO_DECISION.
 _ERROR_CODES = {ErrorCode.MODEL_ERROR: "MODEL_ERROR", ErrorCode.NO_FRAME: "CAMERA_LOST"}
-_CRITICAL = {"MODEL_ERROR", "CAMERA_LOST", "PLC_LINK_LOST"}  # the line cannot inspect; others: warning
+# the line cannot inspect, or loses records; others: warning
+_CRITICAL = {"MODEL_ERROR", "CAMERA_LOST", "PLC_LINK_LOST", "DISK_LOW"}
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class AlertEngine:
         self._decided_since: dict[str, int] = {}  # error-alert code -> decided parts since its last error
         self._new_times: deque[float] = deque()
         self._dropped_seen = 0
+        self._lost_seen = 0
         self.suppressed = 0
 
     # ---- inputs ------------------------------------------------------------------------------------
@@ -134,13 +138,30 @@ class AlertEngine:
         return out
 
     def outbox(self, dropped_total: int, backlog: int) -> list[Alert]:
-        """Feed the outbox counters; a growing drop count raises OUTBOX_OVERFLOW, an empty backlog ends it."""
+        """Feed the outbox counters (call it on every status tick too): a growing drop count raises or
+        updates OUTBOX_OVERFLOW with the running total, a delivered backlog ends it."""
         out: list[Alert] = []
-        if dropped_total > self._dropped_seen:
-            self._dropped_seen = dropped_total
-            self._raise(out, "OUTBOX_OVERFLOW", "OUTBOX_OVERFLOW", dropped_total, None)
+        key = "OUTBOX_OVERFLOW"
+        grown = dropped_total > self._dropped_seen
+        self._dropped_seen = max(self._dropped_seen, dropped_total)
+        if grown or (key in self._active and backlog > 0):
+            self._raise(out, key, key, dropped_total, None)  # an update goes out once due, with the total
         elif backlog == 0:
-            self._end(out, "OUTBOX_OVERFLOW", "OUTBOX_OVERFLOW")
+            self._end(out, key, key, count=dropped_total)
+        return out
+
+    def disk(self, free_mb: float, low: bool, lost: Mapping[str, int]) -> list[Alert]:
+        """Feed the disk reserve's state: DISK_LOW while space is low or anything went unstored since
+        the last tick; the counts in the text are totals per writer (ng_store, jsonl, mqtt_outbox)."""
+        out: list[Alert] = []
+        total = sum(lost.values())
+        grown = total > self._lost_seen
+        self._lost_seen = total
+        counts = {name: lost.get(name, 0) for name in ("ng_store", "jsonl", "mqtt_outbox")}
+        if low or grown:
+            self._raise(out, "DISK_LOW", "DISK_LOW", total, None, free_mb=f"{free_mb:.0f}", **counts)
+        else:
+            self._end(out, "DISK_LOW", "DISK_LOW", free_mb=f"{free_mb:.0f}")
         return out
 
     # ---- rules -------------------------------------------------------------------------------------

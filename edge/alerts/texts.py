@@ -37,7 +37,10 @@ _TEXTS: dict[Language, dict[str, str]] = {
         "PLC_LINK_LOST": "PLC link lost{detail}",
         "PLC_LINK_LOST/end": "PLC link back",
         "OUTBOX_OVERFLOW": "MQTT outbox full: {count} oldest message(s) dropped",
-        "OUTBOX_OVERFLOW/end": "MQTT outbox drained",
+        "OUTBOX_OVERFLOW/end": "MQTT outbox drained ({count} message(s) dropped in total)",
+        "DISK_LOW": "disk low: {free_mb} MB free; not stored so far: {ng_store} NG evidence set(s), "
+        "{jsonl} JSONL line(s), {mqtt_outbox} MQTT message(s)",
+        "DISK_LOW/end": "disk space back: {free_mb} MB free",
         "no_baseline": "not known yet",
     },
     "ko": {
@@ -55,7 +58,10 @@ _TEXTS: dict[Language, dict[str, str]] = {
         "PLC_LINK_LOST": "PLC 통신 끊김{detail}",
         "PLC_LINK_LOST/end": "PLC 통신 복구",
         "OUTBOX_OVERFLOW": "MQTT 미전송 보관함 초과: 오래된 메시지 {count}건 삭제",
-        "OUTBOX_OVERFLOW/end": "MQTT 미전송 보관함 정상 (대기 0건)",
+        "OUTBOX_OVERFLOW/end": "MQTT 미전송 보관함 정상 (대기 0건, 총 {count}건 삭제됨)",
+        "DISK_LOW": "디스크 공간 부족: 여유 {free_mb} MB, 지금까지 저장 못 함: 불량 증거 {ng_store}건, "
+        "JSONL {jsonl}줄, MQTT 메시지 {mqtt_outbox}건",
+        "DISK_LOW/end": "디스크 공간 정상 복귀: 여유 {free_mb} MB",
         "no_baseline": "아직 없음",
     },
 }

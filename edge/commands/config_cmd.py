@@ -1,10 +1,19 @@
-"""`moldpilot config check FILE`: validate station.yaml without starting anything."""
+"""`moldpilot config check FILE`: validate station.yaml without starting anything.
+
+Besides the YAML, every model the station would load (model.path and the recipes' models) goes
+through the runner's own check (card present and consistent, sha256 of the graph): a model that
+`run` would refuse fails here too, before systemd starts the service (the unit's ExecStartPre).
+The cavity ROIs are compared with the real frame size for file, folder and sim sources
+(edge/frame_fit.py; `doctor` does it for cameras).
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from edge.config import StationConfig, load_config
+from edge.frame_fit import check_rois_offline
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
@@ -16,9 +25,15 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from edge.pipeline.runner import load_checked  # onnx is heavy: only once the YAML is valid
+
     config = load_config(args.file)
+    recipe_models = [r.model for r in (config.recipes or {}).values() if r.model]
+    for path in dict.fromkeys([config.model.path, *recipe_models]):
+        load_checked(Path(path))  # a tampered or card-less model: ModelError, one line, exit 2
+    rois = check_rois_offline(config.source, config.cavities)  # an ROI outside the frame: ConfigError
     print(f"{args.file}: OK")
-    for line in describe(config):
+    for line in [*describe(config), *([rois] if rois else [])]:
         print(f"  {line}")
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from edge.errors import DataError, ModelError
 
@@ -22,10 +23,12 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from edge.pipeline.runner import load_checked
     from models.card import CardError
     from models.dataset import DatasetError
     from models.evaluate import evaluate_model
 
+    load_checked(Path(args.model))  # the check run, replay and doctor make: a tampered model is refused
     try:
         result = evaluate_model(args.model, args.data_dir, args.ok_class, progress=sys.stderr.isatty())
     except DatasetError as exc:

@@ -20,10 +20,9 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from edge.config import StationConfig, load_config
-from edge.sinks.base import Sink
-from edge.sinks.jsonl import JsonlSink
 from edge.station import Station
 from edge.triggers import SignalTriggers, SoftwareTrigger, StdinTriggers
 
@@ -43,14 +42,13 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    sinks: list[Sink] = [JsonlSink(args.jsonl)] if args.jsonl else []
-    return run_station(config, sinks, stdin_triggers=args.stdin_triggers)
+    return run_station(config, Path(args.jsonl) if args.jsonl else None, stdin_triggers=args.stdin_triggers)
 
 
-def run_station(config: StationConfig, sinks: list[Sink], stdin_triggers: bool = False) -> int:
+def run_station(config: StationConfig, jsonl: Path | None = None, stdin_triggers: bool = False) -> int:
     """Build the station (every model loaded and warmed up before the first trigger), serve until
     SIGTERM/SIGINT or the end of a finite source, drain, print the final counters."""
-    station = Station(config, sinks)
+    station = Station(config, jsonl=jsonl)
     shutdown = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: shutdown.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

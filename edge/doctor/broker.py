@@ -17,6 +17,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.config import MqttSection
 from edge.doctor.result import CheckResult, failed, passed
+from plc_bridge.mqtt.publisher import connect_failure
 
 NAME = "MQTT broker"
 TIMEOUT_S = 5.0
@@ -39,7 +40,12 @@ def check_broker(mqtt: MqttSection) -> CheckResult:
         if reason is not None and str(reason) in _NO_V5 and mqtt.protocol == "auto":
             version = MQTTProtocolVersion.MQTTv311
             reason = _connect(mqtt, version, credentials["username"], credentials["password"])
-    except (OSError, ssl.SSLError) as exc:
+    except ssl.SSLError as exc:  # a TLS failure is not an outage: say which (the fix is in the text)
+        ca = mqtt.tls.ca if mqtt.tls else None
+        return failed(NAME, connect_failure(mqtt.host, mqtt.port, ca, exc),
+                      "compare the broker's certificate (`openssl s_client -connect HOST:PORT`) with "
+                      "mqtt.host and mqtt.tls.ca")
+    except OSError as exc:
         return failed(NAME, f"cannot reach {where}: {exc}",
                       "check mqtt.host and mqtt.port, that the broker runs (`systemctl status mosquitto`) "
                       "and that no firewall blocks the port")

@@ -1,14 +1,17 @@
-"""Camera check: the configured source opens and delivers frames; their size and rate."""
+"""Camera check: the configured source opens and delivers frames; their size and rate; the cavity ROIs
+fit inside them (an ROI outside the frame makes every part NO_DECISION)."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
-from edge.config import SourceSection
+from edge.config import CavitySection, SourceSection
 from edge.doctor.result import CheckResult, failed, passed
+from edge.frame_fit import rois_outside_frame
 from edge.sources.base import SourceError, SourceLost
 from edge.sources.factory import build_source
 
@@ -23,7 +26,8 @@ _FIXES = {  # the live kinds, with what to look at when they fail
 }
 
 
-def check_camera(source: SourceSection) -> CheckResult:
+def check_camera(source: SourceSection, cavities: Sequence[CavitySection] | None = None) -> CheckResult:
+    """The source delivers frames, and every cavity ROI (if configured) lies inside them."""
     fix = _FIXES.get(source.kind, "check source.uri: the file or folder must exist and be readable")
     try:
         frames, elapsed_s, fps = _grab(source)
@@ -34,6 +38,10 @@ def check_camera(source: SourceSection) -> CheckResult:
     if not frames:
         return failed(NAME, f"{source.kind} {source.uri}: opened but delivered no frame", fix)
     height, width = frames[0].shape[:2]
+    outside = rois_outside_frame(cavities or [], width, height)
+    if outside:
+        return failed(NAME, f"{source.kind} {source.uri}: " + "; ".join(outside),
+                      "fix the cavities' roi in station.yaml (or the console's ROI editor) for this camera")
     # A live camera's rate is what arrives; a file or simulator is read as fast as it decodes, so only
     # its declared rate means anything.
     live = source.kind in _FIXES

@@ -7,6 +7,7 @@ FAIL of its own and the others still run: one broken thing never hides the rest.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +51,8 @@ def run_checks(config_path: str | Path,
     view, config_result = read_config(Path(config_path))
     done(config_result)
     for name, section, check in SECTION_CHECKS:
+        if name == CAMERA:  # the ROIs are checked against the frames the camera check reads
+            check = functools.partial(check_camera, cavities=view.get("cavities"))
         done(_one(name, section, check, view, results))
         if name == MODEL and any(r.model for r in (view.get("recipes") or {}).values()):
             done(_one(RECIPES_NAME, "model", lambda model: check_recipe_models(view.get("recipes"), model),

@@ -24,11 +24,11 @@ def check_disk(storage: StorageSection) -> CheckResult:
     used_mb = (sum(f.stat().st_size for f in ng_dir.rglob("*") if f.is_file()) / BYTES_PER_MB
                if ng_dir.is_dir() else 0.0)
     free_mb = shutil.disk_usage(existing).free / BYTES_PER_MB
-    needed_mb = max(storage.quota_mb - used_mb, 0.0)
+    needed_mb = max(storage.quota_mb - used_mb, 0.0) + storage.min_free_mb  # the reserve stays free
     where = f"{ng_dir} (on the disk of {existing})"
     if free_mb < needed_mb:
         return failed(DISK, f"{where}: {free_mb:.0f} MB free, the store may still grow by {needed_mb:.0f} MB "
-                      f"(quota {storage.quota_mb:g} MB)",
+                      f"(quota {storage.quota_mb:g} MB + storage.min_free_mb {storage.min_free_mb:g} MB)",
                       "free disk space, move storage.ng_dir to a larger disk, or lower storage.quota_mb")
     return passed(DISK, f"{where}: {free_mb:.0f} MB free for a quota of {storage.quota_mb:g} MB "
                   f"({used_mb:.0f} MB used)")

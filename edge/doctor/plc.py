@@ -18,11 +18,12 @@ import serial
 
 from edge.config import PlcSection
 from edge.doctor.result import CheckResult, failed, passed, skipped
+from edge.plc_settings import modbus_settings
 from plc_bridge.ascii.frame import Frame, NakCode
 from plc_bridge.ascii.peer import AsciiPeer
 from plc_bridge.modbus import register_map as m
 from plc_bridge.modbus.register_bank import RegisterBank
-from plc_bridge.modbus.server import ModbusServer, ModbusSettings
+from plc_bridge.modbus.server import ModbusServer
 from plc_bridge.serial_port import ReconnectingPort
 
 NAME = "PLC heartbeat"
@@ -46,9 +47,7 @@ def _modbus(plc: PlcSection, timeout_s: float) -> CheckResult:
            f"{plc.baudrate} and plc.unit_id {plc.unit_id}, and that the PLC program writes HR5 "
            f"(PLC_HEARTBEAT) every {plc.heartbeat_s:g} s")
     bank = RegisterBank(_ignore_trigger, result_fifo=1, heartbeat_s=plc.heartbeat_s)
-    protocol = "modbus-tcp" if plc.protocol == "modbus-tcp" else "modbus-rtu"
-    settings = ModbusSettings(protocol, plc.port, plc.baudrate, plc.unit_id, plc.host, plc.tcp_port)
-    server = ModbusServer(settings, bank)
+    server = ModbusServer(modbus_settings(plc), bank)
     try:
         server.start()
     except Exception as exc:  # pymodbus raises plain exceptions for a port it cannot open

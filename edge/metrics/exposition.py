@@ -40,7 +40,8 @@ class FiguresCollector(Collector):
             yield frames
         if f["sinks"] is not None:
             for kind, text in (("dropped", "Verdicts a full sink queue dropped"),
-                               ("errors", "Verdicts a sink failed to write")):
+                               ("errors", "Verdicts a sink failed to write"),
+                               ("skipped", "Verdicts a sink could not store for want of disk space")):
                 family = CounterMetricFamily(f"moldpilot_sink_{kind}", text, labels=["sink"])
                 for name, counts in f["sinks"].items():
                     family.add_metric([name], counts[kind])

@@ -32,7 +32,7 @@ def station_figures(tally: Tally, snap: dict[str, Any], source: Any, link: _Link
         "frames": {"in": snap["frames_in"], "judged": snap["frames_judged"],
                    "dropped": snap["frames_dropped"]},
         "deadline_misses": snap["deadline_misses"],
-        "sinks": {name: {"dropped": s["dropped"], "errors": s["errors"]}
+        "sinks": {name: {"dropped": s["dropped"], "errors": s["errors"], "skipped": s["skipped"]}
                   for name, s in snap["sinks"].items()},
         "camera_up": camera_up(source, snap),
         "plc_link_up": link_up(link.status()) if link is not None else None,

@@ -26,10 +26,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from edge.frame import Frame
-from edge.ratelog import worth_logging
 from edge.sources.base import FrameSource
 from edge.triggers import Trigger, TriggerQueue
 from edge.verdict import ErrorCode
+from plc_bridge.ratelog import worth_logging
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from edge.pipeline.capture import Job
 from edge.pipeline.judge import Judge
 from edge.pipeline.recipes import Recipe, RecipeBook, RoiXywh, Runner
 from edge.pipeline.stats import Stats
-from edge.ratelog import worth_logging
 from edge.verdict import Decision, ErrorCode, Evidence, Verdict
+from plc_bridge.ratelog import worth_logging
 
 log = logging.getLogger(__name__)
 

@@ -77,7 +77,7 @@ class ModelRunner:
             raise ModelError(f"max_batch must be >= 1, got {max_batch}")
         self.path = Path(model_path)
         self.max_batch = max_batch
-        data, self.card = self._load_checked()
+        data, self.card = load_checked(self.path)
         cache_dir = Path(trt_cache_dir) if trt_cache_dir else self.path.parent / "trt_cache"
         requested = list(providers)
         self.session = self._create_session(data, resolve_providers(requested, cache_dir, trt_fp16),
@@ -118,42 +118,6 @@ class ModelRunner:
         return other
 
     # -- loading and checks ---------------------------------------------------------------------------
-
-    def _load_checked(self) -> tuple[bytes, ModelCard]:
-        name = self.path.name
-        try:
-            data = self.path.read_bytes()
-            model = onnx.load_model_from_string(data)
-        except OSError as exc:
-            raise ModelError(f"cannot read model {self.path}: {exc.strerror}; check the model path") from exc
-        except DecodeError as exc:
-            raise ModelError(f"{self.path} is not a readable ONNX file ({exc}); re-export it") from exc
-        try:
-            embedded = embedded_card(model, str(self.path))
-            sidecar = load_sidecar(self.path) if sidecar_path(self.path).exists() else None
-        except CardError as exc:
-            raise ModelError(str(exc)) from exc
-        if embedded is None and sidecar is None:
-            raise ModelError(f"model {name} has no card (no 'moldpilot.card' metadata and no "
-                             f"{sidecar_path(self.path).name}); export it with models.card.save_model")
-        if embedded is not None and sidecar is not None and embedded != sidecar:
-            a, b = embedded.model_dump(), sidecar.model_dump()
-            fields = [k for k in a if a[k] != b[k]]
-            raise ModelError(f"card embedded in {name} and {sidecar_path(self.path).name} disagree "
-                             f"(fields: {', '.join(fields)}); re-export the model or restore the matching "
-                             "card")
-        card = embedded or sidecar
-        assert card is not None
-        actual = graph_sha256(model)
-        if actual != card.sha256:
-            raise ModelError(f"model {name} was modified after its card was written (sha256 {actual[:12]}… "
-                             f"!= card {card.sha256[:12]}…); re-export it or restore the original file")
-        spec = card.input
-        if spec.dtype != "uint8" or spec.layout != "NHWC" or not spec.normalize_in_graph:
-            raise ModelError(f"model {name} takes {spec.dtype} {spec.layout} input (normalize_in_graph="
-                             f"{spec.normalize_in_graph}); the runner needs uint8 NHWC with normalisation in "
-                             "the graph; re-export it that way")
-        return data, card
 
     def _create_session(
         self, data: bytes, providers: list[ProviderChoice], threads: int
@@ -338,3 +302,44 @@ def _resize(src: np.ndarray, size_wh: tuple[int, int], dst: np.ndarray, interpol
     out = cv2.resize(src, size_wh, dst=dst, interpolation=interpolation)
     if out.ctypes.data != dst.ctypes.data:
         raise RuntimeError("cv2.resize reallocated its destination; the input buffer was not written")
+
+
+def load_checked(path: Path) -> tuple[bytes, ModelCard]:
+    """The model's bytes and card, refused with a ModelError when the card is missing, the two cards
+    disagree, the graph's sha256 is not the card's (tampered or damaged) or the input is not what the
+    runner feeds. The one check every command that loads a model goes through (run, replay, doctor,
+    eval, config check), so none can accept a model another refuses."""
+    name = path.name
+    try:
+        data = path.read_bytes()
+        model = onnx.load_model_from_string(data)
+    except OSError as exc:
+        raise ModelError(f"cannot read model {path}: {exc.strerror}; check the model path") from exc
+    except DecodeError as exc:
+        raise ModelError(f"{path} is not a readable ONNX file ({exc}); re-export it") from exc
+    try:
+        embedded = embedded_card(model, str(path))
+        sidecar = load_sidecar(path) if sidecar_path(path).exists() else None
+    except CardError as exc:
+        raise ModelError(str(exc)) from exc
+    if embedded is None and sidecar is None:
+        raise ModelError(f"model {name} has no card (no 'moldpilot.card' metadata and no "
+                         f"{sidecar_path(path).name}); export it with models.card.save_model")
+    if embedded is not None and sidecar is not None and embedded != sidecar:
+        a, b = embedded.model_dump(), sidecar.model_dump()
+        fields = [k for k in a if a[k] != b[k]]
+        raise ModelError(f"card embedded in {name} and {sidecar_path(path).name} disagree "
+                         f"(fields: {', '.join(fields)}); re-export the model or restore the matching "
+                         "card")
+    card = embedded or sidecar
+    assert card is not None
+    actual = graph_sha256(model)
+    if actual != card.sha256:
+        raise ModelError(f"model {name} was modified after its card was written (sha256 {actual[:12]}… "
+                         f"!= card {card.sha256[:12]}…); re-export it or restore the original file")
+    spec = card.input
+    if spec.dtype != "uint8" or spec.layout != "NHWC" or not spec.normalize_in_graph:
+        raise ModelError(f"model {name} takes {spec.dtype} {spec.layout} input (normalize_in_graph="
+                         f"{spec.normalize_in_graph}); the runner needs uint8 NHWC with normalisation in "
+                         "the graph; re-export it that way")
+    return data, card

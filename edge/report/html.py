@@ -68,6 +68,7 @@ def write_report(
     sections = [
         _summary_section(summary),
         _confusion_section(summary.get("confusion") or {}),
+        _class_section(summary.get("confusion") or {}),
         _cavity_section(summary, verdicts, img_dir, ng_rate_window),
         _latency_section(verdicts, img_dir),
         _gallery_section(evidence or [], img_dir, gallery_limit),
@@ -154,6 +155,26 @@ def _confusion_section(by_class: dict[str, dict[str, int]]) -> str:
             + _table(headers, rows, marks))
 
 
+def _class_section(by_class: dict[str, dict[str, int]]) -> str:
+    classes = stats.by_truth_class(by_class)
+    if not classes:
+        return ""
+    rows, marks = [], {}
+    for r, (name, n) in enumerate(classes.items()):
+        wrong = "-" if name == "ok" else str(n["wrong_class"])
+        rows.append([name, str(n["parts"]), str(n["right"]), wrong,
+                     *(str(n[d]) for d in stats.DECISIONS)])
+        if name != "ok" and n["wrong_class"]:
+            marks[(r, 3)] = "warn"
+        if name != "ok" and n["OK"]:
+            marks[(r, 4)] = "bad"  # an escape
+    headers = ["Truth class", "Parts", "Right verdict", "NG, wrong defect class", "verdict OK", "verdict NG",
+               "verdict NO_DECISION"]
+    return ("<h2>Per defect class</h2>\n<p>A defect part is judged right only when the verdict is NG with "
+            "its own class; NG with another class is counted apart, not as correct.</p>\n"
+            + _table(headers, rows, marks))
+
+
 def _cavity_section(summary: dict[str, Any], verdicts: list[dict[str, Any]], img_dir: Path,
                     window: int | None) -> str:
     per_cavity = {str(c): figures for c, figures in (summary.get("per_cavity") or {}).items()}
@@ -169,9 +190,12 @@ def _cavity_section(summary: dict[str, Any], verdicts: list[dict[str, Any]], img
     window = window or stats.auto_window(parts_per_cavity)
     trends = {str(c): xy for c, xy in stats.ng_rate_by_cavity(verdicts, window).items()}
     series = {f"cavity {c}": trends[c] for c in sorted(trends, key=_cavity_order)}
+    # One part per cavity per shot: the window counts parts of that cavity; the axis counts shots
+    # only when the verdicts carry them (a PLC trigger without a shot number does not).
+    x_label = "shot" if stats.has_shots(verdicts) else "part of the cavity (in the order judged)"
     chart = plots.line_chart(series, img_dir / "ng_rate_by_cavity.png",
-                             title=f"NG rate per cavity (rolling {window} shots)",
-                             x_label="shot", y_label="NG rate [%]", y_min_span=5.0)
+                             title=f"NG rate per cavity (rolling {window} parts of each cavity)",
+                             x_label=x_label, y_label="NG rate [%]", y_min_span=5.0)
     return ("<h2>Per cavity</h2>\n" + table + "\n" + _img(chart, "NG rate per cavity over shots")
             + f"\n<p>Each point is the share of NG verdicts over the last {window} parts of that cavity; "
             "a rising line is a cavity drifting out of process.</p>")
@@ -182,14 +206,21 @@ def _latency_section(verdicts: list[dict[str, Any]], img_dir: Path) -> str:
     if not timings:
         return "<h2>Latency per stage</h2>\n<p>No stage timings in these verdicts: n/a.</p>"
     rows, charts = [], []
+    flat = []
     for i, (stage, values) in enumerate(timings.items()):
         pct = percentiles(values)
         rows.append([stage, str(values.size), *(f"{pct[k]:.2f}" for k in ("p50", "p90", "p99", "max"))])
+        if not values.any():  # nothing to draw: one bar at 0 on an empty axis reads as a broken chart
+            flat.append(stage)
+            continue
         chart = plots.histogram(values, img_dir / f"latency_{i:02d}.png", title=f"Stage '{stage}' latency",
                                 x_label="milliseconds", markers={"p50": pct["p50"], "p99": pct["p99"]})
         charts.append(_img(chart, f"latency histogram of stage {stage}"))
     table = _table(["Stage", "Samples", "p50 [ms]", "p90 [ms]", "p99 [ms]", "max [ms]"], rows)
-    return "<h2>Latency per stage</h2>\n" + table + "\n" + "\n".join(charts)
+    note = (f"<p>{_e(', '.join(flat))}: 0 ms for every part, so no chart. On a replay the frame is read "
+            "before its trigger, so capture takes no time; on a line it is the wait for the camera.</p>\n"
+            if flat else "")
+    return "<h2>Latency per stage</h2>\n" + table + "\n" + note + "\n".join(charts)
 
 
 def _gallery_section(evidence: list[Evidence], img_dir: Path, limit: int) -> str:

@@ -119,12 +119,19 @@ def histogram(values: Sequence[float], path: Path, *, title: str, x_label: str, 
         x = axes.px(value, 0)[0]
         cv2.line(axes.canvas, (x, axes.top), (x, axes.bottom), colour, 2)
         # Stagger the marker labels downwards so close markers (p50 next to p90) do not overlap.
-        label, org = f"{name} {value:.3g}", (x + 4, axes.top + 18 + 18 * i)
+        label = f"{name} {value:.3g}"
         (label_w, label_h), _ = cv2.getTextSize(label, FONT, 0.45, 1)
+        org = (marker_label_x(x, label_w, axes.right), axes.top + 18 + 18 * i)
         cv2.rectangle(axes.canvas, (org[0] - 2, org[1] - label_h - 3), (org[0] + label_w + 2, org[1] + 4),
                       (255, 255, 255), -1)
         _text(axes.canvas, label, org, colour=colour)
     return axes.save(path)
+
+
+def marker_label_x(line_x: int, label_w: int, right: int) -> int:
+    """Left edge of a marker's label: right of its line, or left of it when it would cross the frame's
+    right edge (a p99 at the maximum value sits on that edge and its label was cut off)."""
+    return line_x + 4 if line_x + 4 + label_w + 2 <= right else line_x - 4 - label_w
 
 
 def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], path: Path, *, title: str,

@@ -50,6 +50,26 @@ def confusion(by_class: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
     return counts
 
 
+def by_truth_class(by_class: dict[str, dict[str, int]]) -> dict[str, Counter[str]]:
+    """Per ground-truth class ("ok" or a defect name), folded from the replay summary's `confusion`
+    (truth class -> verdict class): parts, OK / NG / NO_DECISION verdicts, and `right` (OK for ok; NG
+    with that very class for a defect) and `wrong_class` (NG, but another defect): an NG verdict for a
+    crack that was a flash is not a correct verdict, whatever the OK/NG matrix says."""
+    classes: dict[str, Counter[str]] = {}
+    for truth, row in by_class.items():
+        counter = classes.setdefault(truth, Counter())
+        for predicted, n in row.items():
+            decision = predicted if predicted in DECISIONS else "NG"
+            counter["parts"] += n
+            counter[decision] += n
+            if decision == "OK" and truth == "ok":
+                counter["right"] += n
+            elif decision == "NG" and truth != "ok":
+                same = predicted in (truth, "NG") or truth == "ng"  # "NG": a model without defect names
+                counter["right" if same else "wrong_class"] += n
+    return dict(sorted(classes.items(), key=lambda item: (item[0] != "ok", item[0])))
+
+
 def stage_timings_ms(verdicts: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Per stage, all its timings; stages in pipeline order (first seen first)."""
     stages: dict[str, list[float]] = {}
@@ -82,14 +102,16 @@ def ng_rate_by_cavity(
     """Per cavity: (shot, NG rate in % over the last `window` verdicts of that cavity).
 
     Only NG verdicts count (NO_DECISION is a vision-system problem, shown in the tables, not a
-    process trend). The first points average over fewer than `window` verdicts. A verdict without
-    a shot number is placed by its position in the list.
+    process trend). The first points average over fewer than `window` verdicts. Without shot numbers
+    (a PLC that sends none) a verdict is placed by its count within its cavity (1, 2, ...), so the x
+    axis counts that cavity's parts, as the window does (see `has_shots` for the axis label).
     """
     rows: dict[Any, list[tuple[float, float]]] = {}
-    for index, verdict in enumerate(verdicts):
-        shot = verdict.get("shot")
-        x = float(shot) if shot is not None else float(index)
-        rows.setdefault(verdict.get("cavity"), []).append((x, verdict.get("decision") == "NG"))
+    shots = has_shots(verdicts)
+    for verdict in verdicts:
+        points = rows.setdefault(verdict.get("cavity"), [])
+        x = float(verdict["shot"]) if shots else float(len(points) + 1)
+        points.append((x, verdict.get("decision") == "NG"))
     trends = {}
     for cavity, points in rows.items():
         points.sort(key=lambda p: p[0])
@@ -99,3 +121,9 @@ def ng_rate_by_cavity(
         starts = np.maximum(ends - window, 0)
         trends[cavity] = (shots, 100.0 * (total[ends] - total[starts]) / (ends - starts))
     return trends
+
+
+def has_shots(verdicts: list[dict[str, Any]]) -> bool:
+    """Whether every verdict carries its shot number (the NG-rate chart's x axis is then "shot")."""
+    return bool(verdicts) and all(v.get("shot") is not None for v in verdicts)
+

@@ -20,17 +20,18 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from edge.ratelog import worth_logging
 from edge.verdict import Verdict
+from plc_bridge.ratelog import worth_logging
 
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_SIZE = 256  # triggers, not verdicts; at 10 triggers/s that is 25 s of slack
+TICK_S = 1.0  # a sink with a `tick()` gets it at least this often while no verdicts come
 
 
 class Sink(Protocol):
@@ -38,7 +39,9 @@ class Sink(Protocol):
 
     `wants_evidence`: the pipeline attaches `Verdict.evidence` (crop + heatmap copies) to NG and
     NO_DECISION verdicts only if some sink asks for it, since copying pixels is not free.
-    An optional `queue_size` attribute (triggers) overrides the fan-out's default for this sink.
+    An optional `queue_size` attribute (triggers) overrides the fan-out's default for this sink, and an
+    optional `tick()` method is called on the sink's thread when no verdict came for TICK_S (periodic
+    status and alert work that must go on while the line stands still).
     """
 
     name: str
@@ -46,7 +49,8 @@ class Sink(Protocol):
 
     def open(self) -> None: ...
 
-    def write(self, verdicts: Sequence[Verdict]) -> None: ...
+    def write(self, verdicts: Sequence[Verdict]) -> int | None:
+        """Returns how many of the verdicts it could not store (counted as skipped), or None for 0."""
 
     def close(self) -> None: ...
 
@@ -58,12 +62,14 @@ class SinkPolicy(Enum):
 
 @dataclass(frozen=True, slots=True)
 class SinkStats:
-    """Counts in verdicts (not triggers). `queued` is what waits in the queue right now."""
+    """Counts in verdicts (not triggers). `queued` is what waits in the queue right now; `skipped` were
+    handed to the sink but not stored by it (no room on the disk), so they are not `delivered`."""
 
     delivered: int
     dropped: int
     errors: int
     queued: int
+    skipped: int = 0
 
 
 class SinkWorker:
@@ -74,7 +80,7 @@ class SinkWorker:
         self.policy = policy
         self._queue: queue.Queue[tuple[Verdict, ...] | None] = queue.Queue(maxsize)
         self._lock = threading.Lock()
-        self._delivered = self._dropped = self._errors = 0
+        self._delivered = self._dropped = self._errors = self._skipped = 0
         self._failed_writes = 0
         self._thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)
 
@@ -112,11 +118,19 @@ class SinkWorker:
 
     def stats(self) -> SinkStats:
         with self._lock:
-            return SinkStats(self._delivered, self._dropped, self._errors, self._queue.qsize())
+            return SinkStats(self._delivered, self._dropped, self._errors, self._queue.qsize(), self._skipped)
 
     def _run(self) -> None:
+        tick = getattr(self.sink, "tick", None)
         try:
-            while (verdicts := self._queue.get()) is not None:
+            while True:
+                try:
+                    verdicts = self._queue.get(timeout=TICK_S if tick is not None else None)
+                except queue.Empty:  # a quiet line: the sink's periodic work still happens
+                    self._call(tick)
+                    continue
+                if verdicts is None:
+                    break
                 self._write(verdicts)
         finally:
             try:
@@ -125,18 +139,26 @@ class SinkWorker:
                 log.exception("sink %s failed to close", self.sink.name)
 
     def _write(self, verdicts: tuple[Verdict, ...]) -> None:
-        try:
-            self.sink.write(verdicts)
-        except Exception:
+        skipped = self._call(self.sink.write, verdicts)
+        if skipped is None:
             with self._lock:
                 self._errors += len(verdicts)
+            return
+        with self._lock:
+            self._delivered += len(verdicts) - skipped
+            self._skipped += skipped
+
+
+    def _call(self, method: Callable[..., int | None], *args: object) -> int | None:
+        """Run a sink method; its count (0 for None), or None if it raised (logged, rate-limited)."""
+        try:
+            return method(*args) or 0
+        except Exception:
             self._failed_writes += 1  # only this thread touches it
             if worth_logging(self._failed_writes):
                 log.exception("sink %s failed (%d time(s)); it keeps receiving verdicts",
                               self.sink.name, self._failed_writes)
-            return
-        with self._lock:
-            self._delivered += len(verdicts)
+            return None
 
 
 class FanOut:

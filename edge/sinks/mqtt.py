@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from edge.alerts.rules import Alert, AlertEngine, AlertRules
 from edge.config import StationConfig
+from edge.disk_reserve import OUTBOX, DiskReserve
 from edge.errors import ConfigError
 from edge.verdict import Verdict
 from plc_bridge.mqtt.outbox import Outbox
@@ -37,9 +38,12 @@ class MqttSink:
 
     def __init__(self, publisher: MqttPublisher, alerts: AlertEngine | None, line: str, station: str,
                  model: str | None = None, status_interval_s: float = 10.0, drain_timeout_s: float = 5.0,
-                 name: str = "mqtt", figures: Callable[[], dict[str, Any]] | None = None) -> None:
+                 name: str = "mqtt", figures: Callable[[], dict[str, Any]] | None = None,
+                 disk: DiskReserve | None = None) -> None:
         """`figures`: the station's figures (edge/metrics/figures.py), carried in `status` as they are,
-        so the status and the metrics endpoint show the same numbers."""
+        so the status and the metrics endpoint show the same numbers. `disk`: the station's disk
+        reserve, whose state becomes the DISK_LOW alert and the status's `disk`."""
+        self.disk = disk
         self.name = name
         self.figures = figures
         self.publisher = publisher
@@ -70,7 +74,15 @@ class MqttSink:
         self._send(raised)
         if self.publisher.outbox.dropped != self._dropped_seen:
             self._outbox_alerts()
+        else:
+            self._send(self._disk_alerts())  # every part: a filling disk is alerted while writes work
+        self.tick()
+
+    def tick(self) -> None:
+        """Also called by the sink's worker while no parts come: the status stays fresh, a running
+        OUTBOX_OVERFLOW / DISK_LOW updates and ends even when the line stands still."""
         if time.monotonic() >= self._next_status_s:
+            self._outbox_alerts()
             self._publish_status()
 
     def plc_fault(self, active: bool, reason: str) -> None:
@@ -97,8 +109,8 @@ class MqttSink:
                 "ts": iso_utc(now_s), **v.to_dict()}
 
     def _send(self, alerts: list[Alert]) -> None:
-        if alerts:
-            self.publisher.enqueue("alert", [a.to_doc(self.line, self.station) for a in alerts])
+        if alerts:  # kept: a full outbox drops results before alerts, which say what was lost
+            self.publisher.enqueue("alert", [a.to_doc(self.line, self.station) for a in alerts], keep=True)
 
     def _outbox_alerts(self) -> None:
         stats = self.publisher.stats()
@@ -106,7 +118,21 @@ class MqttSink:
         if self.alerts is not None:
             with self._lock:
                 raised = self.alerts.outbox(stats.dropped, stats.backlog)
-            self._send(raised)
+            self._send(raised + self._disk_alerts())
+
+    def _disk_alerts(self) -> list[Alert]:
+        disk = self._disk_doc(self.publisher.outbox.lost)
+        if self.alerts is None or disk is None:
+            return []
+        with self._lock:
+            return self.alerts.disk(disk["free_mb"], disk["low"], disk["lost"])
+
+    def _disk_doc(self, outbox_lost: int) -> dict[str, Any] | None:
+        if self.disk is None:
+            return None
+        state = self.disk.state()
+        return {"free_mb": state.free_mb, "low": state.low, "short": state.short,
+                "lost": {**state.lost, OUTBOX: outbox_lost}}
 
     def _publish_status(self) -> None:
         stats = self.publisher.stats()
@@ -122,7 +148,8 @@ class MqttSink:
             "parts": parts, "decisions": decisions, "ng_by_cavity": ng_by_cavity,
             "ng_rate": round(decisions.get("NG", 0) / parts, 4) if parts else None,
             "outbox": {"backlog": stats.backlog, "delivered": stats.delivered, "rejected": stats.rejected,
-                       "dropped": stats.dropped},
+                       "dropped": stats.dropped, "lost": stats.lost},
+            "disk": self._disk_doc(stats.lost),
             "alerts_suppressed": suppressed, "last_error": stats.last_error,
             **({"figures": self.figures()} if self.figures is not None else {}),
         })
@@ -140,8 +167,10 @@ def _secret(env_name: str | None, key: str) -> str | None:
 
 
 def build_mqtt_sink(config: StationConfig, model: str | None = None,
-                    figures: Callable[[], dict[str, Any]] | None = None) -> MqttSink | None:
-    """The station's MQTT sink, or None when station.yaml has no `mqtt:` section."""
+                    figures: Callable[[], dict[str, Any]] | None = None,
+                    disk: DiskReserve | None = None) -> MqttSink | None:
+    """The station's MQTT sink, or None when station.yaml has no `mqtt:` section. With `disk` (the
+    station's reserve) the outbox asks the NG store and old JSONL to give way before it writes."""
     m = config.mqtt
     if m is None:
         return None
@@ -154,7 +183,8 @@ def build_mqtt_sink(config: StationConfig, model: str | None = None,
         tls_key=m.tls.key if m.tls else None, protocol=m.protocol, keepalive_s=m.keepalive_s,
         max_inflight=m.max_inflight, result_expiry_s=m.result_expiry_s,
     )
-    outbox = Outbox(m.outbox, max_messages=m.outbox_max_messages, max_age_s=m.outbox_max_age_s)
+    outbox = Outbox(m.outbox, max_messages=m.outbox_max_messages, max_age_s=m.outbox_max_age_s,
+                    make_room=disk.make_room if disk is not None else None)
     a = config.alerts
     engine = None
     if a is not None:
@@ -167,4 +197,4 @@ def build_mqtt_sink(config: StationConfig, model: str | None = None,
         )
         engine = AlertEngine(rules, a.language)
     return MqttSink(MqttPublisher(settings, outbox), engine, st.line, st.name, model, m.status_interval_s,
-                    figures=figures)
+                    figures=figures, disk=disk)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from edge.config import StorageSection
+from edge.disk_reserve import DiskReserve
 from edge.ng_store import NgStore
 from edge.verdict import Decision, Verdict
 
@@ -19,12 +21,21 @@ class NgStoreSink:
     def open(self) -> None:
         """The store scanned its folder when it was built; nothing to do."""
 
-    def write(self, verdicts: Sequence[Verdict]) -> None:
+    def write(self, verdicts: Sequence[Verdict]) -> int:
+        """Returns how many verdicts' evidence was not stored (disk reserve, too large)."""
+        skipped = 0
         for verdict in verdicts:
             if verdict.decision is Decision.OK or verdict.evidence is None:
                 continue
             evidence = verdict.evidence
-            self.store.save(verdict.to_dict(), evidence.crop_bgr, evidence.heatmap)
+            skipped += self.store.save(verdict.to_dict(), evidence.crop_bgr, evidence.heatmap) is None
+        return skipped
 
     def close(self) -> None:
         """Every save is complete when it returns; nothing is buffered."""
+
+
+def build_ng_store_sink(storage: StorageSection, reserve: DiskReserve | None = None) -> NgStoreSink:
+    """The station's NG store sink from `storage:`, sharing the station's disk reserve when given."""
+    return NgStoreSink(NgStore(storage.ng_dir, storage.quota_mb, min_free_mb=storage.min_free_mb,
+                               reserve=reserve))

@@ -18,11 +18,12 @@ from collections.abc import Mapping, Sequence
 
 from edge.config import PlcSection
 from edge.errors import ConfigError
+from edge.plc_settings import modbus_settings
 from edge.verdict import Decision, ErrorCode, Verdict
 from plc_bridge.ascii.link import AsciiLink, AsciiSettings
 from plc_bridge.link import FaultCallback, PlcLink, PlcResult, TriggerCallback
 from plc_bridge.modbus.register_bank import RegisterBank
-from plc_bridge.modbus.server import ModbusServer, ModbusSettings
+from plc_bridge.modbus.server import ModbusServer
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ class PlcSink:
         pass  # the link outlives the sink: the station closes it after draining
 
 
-def open_link(plc: PlcSection, on_trigger: TriggerCallback, on_fault: FaultCallback | None = None) -> PlcLink:
+def open_link(plc: PlcSection, on_trigger: TriggerCallback,
+              on_fault: FaultCallback | None = None) -> PlcLink:
     if plc.protocol in ("modbus-rtu", "ascii") and not plc.port:
         raise ConfigError(f"plc.protocol {plc.protocol} needs plc.port (a serial device, e.g. /dev/ttyUSB0)")
     if plc.protocol == "ascii":
@@ -79,6 +81,5 @@ def open_link(plc: PlcSection, on_trigger: TriggerCallback, on_fault: FaultCallb
         return AsciiLink(settings, on_trigger, on_fault)
     if plc.protocol in ("modbus-rtu", "modbus-tcp"):
         bank = RegisterBank(on_trigger, on_fault, plc.result_fifo, plc.heartbeat_s)
-        return ModbusServer(ModbusSettings(plc.protocol, plc.port, plc.baudrate, plc.unit_id, plc.host,
-                                           plc.tcp_port), bank, on_fault)
+        return ModbusServer(modbus_settings(plc), bank, on_fault)
     raise ConfigError(f"plc.protocol {plc.protocol!r} has no link")

@@ -19,17 +19,19 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pymodbus.constants import ExcCodes
 from pymodbus.datastore import ModbusServerContext
 from pymodbus.exceptions import NoSuchIdException
 from pymodbus.framer import FramerType
-from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.server import ModbusSerialServer
 
-from plc_bridge.link import FaultCallback, PlcResult
+from plc_bridge.link import FaultCallback, LinkError, PlcResult
 from plc_bridge.modbus.register_bank import RegisterBank
+from plc_bridge.modbus.tcp_guard import GuardedTcpServer, TcpGuardSettings
+from plc_bridge.ratelog import worth_logging
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +47,9 @@ class ModbusSettings:
     port: str | None = None  # serial device (RTU)
     baudrate: int = 115200
     unit_id: int = 1
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"  # Modbus TCP listen address; 0.0.0.0 (all interfaces) only by choice
     tcp_port: int = 502
+    tcp_guard: TcpGuardSettings = field(default_factory=TcpGuardSettings)
 
 
 class _BankContext(ModbusServerContext):
@@ -92,7 +95,8 @@ class ModbusServer:
         self.bank = bank
         self.on_fault = on_fault
         self.port_reconnects = 0
-        self._server: ModbusSerialServer | ModbusTcpServer | None = None
+        self._server: ModbusSerialServer | GuardedTcpServer | None = None
+        self._loop_errors = 0  # asyncio errors outside a request (e.g. accept() out of descriptors)
         self._device: int | None = None  # st_rdev of the serial device being served
         self._retry_s = 0.0  # backoff between attempts to reopen a vanished port
         self._next_try_s = 0.0
@@ -102,7 +106,13 @@ class ModbusServer:
 
     def start(self) -> None:
         self._thread.start()
-        self._started.result(START_TIMEOUT_S)  # re-raises a failure to listen (port busy, ...)
+        try:
+            self._started.result(START_TIMEOUT_S)  # re-raises a failure to listen (port busy, ...)
+        except Exception as exc:
+            s = self.settings
+            raise LinkError(f"Modbus TCP cannot listen on {s.host}:{s.tcp_port} ({exc}); pick a free "
+                            "plc.tcp_port (below 1024 needs CAP_NET_BIND_SERVICE) or an address of this "
+                            "PC in plc.host") from None
         s = self.settings
         where = s.port if s.protocol == "modbus-rtu" else f"{s.host}:{s.tcp_port}"
         log.info("Modbus %s slave %d serving on %s", s.protocol, s.unit_id, where)
@@ -111,8 +121,10 @@ class ModbusServer:
         self.bank.post_result(result)
 
     def status(self) -> dict[str, object]:
-        return {"protocol": self.settings.protocol, "port_connected": self._server is not None,
-                "port_reconnects": self.port_reconnects, **self.bank.status()}
+        server = self._server
+        tcp = server.status() if isinstance(server, GuardedTcpServer) else {}
+        return {"protocol": self.settings.protocol, "port_connected": server is not None,
+                "port_reconnects": self.port_reconnects, **tcp, **self.bank.status()}
 
     def close(self) -> None:
         self._closing.set()
@@ -128,13 +140,23 @@ class ModbusServer:
                 log.exception("Modbus server stopped")
 
     async def _serve(self) -> None:
-        await self._listen()
+        asyncio.get_running_loop().set_exception_handler(self._on_loop_error)
+        try:
+            await self._listen()
+        except Exception as exc:  # TCP: start() says why in one line; RTU: wait for the port (below)
+            if self.settings.protocol != "modbus-rtu":
+                raise
+            # A missing serial port does not stop the station: the fault is reported (PLC link down:
+            # alert, status, doctor) and _watch_port serves the port once it appears.
+            self._report(True, f"serial port {self.settings.port} cannot be served ({exc}); waiting for it")
         self._started.set_result(None)
         try:
             while not self._closing.is_set():
                 self.bank.tick()
                 if self.settings.protocol == "modbus-rtu":
                     await self._watch_port()
+                elif isinstance(self._server, GuardedTcpServer):
+                    self._server.close_idle()
                 await asyncio.sleep(TICK_S)
         finally:
             if self._server is not None:
@@ -145,12 +167,12 @@ class ModbusServer:
         context = _BankContext(self.bank, s.unit_id)
         if s.protocol == "modbus-rtu":
             self._device = _device_of(s.port or "")
-            server: ModbusSerialServer | ModbusTcpServer = ModbusSerialServer(
+            server: ModbusSerialServer | GuardedTcpServer = ModbusSerialServer(
                 context, framer=FramerType.RTU, port=s.port or "", baudrate=s.baudrate,
                 ignore_missing_devices=True, reconnect_delay=0)
         else:
-            server = ModbusTcpServer(context, framer=FramerType.SOCKET, address=(s.host, s.tcp_port),
-                                     ignore_missing_devices=True)
+            server = GuardedTcpServer(context, framer=FramerType.SOCKET, address=(s.host, s.tcp_port),
+                                      ignore_missing_devices=True, guard=s.tcp_guard)
         await server.serve_forever(background=True)
         self._server = server
 
@@ -177,6 +199,14 @@ class ModbusServer:
             return
         self.port_reconnects += 1
         self._report(False, f"serial port {self.settings.port} back")
+
+    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        """asyncio's default handler prints a traceback per event: under a connection flood that is
+        thousands a second (out of descriptors in accept()). One rate-limited line says the same."""
+        self._loop_errors += 1
+        if worth_logging(self._loop_errors):
+            log.error("Modbus server: %s: %s (%d such errors so far)", context.get("message"),
+                      context.get("exception"), self._loop_errors)
 
     def _report(self, active: bool, reason: str) -> None:
         (log.error if active else log.warning)("Modbus link: %s", reason)

@@ -11,8 +11,9 @@ pump hands over nothing new until those are acknowledged, so a subscriber never 
 before an older one. A restarted runtime starts from the oldest row of the outbox; a message that was
 delivered but not yet deleted when the process died is sent again, with the same `id` (at-least-once).
 
-Connection problems (wrong password, unreachable broker, TLS failure) are logged once per distinct
-error, kept in `stats().last_error`, and paho keeps retrying with backoff; the caller keeps enqueuing.
+Connection problems (wrong password, unreachable broker, TLS failure: an untrusted CA or a certificate
+for another host name, each said as such) are logged once per distinct error, kept in
+`stats().last_error`, and paho keeps retrying with backoff; the caller keeps enqueuing.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import contextlib
 import json
 import logging
 import queue
+import ssl
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -42,6 +45,7 @@ Protocol = Literal["auto", "5", "3.1.1"]
 _PRUNE_EVERY_S = 60.0
 # CONNACK reasons meaning "this broker does not speak MQTT 5": v5 0x84, or a 3.1.1 broker's return code 1.
 _NO_V5_REASONS = {"Unsupported protocol version", "Unacceptable protocol version"}
+_HOSTNAME_MISMATCH = {62, 64}  # OpenSSL X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class PublisherStats:
     backlog: int  # waiting in the outbox
     dropped: int  # removed by the outbox bounds
     last_error: str | None
+    lost: int = 0  # never stored: the disk could not take them
 
 
 class MqttPublisher:
@@ -105,9 +110,10 @@ class MqttPublisher:
         self._connect(self._client)
         self._pump.start()
 
-    def enqueue(self, leaf: str, docs: list[dict[str, Any]]) -> int:
-        """Store JSON docs for topic {root}/{leaf} (one transaction); returns rows dropped by the bound."""
-        messages = [OutMessage(self.settings.topic(leaf), _dumps(d)) for d in docs]
+    def enqueue(self, leaf: str, docs: list[dict[str, Any]], keep: bool = False) -> int:
+        """Store JSON docs for topic {root}/{leaf} (one transaction); returns rows dropped by the bound.
+        `keep`: the bound drops these only after every other row (alerts outlive results)."""
+        messages = [OutMessage(self.settings.topic(leaf), _dumps(d), keep=keep) for d in docs]
         dropped = self.outbox.put(messages)
         self._wake.set()
         return dropped
@@ -137,7 +143,7 @@ class MqttPublisher:
             delivered, rejected, error = self._delivered, self._rejected, self._last_error
         name = "5" if self._protocol == MQTTProtocolVersion.MQTTv5 else "3.1.1"
         return PublisherStats(self._connected.is_set(), name, delivered, rejected, self.outbox.backlog(),
-                              self.outbox.dropped, error)
+                              self.outbox.dropped, error, self.outbox.lost)
 
     def stop(self, drain_timeout_s: float = 5.0) -> None:
         """Deliver what we can within drain_timeout_s, say `offline`, disconnect; the rest waits on disk."""
@@ -198,7 +204,10 @@ class MqttPublisher:
                  "5" if self._protocol == MQTTProtocolVersion.MQTTv5 else "3.1.1")
 
     def _on_connect_fail(self, _c: paho.Client, _u: Any) -> None:
-        self._error(f"cannot reach MQTT broker {self.settings.host}:{self.settings.port}; retrying")
+        # paho calls this from inside its `except OSError` around the connect and does not pass the
+        # error on; sys.exc_info() is that error, so a TLS failure is named as what it is.
+        s = self.settings
+        self._error(f"{connect_failure(s.host, s.port, s.tls_ca, sys.exc_info()[1])}; retrying")
 
     def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
         was_connected = self._connected.is_set()
@@ -301,6 +310,25 @@ class MqttPublisher:
         inflight.clear()
         self._connect(self._client)
         return 0
+
+
+def connect_failure(host: str, port: int, tls_ca: str | None, exc: BaseException | None) -> str:
+    """What a failed connect was, in one line with what to check: a certificate for another host name,
+    a CA that does not trust it, another TLS failure, or a broker that cannot be reached. Shared with
+    `doctor`, so the log and the check say the same."""
+    where = f"MQTT broker {host}:{port}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = exc.verify_message or str(exc)
+        if exc.verify_code in _HOSTNAME_MISMATCH:
+            return (f"TLS: the certificate of {where} is not valid for the name {host!r} ({reason}); set "
+                    "mqtt.host to a name the certificate lists, or reissue it with this one")
+        return (f"TLS: the certificate of {where} is not trusted by mqtt.tls.ca {tls_ca} ({reason}); "
+                "set mqtt.tls.ca to the CA that signed the broker's certificate")
+    if isinstance(exc, ssl.SSLError):
+        return (f"TLS handshake with {where} failed ({exc.reason or exc}); check that the port speaks TLS "
+                "and mqtt.tls.cert / key if the broker requires a client certificate")
+    detail = f" ({exc})" if exc is not None else ""
+    return f"cannot reach {where}{detail}"
 
 
 def iso_utc(ts_s: float) -> str:

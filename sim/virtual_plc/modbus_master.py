@@ -33,7 +33,10 @@ class ModbusMasterError(RuntimeError):
 
 class VirtualModbusPlc:
     def __init__(self, port: str, baudrate: int = 115200, unit_id: int = 1, recipe_id: int = 0,
-                 result_timeout_s: float = 5.0, response_timeout_s: float = 0.3) -> None:
+                 result_timeout_s: float = 5.0, response_timeout_s: float = 1.0) -> None:
+        """`response_timeout_s`: how long one request waits for its answer (a PLC's Modbus timeout,
+        typically 1 s); long enough that a loaded machine's scheduling delay is not taken for a lost
+        answer, three of which end the run."""
         self.unit_id = unit_id
         self.recipe_id = recipe_id
         self.result_timeout_s = result_timeout_s

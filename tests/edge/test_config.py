@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ import pytest
 
 from edge.config import load_config
 from edge.errors import ConfigError
+from edge.plc_settings import modbus_settings
+from tests.tiny_model import tamper
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,8 +24,8 @@ model: {path: model.onnx}
 
 
 @pytest.fixture
-def station_dir(tmp_path: Path) -> Path:
-    (tmp_path / "model.onnx").write_bytes(b"not checked here")
+def station_dir(tmp_path: Path, tiny_model: Path) -> Path:
+    shutil.copy(tiny_model, tmp_path / "model.onnx")  # a real model: `config check` verifies it
     return tmp_path
 
 
@@ -134,7 +137,7 @@ def test_a_recipe_model_is_resolved_and_must_exist(station_dir: Path) -> None:
 
 
 def test_cli_config_check_names_recipe_models(station_dir: Path) -> None:
-    (station_dir / "cosmetic.onnx").write_bytes(b"x")
+    shutil.copy(station_dir / "model.onnx", station_dir / "cosmetic.onnx")
     path = write(station_dir, MINIMAL + "recipes: {1: {threshold: 0.3}, 2: {model: cosmetic.onnx}}\n")
     check = subprocess.run([sys.executable, "-m", "edge.cli", "config", "check", str(path)],
                            capture_output=True, text=True, check=False)
@@ -172,3 +175,33 @@ def test_cli_config_check_exit_codes(station_dir: Path) -> None:
     )
     assert failed.returncode == 2
     assert len(failed.stderr.strip().splitlines()) == 1 and "Traceback" not in failed.stderr
+
+
+def test_modbus_tcp_binds_loopback_and_serves_only_listed_plcs_by_default(station_dir: Path) -> None:
+    plc = load_config(write(station_dir, MINIMAL + "plc: {protocol: modbus-tcp}\n")).plc
+    assert plc is not None
+    settings = modbus_settings(plc)
+    assert settings.host == "127.0.0.1" and settings.tcp_guard.allowed_clients == ("127.0.0.1",)
+    bad = write(station_dir, MINIMAL + "plc: {protocol: modbus-tcp, allowed_clients: [plc-1]}\n")
+    assert "'plc.allowed_clients' = ['plc-1']: 'plc-1' is not an IP address or network" in error_of(bad)
+
+
+def test_disk_alert_must_come_before_the_reserve(station_dir: Path) -> None:
+    bad = write(station_dir, MINIMAL + "storage: {min_free_mb: 500, warn_free_mb: 100}\n")
+    assert "warn_free_mb (100) must be at least min_free_mb (500)" in error_of(bad)
+
+
+def _config_check(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edge.cli", "config", "check", str(path)],
+                          capture_output=True, text=True, check=False)
+
+
+def test_config_check_refuses_a_tampered_model_as_run_does(station_dir: Path) -> None:
+    """Issue 17: run, replay and doctor refused it; config check (the unit's ExecStartPre) said OK."""
+    shutil.copy(station_dir / "model.onnx", station_dir / "cosmetic.onnx")
+    tamper(station_dir / "cosmetic.onnx")
+    path = write(station_dir, MINIMAL + "recipes: {2: {model: cosmetic.onnx}}\n")
+    check = _config_check(path)
+    assert check.returncode == 2 and "Traceback" not in check.stderr
+    assert check.stderr.count("\n") == 1
+    assert "cosmetic.onnx was modified after its card was written" in check.stderr

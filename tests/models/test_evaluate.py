@@ -16,6 +16,7 @@ from edge.cli import main
 from models.card import ModelCard, save_model
 from models.evaluate import auroc, metrics
 from models.trainer import choose_threshold
+from tests.tiny_model import tamper, write_noise_images
 
 CLASSES = ["ok", "burn", "flash"]
 
@@ -114,3 +115,14 @@ def test_eval_of_a_model_with_known_outputs(tmp_path: Path, capsys: pytest.Captu
     assert r["confusion"] == [[2, 1, 0], [1, 2, 0], [0, 1, 0]]
     # 12 (defective, good) pairs; 100 ranks below 200/255 and 180 below 200: 10 of 12 in order
     assert r["auroc"] == pytest.approx(10 / 12)
+
+
+def test_eval_refuses_a_tampered_model_as_run_does(tiny_model: Path, tmp_path: Path, capsys) -> None:
+    """Issue 17: `eval` scored a model whose weights no longer matched its card."""
+    tamper(tiny_model)
+    data = tmp_path / "data"
+    for cls in ("ok", "short_shot"):
+        write_noise_images(data / cls, 2, seed=len(cls))
+    assert main(["eval", str(tiny_model), str(data)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "tiny.onnx was modified after its card was written" in err

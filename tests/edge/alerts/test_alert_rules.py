@@ -78,6 +78,31 @@ def test_plc_link_and_outbox_overflow_lifecycle_in_korean() -> None:
     assert [a.type for a in engine.outbox(dropped_total=12, backlog=0)] == ["end"]
 
 
+def test_outbox_overflow_updates_its_count_and_ends_with_the_total() -> None:
+    """Issue 17: the alert kept "4 dropped" when 21 were, and never ended."""
+    clock = Clock()
+    engine = AlertEngine(AlertRules(update_interval_s=60.0), "en", clock=clock)
+    (new,) = engine.outbox(dropped_total=4, backlog=100)
+    assert new.message == "MQTT outbox full: 4 oldest message(s) dropped"
+    assert engine.outbox(dropped_total=21, backlog=100) == []  # an update is not due yet
+    clock.now_s += 61.0
+    (update,) = engine.outbox(dropped_total=21, backlog=80)  # no new drop: the pending count goes out
+    assert (update.type, update.message) == ("update", "MQTT outbox full: 21 oldest message(s) dropped")
+    (end,) = engine.outbox(dropped_total=21, backlog=0)
+    assert (end.type, end.message) == ("end", "MQTT outbox drained (21 message(s) dropped in total)")
+
+
+def test_disk_low_alert_counts_every_loss_and_ends_when_space_is_back() -> None:
+    engine = AlertEngine(AlertRules(update_interval_s=0.0), "ko")
+    (new,) = engine.disk(free_mb=800.0, low=True, lost={})
+    assert (new.type, new.severity) == ("new", "critical")
+    lost = {"ng_store": 3, "jsonl": 8}
+    (update,) = engine.disk(free_mb=150.0, low=True, lost=lost)
+    assert update.message == ("디스크 공간 부족: 여유 150 MB, 지금까지 저장 못 함: 불량 증거 3건, JSONL 8줄, "
+                              "MQTT 메시지 0건")
+    assert [a.type for a in engine.disk(free_mb=2000.0, low=False, lost=lost)] == ["end"]
+
+
 def test_new_alert_budget_mutes_a_flood_and_counts_it() -> None:
     engine = AlertEngine(AlertRules(ng_streak=2, rate_window=None, max_new_per_hour=2), "en")
     ng = [part(c, Decision.NG, "burn") for c in (1, 2, 3, 4)]

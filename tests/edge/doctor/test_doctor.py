@@ -12,10 +12,8 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import onnx
 import pytest
 import yaml
-from onnx import numpy_helper
 
 from edge.commands.doctor_cmd import NAME_WIDTH
 from edge.doctor import Status, run_checks
@@ -23,6 +21,7 @@ from plc_bridge.modbus import register_map as m
 from sim.pty_pair import PtyCable
 from sim.virtual_plc.modbus_master import ModbusMasterError, VirtualModbusPlc
 from tests.mosquitto import MosquittoBroker
+from tests.tiny_model import tamper
 
 USER, PASSWORD = "station", "s3cret"
 BEAT_PERIOD_S = 0.1  # the test PLC beats faster than a real one, so the doctor's wait is short
@@ -60,16 +59,6 @@ def table_rows(out: str) -> dict[str, str]:
         elif line.strip() and name:
             rows[name] += " " + line.strip()
     return rows
-
-
-def tamper(model: Path) -> None:
-    """Change one weight and keep the old card, as tests/edge/test_runner.py does."""
-    proto = onnx.load(str(model))
-    w = next(i for i in proto.graph.initializer if i.name == "W")
-    arr = numpy_helper.to_array(w).copy()
-    arr[0, 0] += 0.25
-    w.CopyFrom(numpy_helper.from_array(arr, "W"))
-    onnx.save(proto, str(model))
 
 
 @pytest.fixture

@@ -134,7 +134,8 @@ def test_every_trigger_gets_exactly_one_verdict_per_cavity(images: Path, runner:
     assert {v.decision for v in verdicts} <= {Decision.OK, Decision.NG}
     snap = pipeline.snapshot()
     assert snap["triggers"] == N_IMAGES and snap["frames_judged"] == N_IMAGES
-    assert snap["sinks"]["memory"] == {"delivered": 2 * N_IMAGES, "dropped": 0, "errors": 0, "queued": 0}
+    assert snap["sinks"]["memory"] == {"delivered": 2 * N_IMAGES, "dropped": 0, "errors": 0, "queued": 0,
+                                      "skipped": 0}
 
 
 def test_trigger_after_the_last_image_is_answered_no_frame(images: Path, runner: ModelRunner) -> None:

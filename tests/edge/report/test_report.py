@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.report import write_report
-from edge.report.plots import nice_ticks
+from edge.report import stats, write_report
+from edge.report.plots import marker_label_x, nice_ticks
 from edge.report.stats import ng_rate_by_cavity
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -131,3 +131,41 @@ def test_rolling_ng_rate_per_cavity() -> None:
 ])
 def test_nice_ticks(lo: float, hi: float, expected: list[float]) -> None:
     assert nice_ticks(lo, hi) == pytest.approx(expected)
+
+
+def test_a_wrong_defect_class_is_not_a_correct_verdict(tmp_path: Path) -> None:
+    """Issue 17: NG with the wrong class counted as correct in the report; a per-class table tells."""
+    verdicts = [{"cavity": 1, "shot": i, "decision": d, "defect": defect, "truth": truth}
+                for i, (truth, d, defect) in enumerate([("flash", "NG", "crack"), ("flash", "NG", "flash"),
+                                                        ("flash", "OK", None), ("ok", "OK", None)])]
+    # the replay summary's confusion of these verdicts (edge/replay.py): truth -> verdict class
+    confusion = {"flash": {"crack": 1, "flash": 1, "OK": 1}, "ok": {"OK": 1}}
+    classes = stats.by_truth_class(confusion)
+    assert list(classes) == ["ok", "flash"]
+    assert (classes["flash"]["right"], classes["flash"]["wrong_class"], classes["flash"]["OK"]) == (1, 1, 1)
+    page = write_report(tmp_path, {"parts": 4, "confusion": confusion}, verdicts).read_text()
+    assert "<h2>Per defect class</h2>" in page and "NG, wrong defect class" in page
+    assert re.search(r'<td class="label">flash</td><td>3</td><td>1</td><td class="warn">1</td>', page)
+
+
+def test_capture_all_zero_on_replay_gets_a_note_not_an_empty_chart(tmp_path: Path) -> None:
+    verdicts = [{"cavity": 1, "shot": i, "decision": "OK", "timings_ms": {"capture": 0.0, "infer": 4.0 + i}}
+                for i in range(10)]
+    page = write_report(tmp_path, {"parts": 10}, verdicts).read_text()
+    assert "capture: 0 ms for every part, so no chart" in page
+    assert [p.name for p in (tmp_path / "img").glob("latency_*.png")] == ["latency_01.png"]  # infer only
+
+
+def test_a_marker_label_at_the_right_edge_stays_inside_the_chart() -> None:
+    right, label_w = 696, 60
+    assert marker_label_x(right - 1, label_w, right) + label_w <= right  # p99 at the maximum: flipped left
+    assert marker_label_x(100, label_w, right) == 104  # elsewhere: right of its line, as before
+
+
+def test_ng_rate_without_shot_numbers_counts_parts_of_each_cavity() -> None:
+    """Issue 17: the demo's PLC triggers carry no shot, and the axis said "shot" over a list index."""
+    verdicts = [{"cavity": c, "shot": None, "decision": "NG" if i == 3 and c == 2 else "OK"}
+                for i in range(4) for c in (1, 2)]
+    assert not stats.has_shots(verdicts)
+    xs, rates = stats.ng_rate_by_cavity(verdicts, window=2)[2]
+    assert list(xs) == [1.0, 2.0, 3.0, 4.0] and list(rates) == [0.0, 0.0, 0.0, 50.0]

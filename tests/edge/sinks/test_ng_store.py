@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 
 from edge.ng_store import NgStore, overlay
+from edge.sinks.base import SinkPolicy, SinkWorker
+from edge.sinks.ng_store import NgStoreSink
+from edge.verdict import Decision, ErrorCode, Evidence, Verdict
 
 START = datetime(2025, 3, 14, 23, 58, 0)
 
@@ -145,3 +148,34 @@ def test_overlay_without_heatmap_only_draws_text() -> None:
     out = overlay(image, None, "NO_DECISION")
     np.testing.assert_array_equal(out[40:], image[40:])
     assert (out[:10] != image[:10]).any()
+
+
+def test_a_set_the_reserve_refuses_counts_as_skipped_in_the_sink_figures(tmp_path: Path) -> None:
+    """Issue 17: with the floor above the free space every set was skipped while the sink said delivered."""
+    ng = Verdict(1, 7, 1, 2, 1, Decision.NG, "flash", 0.9, ErrorCode.NONE, {}, 0.0, 0.0)
+    ng.evidence = Evidence(part_image(1), None, (0, 0, 96, 96))
+    ok = Verdict(1, 7, 1, 1, 1, Decision.OK, None, 0.1, ErrorCode.NONE, {}, 0.0, 0.0)
+    worker = SinkWorker(NgStoreSink(NgStore(tmp_path, 10, min_free_mb=1e12)), SinkPolicy.BLOCK)
+    worker.start()
+    worker.offer((ok, ng))
+    assert worker.close()
+    stats = worker.stats()
+    assert (stats.delivered, stats.skipped) == (1, 1)
+
+
+def test_the_store_deletes_only_what_it_wrote(tmp_path: Path) -> None:
+    """Issue 17: pointed at a folder with YYYY-MM-DD sub-folders, it deleted 2024-01-01/shift-report.pdf
+    at start to meet its quota."""
+    foreign = tmp_path / "2024-01-01" / "shift-report.pdf"
+    foreign.parent.mkdir()
+    foreign.write_bytes(b"%PDF" + bytes(300_000))  # larger than the whole quota
+    look_alike = tmp_path / "2024-01-01" / "20240101T080000000_notes.json"  # our stamp, not our name
+    look_alike.write_text("{}")
+    store = NgStore(tmp_path, 0.2, min_free_mb=0, clock=StepClock(START, timedelta(seconds=1)))
+    heat = np.zeros((5, 5), np.float32)
+    for part_id in range(20):  # enough sets to evict the oldest of ours many times over
+        store.save(record(part_id), part_image(part_id), heat)
+    assert foreign.read_bytes()[:4] == b"%PDF" and look_alike.exists()
+    assert store.stats().deleted > 0 and store.stats().bytes_now <= 0.2 * 1024 * 1024
+    reopened = NgStore(tmp_path, 0.05, min_free_mb=0)  # a lowered quota evicts at start: ours only
+    assert foreign.exists() and look_alike.exists() and reopened.stats().deleted > 0

@@ -10,6 +10,7 @@ import pytest
 
 from plc_bridge.mqtt.outbox import Outbox
 from plc_bridge.mqtt.publisher import MqttPublisher, MqttSettings
+from sim.broker import free_port
 from tests.mosquitto import Subscriber, make_test_ca
 from tests.waiting import wait_until
 
@@ -81,3 +82,39 @@ def test_acl_denied_publish_is_reported_not_delivered(mosquitto_factory, tmp_pat
     finally:
         pub.stop()
         sub.close()
+
+
+@pytest.mark.parametrize("case", ["wrong CA", "wrong host name"])
+def test_tls_failures_are_named_as_such_not_as_an_unreachable_broker(
+        case: str, mosquitto_factory, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 17: a wrong CA or a certificate for another host was logged "cannot reach MQTT broker"."""
+    names = "DNS:broker.plant1.example" if case == "wrong host name" else "IP:127.0.0.1,DNS:localhost"
+    served = make_test_ca(tmp_path / "served", server_names=names)
+    trusted = make_test_ca(tmp_path / "other").ca if case == "wrong CA" else served.ca
+    broker = mosquitto_factory(tls=served)
+    settings = MqttSettings("127.0.0.1", broker.port, ROOT, "edge-tls-bad", tls_ca=str(trusted))
+    pub = MqttPublisher(settings, Outbox(tmp_path / "outbox.sqlite"))
+    caplog.set_level(logging.ERROR)
+    pub.start()
+    try:
+        error = wait_until(lambda: pub.stats().last_error, "the publisher to report its error", WAIT_S)
+        assert "cannot reach" not in error and error.startswith("TLS: the certificate of MQTT broker")
+        if case == "wrong CA":
+            assert f"not trusted by mqtt.tls.ca {trusted}" in error
+        else:
+            assert "is not valid for the name '127.0.0.1'" in error and "set mqtt.host" in error
+        assert not [r for r in caplog.records if r.exc_info]
+    finally:
+        pub.stop(drain_timeout_s=0)
+
+
+def test_a_closed_port_is_still_an_unreachable_broker(tmp_path: Path) -> None:
+    pub = MqttPublisher(MqttSettings("127.0.0.1", free_port(), ROOT, "edge-none"),
+                        Outbox(tmp_path / "outbox.sqlite"))
+    pub.start()
+    try:
+        error = wait_until(lambda: pub.stats().last_error, "the publisher to report its error", WAIT_S)
+        assert error.startswith("cannot reach MQTT broker 127.0.0.1:") and "refused" in error.lower()
+    finally:
+        pub.stop(drain_timeout_s=0)
+
