@@ -26,7 +26,7 @@ import numpy as np
 from edge.commands.replay_cmd import default_model
 from sim.broker import free_port, local_broker
 from sim.pty_pair import PtyCable
-from sim.virtual_plc.modbus_master import VirtualModbusPlc
+from sim.virtual_plc.modbus_master import ModbusMasterError, VirtualModbusPlc
 from sim.virtual_plc.record import ShotPlan
 
 
@@ -56,15 +56,20 @@ def write_config(out: Path, cable: PtyCable, broker_port: int) -> Path:
     return config
 
 
-def drive(plc: VirtualModbusPlc, cycle_s: float, until_s: float) -> tuple[int, int]:
-    """One trigger per cycle until `until_s` (monotonic); (shots, answered)."""
-    shots = answered = 0
+def drive(plc: VirtualModbusPlc, cycle_s: float, until_s: float) -> tuple[int, int, int]:
+    """One trigger per cycle until `until_s` (monotonic); (shots, answered, failed exchanges). A shot
+    whose exchange failed (the machine too busy to answer in the PLC's timeout) is counted and the soak
+    goes on, as a PLC would."""
+    shots = answered = failed = 0
     t0_s = time.monotonic()
     while time.monotonic() < until_s:
         shots += 1
-        answered += plc.shot(ShotPlan(shots, 1000 + shots)).arrived
+        try:
+            answered += plc.shot(ShotPlan(shots, 1000 + shots)).arrived
+        except ModbusMasterError:
+            failed += 1
         time.sleep(max(0.0, t0_s + shots * cycle_s - time.monotonic()))
-    return shots, answered
+    return shots, answered, failed
 
 
 def main() -> None:
@@ -96,7 +101,7 @@ def main() -> None:
             sampler = threading.Thread(target=sample, name="rss-sampler", daemon=True)
             sampler.start()
             with VirtualModbusPlc(str(cable.plc_path), result_timeout_s=10.0) as plc:
-                shots, answered = drive(plc, args.cycle_s, t0_s + args.minutes * 60.0)
+                shots, answered, failed = drive(plc, args.cycle_s, t0_s + args.minutes * 60.0)
             stop.set()
             sampler.join()
             proc.send_signal(signal.SIGTERM)
@@ -107,6 +112,7 @@ def main() -> None:
     half = [s for s in samples if s[0] >= samples[-1][0] / 2]
     report = {
         "minutes": args.minutes, "cycle_s": args.cycle_s, "shots": shots, "answered": answered,
+        "failed_exchanges": failed,
         "rss_mb_start": round(samples[0][1] / 1024, 1), "rss_mb_end": round(samples[-1][1] / 1024, 1),
         "slope_kb_per_min_all": round(slope_kb_per_min(samples), 1),
         "slope_kb_per_min_last_half": round(slope_kb_per_min(half), 1),
