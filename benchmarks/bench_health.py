@@ -117,8 +117,8 @@ def main() -> int:
     detail = ", ".join(f"{k} {v}" for k, v in sorted(alarms.items())) or "none"
     print(f"\nfault-free: {len(clean)} recordings x {args.shots} shots "
           f"({len(clean) * (args.shots - REFERENCE_SHOTS)} judged shots): {total} false alarms ({detail})")
-    print(f"monitor time per sampled frame: {judge_ms:.1f} ms median (on the watch thread, not the "
-          "inference path; frames of the small test line)")
+    print(f"monitor time per sampled frame: {judge_ms:.1f} ms median, wall clock (on the watch thread, not "
+          f"the inference path; {args.cell_px} px nests)")
     return 0
 
 

@@ -72,7 +72,7 @@ class HealthMonitor:
         """Judge one sampled frame (H x W x 3 uint8 BGR, the reference's size) at time `t_s`."""
         self.frames += 1
         self._last_frame_s = t_s
-        events = self._judge([self._camera_lost(t_s)], t_s, shot)
+        events = self._judge(self._camera_lost(t_s), t_s, shot)
         feats = measure(image_bgr, self.reference.layout)
         results = [check(feats, self.reference, self.thresholds) for check in FRAME_CHECKS]
         hidden = hidden_by(r.condition for r in results if r.active)
@@ -91,15 +91,19 @@ class HealthMonitor:
 
     def tick(self, t_s: float) -> list[HealthEvent]:
         """Time passing without frames: raises CAMERA_LOST once no frame came for camera_lost_after_s."""
-        return self._judge([self._camera_lost(t_s)], t_s, None)
+        return self._judge(self._camera_lost(t_s), t_s, None)
 
     def state(self) -> HealthState:
         raised = frozenset(c for c, d in self._debounce.items() if d.raised)
         return HealthState(health_bits(raised), raised, dict(self._results), self.frames, self.verdicts)
 
-    def _camera_lost(self, t_s: float) -> CheckResult:
+    def _camera_lost(self, t_s: float) -> list[CheckResult]:
+        """The frame-age check, or none when camera_lost_after_s is None."""
+        limit_s = self.thresholds.camera_lost_after_s
+        if limit_s is None:
+            return []
         age_s = 0.0 if self._last_frame_s is None else t_s - self._last_frame_s
-        return CheckResult(Condition.CAMERA_LOST, "frame_age_s", age_s, self.thresholds.camera_lost_after_s)
+        return [CheckResult(Condition.CAMERA_LOST, "frame_age_s", age_s, limit_s)]
 
     def _judge(self, results: Iterable[CheckResult], t_s: float, shot: int | None) -> list[HealthEvent]:
         events = []

@@ -51,8 +51,10 @@ class HealthThresholds:
     # consecutive active samples, clear after this many consecutive inactive ones.
     raise_after_samples: int = 2
     clear_after_samples: int = 3
-    # Camera lost: no frame offered to the watch for this long.
-    camera_lost_after_s: float = 5.0
+    # Camera lost: no frame offered to the watch for this long. None switches it off: a triggered
+    # station whose line stops offers no frames and has not lost its camera (the source's NO_FRAME
+    # verdicts say that); free-run stations keep it.
+    camera_lost_after_s: float | None = 5.0
 
     def __post_init__(self) -> None:
         for name in ("raise_after_samples", "clear_after_samples", "drift_window_scores", "drift_min_scores"):

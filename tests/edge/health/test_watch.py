@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from edge.health.conditions import Condition
-from edge.health.monitor import HealthEvent
+from edge.health.monitor import HealthEvent, HealthMonitor
 from edge.health.reference import Reference
+from edge.health.thresholds import HealthThresholds
 from edge.health.watch import HealthWatch
 from edge.verdict import Decision, ErrorCode, Verdict
 from sim.faults import parse_fault
@@ -119,3 +120,9 @@ def test_camera_lost_when_frames_stop_and_a_failing_callback_does_not_stop_the_w
 
 def test_close_without_start_is_harmless(knocked: tuple[Reference, list]) -> None:
     HealthWatch(knocked[0], Recorder()).close()
+
+
+def test_camera_lost_can_be_switched_off_for_a_triggered_station(knocked: tuple[Reference, list]) -> None:
+    monitor = HealthMonitor(knocked[0], HealthThresholds(camera_lost_after_s=None))
+    monitor.observe_frame(knocked[1][0][1], 0.0)
+    assert monitor.tick(3600.0) == [] and monitor.state().health_bits == 0
