@@ -20,6 +20,7 @@ from edge.commands import (
     demo_cmd,
     doctor_cmd,
     eval_cmd,
+    health_cmd,
     quantize_cmd,
     record_cmd,
     replay_cmd,
@@ -31,7 +32,7 @@ from edge.errors import MoldPilotError
 from sim.timeline import TimelineError
 
 VERB_MODULES = (config_cmd, sim_cmd, run_cmd, replay_cmd, train_cmd, eval_cmd, quantize_cmd, demo_cmd,
-                bench_cmd, doctor_cmd, record_cmd, crops_cmd)
+                bench_cmd, doctor_cmd, record_cmd, crops_cmd, health_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

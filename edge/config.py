@@ -237,6 +237,24 @@ class AlertsSection(Section):
     max_new_per_hour: int = Field(default=60, ge=1, description="new alerts beyond this are muted, counted")
 
 
+HealthCondition = Literal["camera_moved", "blocked", "blurred", "lighting", "score_drift", "mold_changed"]
+
+
+class HealthSection(Section):
+    """The health watch (edge/health): camera and model checked against the commissioning reference
+    taken with `moldpilot health reference`. Its bounds have defaults nobody needs to touch."""
+
+    reference: str = Field(default="var/health", description="folder of the reference (reference.json, ...)")
+    fail_safe: list[HealthCondition] = Field(
+        default_factory=list,
+        description="conditions under which parts are sent NO_DECISION (error 9 HEALTH_FAULT), not judged")
+
+    @field_validator("reference")
+    @classmethod
+    def _reference_path(cls, value: str, info: ValidationInfo) -> str:
+        return _required_path(value, info)
+
+
 class MetricsSection(Section):
     port: int = Field(default=9108, ge=1, le=65535)
     host: str = "127.0.0.1"
@@ -253,6 +271,7 @@ class StationConfig(Section):
     storage: StorageSection | None = None
     alerts: AlertsSection | None = None
     metrics: MetricsSection | None = None
+    health: HealthSection | None = None
     recipes: dict[int, RecipeSection] | None = Field(
         default=None, description="model and threshold sets by the RECIPE_ID the PLC writes to HR 4"
     )

@@ -28,12 +28,19 @@ from edge.config import StationConfig
 from edge.disk_reserve import disk_reserve
 from edge.errors import ConfigError
 from edge.frame import Frame
+from edge.health.conditions import Condition
+from edge.health.feed import HealthFeed
+from edge.health.monitor import HealthEvent
+from edge.health.reference import Reference
+from edge.health.thresholds import HealthThresholds
+from edge.health.watch import HealthWatch
 from edge.metrics.figures import station_figures
 from edge.metrics.sink import MetricsSink
 from edge.metrics.station import StationMetrics
 from edge.metrics.tally import Tally
 from edge.pipeline.build import cavities_of, open_recipes, replay_lanes, replay_pipeline, station_pipeline
 from edge.pipeline.capture import Job
+from edge.pipeline.gate import FailSafeGate
 from edge.pipeline.loop import RoiXywh
 from edge.pipeline.runner import ModelRunner
 from edge.sinks.base import Sink
@@ -81,6 +88,7 @@ class StationView:
     mqtt: dict[str, Any] | None  # the publisher's connection and outbox backlog, if a broker is set
     model: dict[str, str]  # name, created, sha256 prefix, execution provider of recipe 0's model
     cavities: dict[int, RoiXywh | None]  # cavity -> its ROI in frame pixels (None: the whole frame)
+    health: dict[str, Any] | None  # HR 114 bits, raised conditions, each check's figure and bound
 
 
 class Station:
@@ -97,6 +105,8 @@ class Station:
         self._jsonl = jsonl
         self.stop_event = threading.Event()  # a live source's reconnect wrapper stops waiting on it
         self.tally = Tally()
+        self.gate = FailSafeGate()
+        self.health = self._health_watch()  # first: a missing reference stops the start before anything opens
         self.metrics = _endpoint(config, metrics_port, self.figures)
         model_name = Path(config.model.path).stem
         self.mqtt = build_mqtt_sink(config, model_name, figures=self.figures, disk=self.disk)
@@ -124,10 +134,10 @@ class Station:
             pace_fps = (replay.fps or self.source.fps) if replay.realtime else None
             self.pipeline = replay_pipeline(self.source, self.recipes, all_sinks, self.cavities,
                                             select=replay.select, leftover=replay.leftover,
-                                            pace_fps=pace_fps, lanes=replay_lanes(config))
+                                            pace_fps=pace_fps, lanes=replay_lanes(config), gate=self.gate)
         else:
             self.pipeline = station_pipeline(config, self.source, self.recipes, all_sinks, self.cavities,
-                                             self.triggers, self.stop_event, self.timeline)
+                                             self.triggers, self.stop_event, self.timeline, self.gate)
 
     def _own_sinks(self) -> list[Sink]:
         sinks: list[Sink] = [MetricsSink(self.tally)]
@@ -139,7 +149,18 @@ class Station:
             sinks.append(build_ng_store_sink(self.config.storage, self.disk))
         if self.link is not None:
             sinks.append(PlcSink(self.link, {r.recipe_id: r.judge.class_names for r in self.recipes}))
+        if self.health is not None:
+            sinks.append(HealthFeed(self.health, lambda: self.pipeline.latest_frame))
         return sinks
+
+    def _health_watch(self) -> HealthWatch | None:
+        """The health watch of a `health:` section, over the reference taken at commissioning."""
+        if self.config.health is None:
+            return None
+        reference = Reference.load(Path(self.config.health.reference))
+        # A lost camera is its source's to report (the reconnect wrapper): a line that stops offers no
+        # frames, which is not a lost camera.
+        return HealthWatch(reference, self._health_event, HealthThresholds(camera_lost_after_s=None))
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -197,7 +218,17 @@ class Station:
             model={"name": card.name, "created": card.created, "sha256": card.sha256[:12],
                    "provider": runner.provider},
             cavities={c.id: c.roi_xywh for c in self.cavities},
+            health=self._health_view(),
         )
+
+    def _health_view(self) -> dict[str, Any] | None:
+        if self.health is None:
+            return None
+        state = self.health.state()
+        return {"bits": state.health_bits, "raised": sorted(c.name for c in state.raised),
+                "fail_safe": self.gate.reason,
+                "checks": {c.name: {"measure": r.measure, "figure": round(r.figure, 4), "bound": r.bound}
+                           for c, r in state.results.items()}}
 
     def snapshot(self) -> dict[str, Any]:
         """Counters and the pipeline's figures, plus the PLC link's state when there is one."""
@@ -218,6 +249,25 @@ class Station:
     def _answer_rejected(self, trigger: Trigger) -> None:
         """A trigger the queue could not take: answered NO_DECISION at once (TRIGGER_OVERRUN)."""
         self.pipeline.reject(trigger)
+
+    def _health_event(self, event: HealthEvent) -> None:
+        """A health condition raised, changed or cleared (on the watch's thread): HR 114 and STATUS
+        ERROR on the PLC link, an MQTT alert, and the fail-safe gate for the conditions station.yaml
+        names in `health.fail_safe`."""
+        bits = event.health_bits
+        log.warning("health %s %s: %s", event.condition.name, event.phase, event.message("en"))
+        if self.link is not None:
+            self.link.set_health(bits)
+        if self.mqtt is not None:
+            self.mqtt.health(event.phase, event.condition.name,
+                             {"en": event.message("en"), "ko": event.message("ko")})
+        assert self.config.health is not None
+        fail_safe = self.config.health.fail_safe
+        failing = [c.name for c in Condition if c.bit & bits and c.name.lower() in fail_safe]
+        if failing:
+            self.gate.close(", ".join(failing))
+        else:
+            self.gate.open()
 
     def _camera_state(self, state: str, detail: str) -> None:
         """A live source's state changes ("lost", "ok", "closed") as the MQTT camera-lost alert."""

@@ -36,6 +36,7 @@ class ErrorCode(IntEnum):
     INTERNAL_ERROR = 6  # a bug in the pipeline itself (logged with its traceback); the loop goes on
     RECORDING_ONLY = 7  # `moldpilot record` is capturing footage and judges nothing; the PLC rejects
     UNKNOWN_RECIPE = 8  # the trigger's RECIPE_ID (HR 4) is not in station.yaml `recipes:`; nothing judged
+    HEALTH_FAULT = 9  # a health condition station.yaml makes fail safe is raised (camera moved, ...)
 
 
 @dataclass(slots=True)

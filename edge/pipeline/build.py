@@ -31,6 +31,7 @@ from edge.errors import ModelError
 from edge.frame import Frame
 from edge.pipeline.capture import FrameOf, Job, LatestFrames, LiveReader, QueueReader, TriggeredPullReader
 from edge.pipeline.feeds import LatestFeed, LiveTriggerFeed, QueueFeed
+from edge.pipeline.gate import FailSafeGate
 from edge.pipeline.judge import Judge
 from edge.pipeline.lane import WHOLE_FRAME, Cavity
 from edge.pipeline.loop import Pipeline
@@ -168,27 +169,29 @@ def station_pipeline(
     triggers: TriggerQueue | None,
     stop_event: threading.Event | None = None,
     timeline: Timeline | None = None,
+    gate: FailSafeGate | None = None,
 ) -> Pipeline:
     """A production station (`moldpilot run`): triggered or free-run. In triggered mode `triggers` is
     where the PLC link and software triggers submit, and each trigger's RECIPE_ID picks its recipe from
     `recipes`; on a recording with a `timeline`, each trigger is judged on its own shot's trigger frame
-    (`timeline_frames`). `stop_event` is the one the source's reconnect wrapper watches."""
+    (`timeline_frames`). `stop_event` is the one the source's reconnect wrapper watches; `gate` is the
+    health watch's fail-safe gate (edge/pipeline/gate.py), if it has one."""
     fanout = FanOut(sinks, SinkPolicy.DROP)
     if config.source.mode == "free-run" and source.is_live:
         ring = LatestFrames(LIVE_RING_DEPTH)
         reader = LiveReader(source, ring, stop_event)
-        return Pipeline(recipes, LatestFeed(ring), fanout, cavities, reader, ring=ring)
+        return Pipeline(recipes, LatestFeed(ring), fanout, cavities, reader, ring=ring, gate=gate)
     if triggers is None:  # free-run on a file or folder, or replay: every frame, nothing dropped
-        return replay_pipeline(source, recipes, sinks, cavities, lanes=replay_lanes(config))
+        return replay_pipeline(source, recipes, sinks, cavities, lanes=replay_lanes(config), gate=gate)
     if source.is_live:
         ring = LatestFrames(LIVE_RING_DEPTH)
         feed = LiveTriggerFeed(triggers, ring, MAX_FRAME_AGE_S, config.deadline_ms / 1000.0)
         pipeline = Pipeline(recipes, feed, fanout, cavities, LiveReader(source, ring, stop_event), triggers,
-                            ring)
+                            ring, gate=gate)
     else:
         jobs: queue.Queue[Job | None] = queue.Queue(triggers.maxsize)
         reader = TriggeredPullReader(source, triggers, jobs, timeline_frames(timeline) if timeline else None)
-        pipeline = Pipeline(recipes, QueueFeed(jobs), fanout, cavities, reader, triggers)
+        pipeline = Pipeline(recipes, QueueFeed(jobs), fanout, cavities, reader, triggers, gate=gate)
     return pipeline
 
 
@@ -201,6 +204,7 @@ def replay_pipeline(
     leftover: Callable[[], Iterable[Job]] = tuple,
     pace_fps: float | None = None,
     lanes: int = 1,
+    gate: FailSafeGate | None = None,
 ) -> Pipeline:
     """Every frame of a pull source, nothing dropped (sinks included: SinkPolicy.BLOCK), judged by
     `lanes` inference threads side by side (see `replay_lanes`). `select` turns a frame into jobs
@@ -213,7 +217,7 @@ def replay_pipeline(
     jobs: queue.Queue[Job | None] = queue.Queue(frames_per_take * lanes)
     reader = QueueReader(source, jobs, select or _every_frame, leftover, pace_fps)
     return Pipeline(recipes, QueueFeed(jobs), FanOut(sinks, SinkPolicy.BLOCK), cavities, reader,
-                    micro_batch=True, lanes=[recipes.lane() for _ in range(lanes - 1)])
+                    micro_batch=True, lanes=[recipes.lane() for _ in range(lanes - 1)], gate=gate)
 
 
 def _every_frame(frame: Frame) -> tuple[Job]:

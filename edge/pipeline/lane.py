@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.pipeline.capture import Job
+from edge.pipeline.gate import FailSafeGate
 from edge.pipeline.judge import Judge
 from edge.pipeline.recipes import Recipe, RecipeBook, RoiXywh, Runner
 from edge.pipeline.stats import Stats
@@ -62,15 +63,20 @@ class Lane:
     """Owns one runner per model file (and their buffers); used by one thread at a time."""
 
     def __init__(
-        self, recipes: RecipeBook, cavities: Sequence[Cavity], stats: Stats, wants_evidence: bool
+        self, recipes: RecipeBook, cavities: Sequence[Cavity], stats: Stats, wants_evidence: bool,
+        gate: FailSafeGate | None = None,
     ) -> None:
         self.recipes, self.cavities, self.stats = recipes, tuple(cavities), stats
         self.wants_evidence = wants_evidence
+        self.gate = gate
         self._model_failures = 0
         self._unknown_recipes: set[int | None] = set()  # logged once each; every part is counted in Stats
 
     def answer(self, jobs: list[Job]) -> list[tuple[Verdict, ...]]:
         """The verdicts of each job (one per cavity), in job order; never raises."""
+        if self.gate is not None and self.gate.reason is not None:  # fail safe: see edge/pipeline/gate.py
+            return [no_decision(job, self.cavities, ErrorCode.HEALTH_FAULT, self.wants_evidence)
+                    for job in jobs]
         try:
             return [self._verdicts(job, recipe, res, timings)
                     for job, recipe, res, timings in self._infer(jobs)]

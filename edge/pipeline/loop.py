@@ -29,6 +29,7 @@ from typing import Any
 from edge.frame import Frame
 from edge.pipeline.capture import Job, LatestFrames, Reader
 from edge.pipeline.feeds import Feed
+from edge.pipeline.gate import FailSafeGate
 from edge.pipeline.lane import WHOLE_FRAME, Cavity, Lane, no_decision
 from edge.pipeline.recipes import RecipeBook, RoiXywh, Runner
 from edge.pipeline.stats import Stats
@@ -56,6 +57,7 @@ class Pipeline:
         ring: LatestFrames | None = None,
         micro_batch: bool = False,
         lanes: Sequence[RecipeBook] = (),
+        gate: FailSafeGate | None = None,
     ) -> None:
         """`recipes`: what RECIPE_ID selects (a single recipe 0 for a station without recipes:
         `RecipeBook.single(runner, judge)`); `lanes`: more books (`recipes.lane()`), each on one more
@@ -68,7 +70,7 @@ class Pipeline:
         self.micro_batch = micro_batch
         self.stats = Stats()
         self.done = threading.Event()  # set when the inference threads have answered their last job
-        self._lanes = [Lane(book, self.cavities, self.stats, fanout.wants_evidence)
+        self._lanes = [Lane(book, self.cavities, self.stats, fanout.wants_evidence, gate)
                        for book in (recipes, *lanes)]
         self._threads = [threading.Thread(target=self._run, args=(lane,), daemon=True,
                                           name="inference" if i == 0 else f"inference-{i + 1}")

@@ -18,10 +18,10 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from edge.alerts.rules import Alert, AlertEngine, AlertRules
+from edge.alerts.rules import Alert, AlertEngine, AlertRules, Lifecycle
 from edge.config import StationConfig
 from edge.disk_reserve import OUTBOX, DiskReserve
 from edge.errors import ConfigError
@@ -92,6 +92,12 @@ class MqttSink:
     def camera_fault(self, active: bool, reason: str) -> None:
         """Same shape, for a source that reports losing its camera (NO_FRAME parts also raise it)."""
         self._link_fault("camera", active, reason)
+
+    def health(self, phase: Lifecycle, code: str, messages: Mapping[str, str]) -> None:
+        """A health watch condition (edge/health) raised, changed or cleared: one alert each, in the
+        station's alert language (`messages` by language code), keyed by the condition."""
+        language = self.alerts.language if self.alerts is not None else "en"
+        self._send([Alert(phase, code, f"HEALTH/{code}", "critical", messages[language])])
 
     def _link_fault(self, link: Literal["plc", "camera"], active: bool, reason: str) -> None:
         if self.alerts is not None:

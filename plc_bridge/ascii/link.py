@@ -55,6 +55,10 @@ class AsciiLink:
         self._sender.start()
         log.info("ASCII link on %s at %d baud", self.settings.port, self.settings.baudrate)
 
+    def set_health(self, bits: int) -> None:
+        """The framed protocol has no health word: a health condition reaches the line as NO_DECISION
+        verdicts (where station.yaml makes it fail safe) and as MQTT alerts."""
+
     def post_result(self, result: PlcResult) -> None:
         with self._lock:
             self._in_flight.discard(result.seq)

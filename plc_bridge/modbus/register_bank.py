@@ -112,6 +112,12 @@ class RegisterBank:
                       self._fifo_size, result.part_id)
         return not dropped
 
+    def set_health(self, bits: int) -> None:
+        """The health watch's condition bits into HR 114 (STATUS ERROR while any is set)."""
+        with self._lock:
+            self._regs[m.HR_HEALTH] = bits & m.U16_MAX
+            self._refresh_status()
+
     def tick(self) -> None:
         """Call a few times per second: counts VISION_HEARTBEAT, watches PLC_HEARTBEAT."""
         now_s = self._clock_s()
@@ -181,8 +187,8 @@ class RegisterBank:
             bits |= m.ST_READY
         if self._trig_ack:
             bits |= m.ST_TRIG_ACK
-        if self._fault is not None:
-            bits |= m.ST_ERROR
+        if self._fault is not None or self._regs[m.HR_HEALTH]:
+            bits |= m.ST_ERROR  # a health condition too: the PLC may still take verdicts, but must know
         if self._overrun:
             bits |= m.ST_OVERRUN
         self._regs[m.HR_STATUS] = bits

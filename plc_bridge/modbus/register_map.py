@@ -60,18 +60,20 @@ REGISTER_MAP: tuple[Register, ...] = (
     Register(111, 1, "CAVITY_NG_MASK", "vision", "bit n set = cavity n+1 of the shot is NG or NO_DECISION"),
     Register(112, 1, "RESULTS_PENDING", "vision", "results not yet acknowledged, including the one shown"),
     Register(113, 1, "RESULTS_DROPPED", "vision", "results lost to FIFO overflow since start (wraps)"),
+    Register(114, 1, "HEALTH", "vision", "health watch bits (append only): b0 CAMERA_LOST, b1 CAMERA_MOVED, "
+             "b2 BLOCKED, b3 BLURRED, b4 LIGHTING, b5 SCORE_DRIFT, b6 MOLD_CHANGED; any set -> STATUS ERROR"),
 )
 
 # Addresses for code (same numbers as the table).
 HR_CTRL, HR_TRIG_SEQ, HR_PART_ID, HR_RECIPE_ID, HR_PLC_HEARTBEAT = 0, 1, 2, 4, 5
 HR_STATUS, HR_ACK_SEQ, HR_RESULT_SEQ, HR_PART_ID_ECHO, HR_VERDICT = 100, 101, 102, 103, 105
 HR_DEFECT_CLASS, HR_SCORE, HR_ERROR_CODE, HR_VISION_HEARTBEAT, HR_CYCLE_MS = 106, 107, 108, 109, 110
-HR_CAVITY_NG_MASK, HR_RESULTS_PENDING, HR_RESULTS_DROPPED = 111, 112, 113
+HR_CAVITY_NG_MASK, HR_RESULTS_PENDING, HR_RESULTS_DROPPED, HR_HEALTH = 111, 112, 113, 114
 
 PLC_BLOCK = range(HR_CTRL, HR_PLC_HEARTBEAT + 1)  # HR 0-5
-VISION_BLOCK = range(HR_STATUS, HR_RESULTS_DROPPED + 1)  # HR 100-113
+VISION_BLOCK = range(HR_STATUS, HR_HEALTH + 1)  # HR 100-114
 RESULT_BLOCK = range(HR_RESULT_SEQ, HR_CAVITY_NG_MASK + 1)  # HR 102-111, written with RESULT_VALID
-REGISTER_COUNT = HR_RESULTS_DROPPED + 1  # addresses 6-99 exist and read as 0 (one contiguous space)
+REGISTER_COUNT = HR_HEALTH + 1  # addresses 6-99 exist and read as 0 (one contiguous space)
 
 # CTRL bits (HR 0)
 CTRL_TRIG_EN, CTRL_TRIGGER, CTRL_RESULT_ACK, CTRL_CLEAR_ERR = 1 << 0, 1 << 1, 1 << 2, 1 << 3

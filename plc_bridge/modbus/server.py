@@ -120,6 +120,9 @@ class ModbusServer:
     def post_result(self, result: PlcResult) -> None:
         self.bank.post_result(result)
 
+    def set_health(self, bits: int) -> None:
+        self.bank.set_health(bits)
+
     def status(self) -> dict[str, object]:
         server = self._server
         tcp = server.status() if isinstance(server, GuardedTcpServer) else {}
