@@ -24,7 +24,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.config import StationConfig
+import cv2
+import numpy as np
+
+from edge.config import CavitySection, StationConfig
+from edge.console import Console, StationHooks, VerdictHistory
 from edge.frame import Frame
 from edge.metrics.figures import station_figures
 from edge.metrics.sink import MetricsSink
@@ -84,8 +88,11 @@ class Station:
                  replay: ReplayPlan | None = None, metrics_port: int | None = None) -> None:
         """`sinks`: more places for every verdict (a JSONL file, a replay's memory); `replay`: judge a
         recording as edge/replay.py plans it (no PLC link, no recipes); `metrics_port`: serve the
-        Prometheus endpoint on 127.0.0.1 there even without a `metrics:` section."""
+        Prometheus endpoint on 127.0.0.1 there even without a `metrics:` section. A `console:` section
+        serves the console (edge/console) from `start()` to `close()`; the ROI editor writes to the file
+        the config was loaded from (`config.source_path`), if any."""
         self.config = config
+        self.history = VerdictHistory() if config.console is not None else None
         self.stop_event = threading.Event()  # a live source's reconnect wrapper stops waiting on it
         self.tally = Tally()
         self.metrics = _endpoint(config, metrics_port, self.figures)
@@ -117,9 +124,17 @@ class Station:
         else:
             self.pipeline = station_pipeline(config, self.source, self.recipes, all_sinks, self.cavities,
                                              self.triggers, self.stop_event)
+        try:
+            self.console = self._console()
+        except BaseException:
+            self.recipes.close()
+            self.source.close()
+            raise
 
     def _own_sinks(self) -> list[Sink]:
         sinks: list[Sink] = [MetricsSink(self.tally)]
+        if self.history is not None:
+            sinks.append(self.history)
         if self.mqtt is not None:
             sinks.append(self.mqtt)
         if self.config.storage is not None:
@@ -136,6 +151,8 @@ class Station:
         self.pipeline.start()
         if self.link is not None:
             self.link.start()
+        if self.console is not None:
+            self.console.start()
 
     def stop(self) -> None:
         """Drain: no new triggers or frames; everything already accepted still gets its verdict."""
@@ -153,6 +170,8 @@ class Station:
         self.source.close()
         if self.metrics is not None:
             self.metrics.close()
+        if self.console is not None:  # last: the final state stays visible until the very end
+            self.console.close()
         return clean
 
     # -- what a person sees ---------------------------------------------------------------------------
@@ -180,7 +199,7 @@ class Station:
             mqtt=asdict(self.mqtt.publisher.stats()) if self.mqtt is not None else None,
             model={"name": card.name, "created": card.created, "sha256": card.sha256[:12],
                    "provider": runner.provider},
-            cavities={c.id: c.roi_xywh for c in self.cavities},
+            cavities={c.id: c.roi_xywh for c in self.pipeline.cavities},
         )
 
     def snapshot(self) -> dict[str, Any]:
@@ -196,6 +215,35 @@ class Station:
         return station_figures(self.tally, self.pipeline.snapshot(), self.source, self.link,
                                self.mqtt.publisher if self.mqtt else None,
                                {"name": runner.card.name, "provider": runner.provider})
+
+    # -- the console ----------------------------------------------------------------------------------
+
+    def apply_rois(self, sections: Sequence[CavitySection]) -> None:
+        """New cavity ROIs (already validated by the config model), without a restart: the pipeline
+        judges every batch taken from now on with them, the ones in flight finish with the old ones."""
+        cavities = cavities_of(sections)
+        self.pipeline.swap_cavities(cavities)
+        self.cavities = cavities
+        self.config = self.config.model_copy(update={"cavities": list(sections)})
+        log.info("cavity ROIs applied: %s", [(c.id, c.roi_xywh) for c in cavities])
+
+    def model_crop(self, image: np.ndarray, roi_xywh: RoiXywh) -> np.ndarray:
+        """A cavity crop as recipe 0's model sees it: resized to its input, in its colour (BGR or gray,
+        for display), on a copy; the frame is not touched."""
+        spec = self.runner.card.input
+        x, y, w, h = roi_xywh
+        interpolation = cv2.INTER_AREA if spec.resize.interpolation == "area" else cv2.INTER_LINEAR
+        crop = cv2.resize(image[y:y + h, x:x + w], (spec.resize.width, spec.resize.height),
+                          interpolation=interpolation)
+        return cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if spec.colour == "gray" else crop
+
+    def _console(self) -> Console | None:
+        if self.config.console is None or self.history is None:
+            return None
+        hooks = StationHooks(view=self.view, apply_rois=self.apply_rois, model_crop=self.model_crop,
+                             config=lambda: self.config, history=self.history,
+                             config_path=self.config.source_path)
+        return Console(self.config.console, hooks)
 
     # -- callbacks into the station -------------------------------------------------------------------
 
