@@ -17,8 +17,11 @@ from edge.console.i18n import Translator
 CHART_BINS = 12
 CHART_WH = (520, 180)
 CAVITY_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
-PLC_KEYS = ("protocol", "port_connected", "heartbeat_age_s", "last_trigger_s", "triggers", "pending",
-            "overrun", "fault", "results_dropped", "port_reconnects")
+# What the links' status() calls report (plc_bridge/modbus/server.py, plc_bridge/ascii/link.py), in
+# the order shown; last_trigger_age_s is the console's own (the newest verdict's trigger).
+PLC_KEYS = ("protocol", "port_connected", "fault", "peer_lost", "triggers", "last_trigger_age_s",
+            "results_posted", "results_acked", "pending", "in_flight", "overrun", "results_dropped",
+            "port_reconnects")
 
 
 def routes(ctx: Ctx) -> list[BaseRoute]:
@@ -51,7 +54,7 @@ def panel_state(view: Any, history: Any, shift_h: float) -> dict[str, Any]:
                      "frames_dropped": counters.get("frames_dropped", 0),
                      "triggers_rejected": counters.get("triggers_rejected", 0)},
         "no_decision_by_reason": errors,
-        "plc": {k: view.plc[k] for k in PLC_KEYS if k in view.plc} if view.plc else None,
+        "plc": _plc(view),
         "mqtt": {"connected": view.mqtt["connected"], "backlog": view.mqtt["backlog"],
                  "dropped": view.mqtt["dropped"]} if view.mqtt else None,
         "camera": {"state": camera.get("state", "file"), "fps": _fps(counters),
@@ -60,6 +63,15 @@ def panel_state(view: Any, history: Any, shift_h: float) -> dict[str, Any]:
         "ng_hour": {str(c): list(v) for c, v in history.totals(3600.0).items()},
         "ng_shift": {str(c): list(v) for c, v in history.totals(shift_h * 3600).items()},
     }
+
+
+def _plc(view: Any) -> dict[str, Any] | None:
+    if view.plc is None:
+        return None
+    plc = dict(view.plc)
+    triggered = [v.t_trigger_s for v in view.latest_verdicts.values()]
+    plc["last_trigger_age_s"] = round(view.t_s - max(triggered), 1) if triggered else None
+    return {k: plc[k] for k in PLC_KEYS if k in plc}
 
 
 def _fps(counters: dict[str, Any]) -> float | None:
@@ -88,6 +100,8 @@ def ng_rate_svg(rates: dict[int, list[float | None]], window_s: float, tr: Trans
         if points:
             parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
                          f'points="{" ".join(points)}"/>')
+            parts += [f'<circle cx="{p.split(",")[0]}" cy="{p.split(",")[1]}" r="3" fill="{colour}"/>'
+                      for p in points]  # a slice alone (a fresh start) still shows
         parts.append(f'<text x="{left + plot_w + 8}" y="{top + 12 + 14 * k}" fill="{colour}">'
                      f'{tr.t("cavity.n", n=cavity)}</text>')
     if not rates:
