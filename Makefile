@@ -36,8 +36,9 @@ test: venv system-packages
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
+# `make demo CONSOLE=1`: the demo with the station console; its URL is printed, Ctrl-C ends it.
 demo: venv system-packages
-	$(BIN)/moldpilot demo
+	$(BIN)/moldpilot demo $(if $(CONSOLE),--console)
 
 bench: venv
 	$(BIN)/python benchmarks/run_all.py

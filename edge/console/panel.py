@@ -69,6 +69,8 @@ def _plc(view: Any) -> dict[str, Any] | None:
     if view.plc is None:
         return None
     plc = dict(view.plc)
+    if "fault" in plc:  # the link's fault text is for the log; the panel says yes / no in its language
+        plc["fault"] = bool(plc["fault"])
     triggered = [v.t_trigger_s for v in view.latest_verdicts.values()]
     plc["last_trigger_age_s"] = round(view.t_s - max(triggered), 1) if triggered else None
     return {k: plc[k] for k in PLC_KEYS if k in plc}
