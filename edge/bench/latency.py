@@ -129,11 +129,7 @@ def triggered_latency(
             time.sleep(0.01)  # the camera's first frame, so no trigger waits for the camera to start
         software = SoftwareTrigger(trigger_queue)
         if console is not None:
-            console.start()
-            browsers = Watchers(watchers)
-            software.fire(part_id=0)  # a judged frame for the browsers to show
-            answers.wait_for(len(cavities), ANSWER_WAIT_S)
-            browsers.watch(console.url)
+            browsers = _watch(console, watchers, software, answers, len(cavities))
         warm_up = len(answers.verdicts)  # part 0: the browsers' first frame, not measured
         for part_id in range(1, triggers + 1):
             time.sleep(gap_s + rng.uniform(0.0, 1.0 / fps))
@@ -163,6 +159,18 @@ def triggered_latency(
         "max_ms": overhead_ms["max"],
         "model_p50_ms": percentiles(infer)["p50"],
     }
+
+
+def _watch(console: Console, watchers: int, software: SoftwareTrigger, answers: Answers,
+           n_cavities: int) -> Watchers:
+    """Start the console, boot the browsers, judge part 0 (a frame for them to show, not measured)
+    and point them at the live view."""
+    console.start()
+    browsers = Watchers(watchers)
+    software.fire(part_id=0)
+    answers.wait_for(n_cavities, ANSWER_WAIT_S)
+    browsers.watch(console.url)
+    return browsers
 
 
 def _console(config: StationConfig, pipeline: Pipeline, runner: ModelRunner,
