@@ -1,12 +1,14 @@
 """One running station, built from station.yaml in the order the data flows.
 
     alerts (MQTT sink) -> trigger queue -> PLC link (handed the queue) -> source -> models -> sinks
-    -> pipeline (handed the source, the queue, the models and the sinks)
+    -> pipeline (handed the source, the queue, the models and the sinks) -> console (a `console:`
+    section; handed the station's view, its ROI hook and the verdict history sink)
 
 Every collaborator is built here and handed to the next in its constructor; nothing is attached
 afterwards. The two callbacks that point back at the station itself (a trigger the queue cannot take is
 answered by the pipeline; the MQTT status carries the station's figures) are bound methods of this
-object, only called once `start()` has run.
+object, only called once `start()` has run. The console's hooks are bound methods too: `view()` and
+`apply_rois()` (new cavity ROIs between batches, edge/pipeline/loop.py `swap_cavities`).
 
 `run`, `replay` and `demo` (which runs `moldpilot run`) use it; `record` shares its trigger inputs and
 PLC link (`open_trigger_link`). `start()`, `stop()` (drain: no new triggers, every accepted one still

@@ -88,6 +88,7 @@
           image.src = "/api/live/frame.jpg?heatmap=" + (heat.checked ? 1 : 0) + "&k=" + encodeURIComponent(key);
         });
         shownKey = key;
+        canvas.dataset.shown = key;  // frame/heatmap/lost of the picture on the canvas
       }
       draw();
     } catch (e) {

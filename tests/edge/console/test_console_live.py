@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from selenium.webdriver.common.by import By
+
 from tests.edge.console.harness import ConsoleRun
 from tests.waiting import wait_until
 
@@ -19,7 +21,7 @@ def _shown(browser: Any) -> tuple[str, str]:
 
 def test_live_view_shows_frames_and_verdicts_changing(console_run: Callable[..., ConsoleRun], browser: Any,
                                                       screenshot: Callable[[Any, str], Any]) -> None:
-    run = console_run(shots=20)
+    run = console_run(shots=20, threshold=0.0)  # every part NG: each verdict has its heatmap
     browser.get(run.url + "/live")
     first = wait_until(lambda: (s := _shown(browser))[0].isdigit() and s, "a first frame on the live view")
     # The list is redrawn at every refresh: read it in one script, never through a stale element.
@@ -40,3 +42,14 @@ def test_live_view_shows_frames_and_verdicts_changing(console_run: Callable[...,
         "const done = arguments[0]; fetch('/api/live/state').then(r => r.json()).then(done);")
     assert state["camera"]["lost"] is False
     assert state["encodes"] >= 1
+    assert all(c["heatmap"] for c in state["cavities"])
+    browser.find_element(By.ID, "heatmap").click()
+    both = browser.execute_async_script("""
+        const done = arguments[0];
+        const size = (h) => fetch('/api/live/frame.jpg?heatmap=' + h).then(r => r.arrayBuffer());
+        Promise.all([size(0), size(1)]).then(([a, b]) => done([a.byteLength, b.byteLength]));
+    """)
+    assert both[0] > 0 and both[1] > 0 and both[0] != both[1]  # the heatmap is blended in on a copy
+    canvas = browser.find_element(By.ID, "view")
+    wait_until(lambda: "/true/" in (canvas.get_attribute("data-shown") or ""), "the heatmap on the canvas")
+    screenshot(browser, "live-heatmap")

@@ -112,3 +112,24 @@ def test_the_preview_is_the_crop_resized_as_the_model_sees_it(
     sizes = wait_until(lambda: (s := browser.execute_script(script)) and all(w for w, _ in s) and s,
                        "the four previews")
     assert sizes == [[64, 64]] * 4  # the tiny model's input
+
+
+def test_a_finger_drags_a_box_too(console_run: Callable[..., ConsoleRun], browser: Any) -> None:
+    """Touch pointer events (a tablet on the line) move a box as the mouse does."""
+    from selenium.webdriver.common.actions import interaction
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.actions.pointer_input import PointerInput
+
+    run = console_run(shots=20)
+    canvas = _open_editor(browser, run)
+    scale = canvas.size["width"] / int(canvas.get_attribute("width"))
+    finger = PointerInput(interaction.POINTER_TOUCH, "finger")
+    actions = ActionBuilder(browser, mouse=finger)
+    actions.pointer_action.move_to(canvas, int((112 - 200) * scale), int((112 - 200) * scale))
+    actions.pointer_action.pointer_down()
+    for _ in range(4):
+        actions.pointer_action.move_by(int(-3 * scale), int(-3 * scale))
+    actions.pointer_action.pointer_up()
+    actions.perform()
+    moved = wait_until(lambda: (roi := _listed(browser)[0]) != [32, 32, 160, 160] and roi, "the box to move")
+    assert moved[0] < 32 and moved[1] < 32 and moved[2:] == [160, 160]
