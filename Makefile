@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBIAN_DEMO_PACKAGES := mosquitto
-DEBIAN_TEST_PACKAGES := $(DEBIAN_DEMO_PACKAGES) mbpoll
+DEBIAN_TEST_PACKAGES := $(DEBIAN_DEMO_PACKAGES) mbpoll chromium chromium-driver fonts-nanum
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: venv test demo bench clean system-packages
@@ -18,7 +18,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages the kit talks to for real, installed only when missing: the demo needs a Mosquitto
-# broker; the tests also run mbpoll, a Modbus master that is not ours, against the register server.
+# broker; the tests also run mbpoll, a Modbus master that is not ours, against the register server, and
+# drive the console in Debian's headless chromium through chromium-driver (selenium), with a Korean font
+# (fonts-nanum) so the Korean pages' screenshots show Hangul, not boxes.
 DEBIAN_PACKAGES = $(DEBIAN_TEST_PACKAGES)
 demo: DEBIAN_PACKAGES = $(DEBIAN_DEMO_PACKAGES)
 system-packages:
@@ -34,8 +36,9 @@ test: venv system-packages
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
+# `make demo CONSOLE=1`: the demo with the station console; its URL is printed, Ctrl-C ends it.
 demo: venv system-packages
-	$(BIN)/moldpilot demo
+	$(BIN)/moldpilot demo $(if $(CONSOLE),--console)
 
 bench: venv
 	$(BIN)/python benchmarks/run_all.py

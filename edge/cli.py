@@ -16,6 +16,7 @@ from edge import __version__
 from edge.commands import (
     bench_cmd,
     config_cmd,
+    console_cmd,
     crops_cmd,
     demo_cmd,
     doctor_cmd,
@@ -32,7 +33,7 @@ from edge.errors import MoldPilotError
 from sim.timeline import TimelineError
 
 VERB_MODULES = (config_cmd, sim_cmd, run_cmd, replay_cmd, train_cmd, eval_cmd, quantize_cmd, demo_cmd,
-                bench_cmd, doctor_cmd, record_cmd, crops_cmd, health_cmd)
+                bench_cmd, doctor_cmd, record_cmd, crops_cmd, health_cmd, console_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

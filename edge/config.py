@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -260,6 +261,57 @@ class MetricsSection(Section):
     host: str = "127.0.0.1"
 
 
+class ConsoleUserSection(Section):
+    role: Literal["viewer", "engineer"] = Field(description="viewer sees everything; engineer may also "
+                                                            "change ROIs")
+    password_hash: str = Field(pattern=r"^\$argon2", description="argon2 hash: moldpilot console passwd")
+
+
+class ConsoleTlsSection(Section):
+    cert: str = Field(description="PEM certificate file")
+    key: str = Field(description="PEM private key file")
+
+    @field_validator("cert", "key")
+    @classmethod
+    def _file_exists(cls, value: str, info: ValidationInfo) -> str:
+        path = _existing_file(value, info)
+        assert path is not None
+        return path
+
+
+class ConsoleSection(Section):
+    """The station console (edge/console): a local web app. Loopback needs no login; any other address
+    needs users (a plant network is not a trusted place)."""
+
+    host: str = Field(default="127.0.0.1", description="listen address; not loopback: users required")
+    port: int = Field(default=8080, ge=0, le=65535, description="0 = any free port (tests)")
+    users: dict[str, ConsoleUserSection] = Field(default_factory=dict)
+    tls: ConsoleTlsSection | None = None
+    session_secret_env: str | None = Field(
+        default=None, description="env variable holding the cookie-signing secret; unset: a new one per "
+                                  "start (everyone logs in again after a restart)")
+    session_max_age_s: float = Field(default=12 * 3600, gt=0, description="a login lasts this long")
+    shift_h: float = Field(default=8.0, gt=0, le=24, description="length of a shift for the NG-rate chart")
+
+    @model_validator(mode="after")
+    def _login_off_loopback(self) -> ConsoleSection:
+        if not self.users and not is_loopback(self.host):
+            raise ValueError(
+                f"console.host {self.host!r} is reachable from the network but console.users is empty; "
+                "add users (moldpilot console passwd) or bind 127.0.0.1")
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: only this PC can reach the address."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class StationConfig(Section):
     station: StationSection
     source: SourceSection
@@ -272,9 +324,18 @@ class StationConfig(Section):
     alerts: AlertsSection | None = None
     metrics: MetricsSection | None = None
     health: HealthSection | None = None
+    console: ConsoleSection | None = None
     recipes: dict[int, RecipeSection] | None = Field(
         default=None, description="model and threshold sets by the RECIPE_ID the PLC writes to HR 4"
     )
+
+    # The file this was loaded from (`load_config`), so the console can write a new layout back to it;
+    # None for settings built in code (replay's, tests'). Not a key of station.yaml.
+    _source_path: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source_path(self) -> Path | None:
+        return self._source_path
 
     @field_validator("recipes")
     @classmethod
@@ -325,9 +386,11 @@ def load_config(path: str | Path) -> StationConfig:
             f"got {type(data).__name__}"
         )
     try:
-        return StationConfig.model_validate(data, context={"base_dir": path.resolve().parent})
+        config = StationConfig.model_validate(data, context={"base_dir": path.resolve().parent})
     except ValidationError as exc:
         raise ConfigError("\n".join(_error_line(path, err) for err in exc.errors())) from None
+    config._source_path = path.resolve()
+    return config
 
 
 def _yaml_message(path: Path, exc: yaml.YAMLError) -> str:
@@ -352,6 +415,8 @@ def _error_line(path: Path, err: Any) -> str:
     if err["type"] == "missing":
         return f"{path}: missing required key '{key}'"
     message = err["msg"].removeprefix("Value error, ")
+    if isinstance(err["input"], dict):  # a whole section (console: holds password hashes): not echoed
+        return f"{path}: section '{key}': {message}"
     return f"{path}: key '{key}' = {err['input']!r}: {message}"
 
 

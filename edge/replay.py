@@ -22,7 +22,7 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -63,11 +63,16 @@ def replay(
     evidence_limit: int = 0,
     progress: bool = True,
     metrics_port: int | None = None,
+    watch: Callable[[Station], None] | None = None,
+    hold: Callable[[Station], None] | None = None,
 ) -> ReplayResult:
     """Run `footage` through the pipeline; `sinks` get every verdict too (e.g. a JSONL file).
     Without a timeline there are no recorded triggers, so every frame is judged and nothing scored.
     `evidence_limit` keeps the crops of the first N NG / NO_DECISION parts (for a report gallery).
-    `metrics_port` serves the Prometheus endpoint on 127.0.0.1 for as long as the replay runs."""
+    `metrics_port` serves the Prometheus endpoint on 127.0.0.1 for as long as the replay runs.
+    `watch(station)` is called once the station runs (the console's URL is known then); `hold(station)`
+    after the last verdict, before the station closes: a console keeps showing the last state until it
+    returns (`moldpilot replay --console` waits for Ctrl-C there)."""
     if timeline is None and not every_frame:
         log.info("no timeline for %s: judging every frame, without scoring", footage)
         every_frame = True
@@ -83,10 +88,14 @@ def replay(
     try:
         with tqdm(total=total, unit="frame", desc="replay", file=sys.stderr, disable=not progress) as bar:
             station.start()
+            if watch is not None:
+                watch(station)
             # A progress display, not a sleep on luck: done is the condition, 0.2 s the refresh.
             while not station.pipeline.done.wait(0.2):
                 bar.update(reader.frames_in - bar.n)
             bar.update(reader.frames_in - bar.n)
+        if hold is not None:
+            hold(station)
     finally:
         station.close()
     verdicts = memory.verdicts

@@ -1,12 +1,14 @@
 """One running station, built from station.yaml in the order the data flows.
 
     alerts (MQTT sink) -> trigger queue -> PLC link (handed the queue) -> source -> models -> sinks
-    -> pipeline (handed the source, the queue, the models and the sinks)
+    -> pipeline (handed the source, the queue, the models and the sinks) -> console (a `console:`
+    section; handed the station's view, its ROI hook and the verdict history sink)
 
 Every collaborator is built here and handed to the next in its constructor; nothing is attached
 afterwards. The two callbacks that point back at the station itself (a trigger the queue cannot take is
 answered by the pipeline; the MQTT status carries the station's figures) are bound methods of this
-object, only called once `start()` has run.
+object, only called once `start()` has run. The console's hooks are bound methods too: `view()` and
+`apply_rois()` (new cavity ROIs between batches, edge/pipeline/loop.py `swap_cavities`).
 
 `run`, `replay` and `demo` (which runs `moldpilot run`) use it; `record` shares its trigger inputs and
 PLC link (`open_trigger_link`). `start()`, `stop()` (drain: no new triggers, every accepted one still
@@ -24,7 +26,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.config import StationConfig
+import cv2
+import numpy as np
+
+from edge.config import CavitySection, StationConfig
+from edge.console import Console, StationHooks, VerdictHistory
 from edge.disk_reserve import disk_reserve
 from edge.errors import ConfigError
 from edge.frame import Frame
@@ -98,11 +104,14 @@ class Station:
         """`sinks`: more places for every verdict (a replay's memory, its report's JSONL); `replay`:
         judge a recording as edge/replay.py plans it (no PLC link, no recipes); `metrics_port`: serve
         the Prometheus endpoint on 127.0.0.1 there even without a `metrics:` section; `jsonl`: append
-        every verdict to this file (rotated at JSONL_ROTATE_MB), under the station's disk reserve."""
+        every verdict to this file (rotated at JSONL_ROTATE_MB), under the station's disk reserve. A
+        `console:` section serves the console (edge/console) from `start()` to `close()`; the ROI
+        editor writes to the file the config was loaded from (`config.source_path`), if any."""
         self.config = config
         # One free-space reserve for the NG store, the JSONL and the MQTT outbox (edge/disk_reserve.py).
         self.disk = disk_reserve(config)
         self._jsonl = jsonl
+        self.history = VerdictHistory() if config.console is not None else None
         self.stop_event = threading.Event()  # a live source's reconnect wrapper stops waiting on it
         self.tally = Tally()
         self.gate = FailSafeGate()
@@ -138,9 +147,17 @@ class Station:
         else:
             self.pipeline = station_pipeline(config, self.source, self.recipes, all_sinks, self.cavities,
                                              self.triggers, self.stop_event, self.timeline, self.gate)
+        try:
+            self.console = self._console()
+        except BaseException:
+            self.recipes.close()
+            self.source.close()
+            raise
 
     def _own_sinks(self) -> list[Sink]:
         sinks: list[Sink] = [MetricsSink(self.tally)]
+        if self.history is not None:
+            sinks.append(self.history)
         if self._jsonl is not None:
             sinks.append(JsonlSink(self._jsonl, reserve=self.disk, rotate_mb=JSONL_ROTATE_MB))
         if self.mqtt is not None:
@@ -173,6 +190,8 @@ class Station:
                 self.link.start()
             except LinkError as exc:
                 raise ConfigError(str(exc)) from None
+        if self.console is not None:
+            self.console.start()
 
     def stop(self) -> None:
         """Drain: no new triggers or frames; everything already accepted still gets its verdict."""
@@ -190,6 +209,8 @@ class Station:
         self.source.close()
         if self.metrics is not None:
             self.metrics.close()
+        if self.console is not None:  # last: the final state stays visible until the very end
+            self.console.close()
         return clean
 
     # -- what a person sees ---------------------------------------------------------------------------
@@ -217,7 +238,7 @@ class Station:
             mqtt=asdict(self.mqtt.publisher.stats()) if self.mqtt is not None else None,
             model={"name": card.name, "created": card.created, "sha256": card.sha256[:12],
                    "provider": runner.provider},
-            cavities={c.id: c.roi_xywh for c in self.cavities},
+            cavities={c.id: c.roi_xywh for c in self.pipeline.cavities},
             health=self._health_view(),
         )
 
@@ -243,6 +264,35 @@ class Station:
         return station_figures(self.tally, self.pipeline.snapshot(), self.source, self.link,
                                self.mqtt.publisher if self.mqtt else None,
                                {"name": runner.card.name, "provider": runner.provider})
+
+    # -- the console ----------------------------------------------------------------------------------
+
+    def apply_rois(self, sections: Sequence[CavitySection]) -> None:
+        """New cavity ROIs (already validated by the config model), without a restart: the pipeline
+        judges every batch taken from now on with them, the ones in flight finish with the old ones."""
+        cavities = cavities_of(sections)
+        self.pipeline.swap_cavities(cavities)
+        self.cavities = cavities
+        self.config = self.config.model_copy(update={"cavities": list(sections)})
+        log.info("cavity ROIs applied: %s", [(c.id, c.roi_xywh) for c in cavities])
+
+    def model_crop(self, image: np.ndarray, roi_xywh: RoiXywh) -> np.ndarray:
+        """A cavity crop as recipe 0's model sees it: resized to its input, in its colour (BGR or gray,
+        for display), on a copy; the frame is not touched."""
+        spec = self.runner.card.input
+        x, y, w, h = roi_xywh
+        interpolation = cv2.INTER_AREA if spec.resize.interpolation == "area" else cv2.INTER_LINEAR
+        crop = cv2.resize(image[y:y + h, x:x + w], (spec.resize.width, spec.resize.height),
+                          interpolation=interpolation)
+        return cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if spec.colour == "gray" else crop
+
+    def _console(self) -> Console | None:
+        if self.config.console is None or self.history is None:
+            return None
+        hooks = StationHooks(view=self.view, apply_rois=self.apply_rois, model_crop=self.model_crop,
+                             config=lambda: self.config, history=self.history,
+                             config_path=self.config.source_path)
+        return Console(self.config.console, hooks)
 
     # -- callbacks into the station -------------------------------------------------------------------
 

@@ -21,12 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from edge.config import StationConfig
+from edge.bench.watchers import Watchers
+from edge.config import ConsoleSection, StationConfig
+from edge.console import Console, StationHooks, VerdictHistory
 from edge.percentiles import percentiles
 from edge.pipeline.build import cavities_of, judge_for, open_runner, station_pipeline
+from edge.pipeline.loop import Pipeline
 from edge.pipeline.recipes import RecipeBook
+from edge.pipeline.runner import ModelRunner
 from edge.sources.opencv import VideoCaptureSource
-from edge.station import TRIGGER_QUEUE_SIZE
+from edge.station import TRIGGER_QUEUE_SIZE, StationView
 from edge.triggers import SoftwareTrigger, TriggerQueue
 from edge.verdict import Verdict
 
@@ -92,10 +96,12 @@ class Answers:
 
 
 def triggered_latency(
-    model: Path, footage: Path, rois: Sequence[RoiXywh], fps: float, triggers: int, gap_s: float
+    model: Path, footage: Path, rois: Sequence[RoiXywh], fps: float, triggers: int, gap_s: float,
+    watchers: int = 0,
 ) -> dict[str, Any]:
     """p50/p99 of trigger-to-sinks minus model time over `triggers` software triggers, each fired
-    gap_s + U(0, 1/fps) after the previous one was answered."""
+    gap_s + U(0, 1/fps) after the previous one was answered. `watchers` > 0: the station's console
+    serves on a free port and that many headless browsers watch its live view all along."""
     config = StationConfig.model_validate({
         "station": {"site": "bench", "line": "bench", "name": "bench"},
         "source": {"kind": "file", "uri": str(footage), "mode": "triggered"},
@@ -110,7 +116,11 @@ def triggered_latency(
     recipes = RecipeBook.single(runner, judge_for(config, runner))
     # As edge/station.py does: the queue answers what it cannot take through the pipeline built next.
     trigger_queue = TriggerQueue(TRIGGER_QUEUE_SIZE, on_reject=lambda trigger: pipeline.reject(trigger))
-    pipeline = station_pipeline(config, source, recipes, [answers], cavities, trigger_queue)
+    history = VerdictHistory() if watchers else None
+    pipeline = station_pipeline(config, source, recipes, [answers, *([history] if history else [])], cavities,
+                                trigger_queue)
+    console = _console(config, pipeline, runner, history) if history is not None else None
+    browsers = None
     rng = np.random.default_rng(0)
     try:
         pipeline.start()
@@ -118,25 +128,66 @@ def triggered_latency(
         while pipeline.reader.frames_in == 0 and time.monotonic() < deadline_s:  # type: ignore[union-attr]
             time.sleep(0.01)  # the camera's first frame, so no trigger waits for the camera to start
         software = SoftwareTrigger(trigger_queue)
+        if console is not None:
+            browsers = _watch(console, watchers, software, answers, len(cavities))
+        warm_up = len(answers.verdicts)  # part 0: the browsers' first frame, not measured
         for part_id in range(1, triggers + 1):
             time.sleep(gap_s + rng.uniform(0.0, 1.0 / fps))
             software.fire(part_id=part_id)
-            if not answers.wait_for(part_id * len(cavities), ANSWER_WAIT_S):
+            if not answers.wait_for(warm_up + part_id * len(cavities), ANSWER_WAIT_S):
                 raise RuntimeError(f"trigger {part_id} got no verdicts within {ANSWER_WAIT_S} s")
     finally:
+        if browsers is not None:
+            browsers.close()
         pipeline.close()
+        if console is not None:
+            console.close()
         source.close()
         runner.close()
     # The timings dict is shared by the cavities of one trigger: one sample per trigger.
-    per_trigger = {v.seq: v.timings_ms for v in answers.verdicts}
+    measured = [v for v in answers.verdicts if v.part_id != 0]
+    per_trigger = {v.seq: v.timings_ms for v in measured}
     overhead_ms = percentiles(t["total"] - t.get("infer", 0.0) for t in per_trigger.values())
     infer = [t.get("infer", 0.0) for t in per_trigger.values()]
     return {
         "triggers": triggers,
-        "verdicts": len(answers.verdicts),
-        "errors": sum(v.error_code != 0 for v in answers.verdicts),
+        "verdicts": len(measured),
+        "errors": sum(v.error_code != 0 for v in measured),
+        "watchers": watchers,
         "p50_ms": overhead_ms["p50"],
         "p99_ms": overhead_ms["p99"],
         "max_ms": overhead_ms["max"],
         "model_p50_ms": percentiles(infer)["p50"],
     }
+
+
+def _watch(console: Console, watchers: int, software: SoftwareTrigger, answers: Answers,
+           n_cavities: int) -> Watchers:
+    """Start the console, boot the browsers, judge part 0 (a frame for them to show, not measured)
+    and point them at the live view."""
+    console.start()
+    browsers = Watchers(watchers)
+    software.fire(part_id=0)
+    answers.wait_for(n_cavities, ANSWER_WAIT_S)
+    browsers.watch(console.url)
+    return browsers
+
+
+def _console(config: StationConfig, pipeline: Pipeline, runner: ModelRunner,
+             history: VerdictHistory) -> Console:
+    """The console a station with a console: section builds, over this bench's pipeline."""
+
+    def view() -> StationView:
+        return StationView(t_s=time.monotonic(), latest_frame=pipeline.latest_frame,
+                           latest_verdicts=dict(pipeline.latest_verdicts), counters=pipeline.snapshot(),
+                           plc=None, camera=None, mqtt=None,
+                           model={"name": runner.card.name, "created": runner.card.created,
+                                  "sha256": runner.card.sha256[:12], "provider": runner.provider},
+                           cavities={c.id: c.roi_xywh for c in pipeline.cavities})
+
+    def refuse(_: object) -> None:
+        raise RuntimeError("the benchmark's console changes nothing")
+
+    hooks = StationHooks(view=view, apply_rois=refuse, model_crop=lambda image, roi: image,
+                         config=lambda: config, history=history)
+    return Console(ConsoleSection(port=0), hooks)

@@ -33,6 +33,8 @@ from typing import Any, TypeVar
 import cv2
 import onnxruntime as ort
 
+from edge.bench import watchers
+from edge.bench.console_cost import WATCHERS, console_result, watched_replay_fps
 from edge.bench.latency import triggered_latency
 from edge.bench.stages import bare_fps, decode_fps, naive_fps, replay_fps
 from sim.footage import FootageSettings, write_footage
@@ -89,12 +91,49 @@ def run_suite(
                 runs[key].append(fresh(stage, *args))
         progress(f"triggered latency: {TRIGGERS} software triggers")
         latency = fresh(triggered_latency, model, footage, rois, timeline.fps, TRIGGERS, TRIGGER_GAP_S)
+        console = console_stage(model, footage, rois, timeline.fps, rounds, progress, plain=runs["d"])
     machine = {"cores": cores, "onnxruntime": ort.__version__, "opencv": cv2.__version__,
                "load_avg_1m_before": round(load_before[0], 2),
                "load_avg_1m_after": round(os.getloadavg()[0], 2)}
     footage_doc = {"shots": shots, "seed": seed, "frames": timeline.frame_count, "cavities": len(rois),
                    "frame_wh": list(timeline.frame_wh)}
-    return _result(runs, latency, cores, {"machine": machine, "model": str(model), "footage": footage_doc})
+    result = _result(runs, latency, cores, {"machine": machine, "model": str(model), "footage": footage_doc})
+    return {**result, "console": console}
+
+
+def console_stage(model: Path, footage: Path, rois: Any, fps: float, rounds: int,
+                  progress: Callable[[str], None], plain: list[dict[str, Any]] | None = None,
+                  plain_latency: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The console's cost (edge/bench/console_cost.py): the replay (d) and the triggered latency, each
+    without and with WATCHERS browsers on the live view, interleaved round by round."""
+    reason = watchers.missing()
+    if reason:
+        return {"skipped": reason}
+    runs: dict[str, list[dict[str, Any]]] = {"plain": list(plain or []), "watched": []}
+    for round_index in range(rounds):
+        if plain is None:
+            progress(f"console round {round_index + 1}/{rounds}: replay without the console")
+            runs["plain"].append(fresh(replay_fps, model, footage))
+        progress(f"console round {round_index + 1}/{rounds}: replay with {WATCHERS} browsers watching")
+        runs["watched"].append(fresh(watched_replay_fps, model, footage, WATCHERS))
+    progress(f"console: triggered latency, {TRIGGERS} triggers, without and with {WATCHERS} browsers")
+    latency = plain_latency or fresh(triggered_latency, model, footage, rois, fps, TRIGGERS, TRIGGER_GAP_S)
+    watched = fresh(triggered_latency, model, footage, rois, fps, TRIGGERS, TRIGGER_GAP_S, WATCHERS)
+    return console_result(runs["plain"], runs["watched"], latency, watched)
+
+
+def run_console_only(model: Path, shots: int = DEFAULT_SHOTS, seed: int = DEFAULT_SEED, rounds: int = 1,
+                     progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """`moldpilot bench --console-only`: the console stage alone, on the suite's footage."""
+    with tempfile.TemporaryDirectory(prefix="moldpilot-bench-") as tmp:
+        footage = Path(tmp) / "bench.avi"
+        progress(f"writing {shots} shots of 4-cavity footage (seed {seed})")
+        timeline = write_footage(footage, FootageSettings(shots=shots, seed=seed, cavities=4))
+        load_before = os.getloadavg()[0]
+        result = console_stage(model, footage, timeline.rois_xywh, timeline.fps, rounds, progress)
+    return {**result, "model": str(model), "frames": timeline.frame_count,
+            "cores": len(os.sched_getaffinity(0)),
+            "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
 
 
 def _result(runs: dict[str, list[Any]], latency: dict[str, Any], cores: int,

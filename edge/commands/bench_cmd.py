@@ -24,11 +24,15 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
                         help=f"rounds of the throughput stages, each stage reports its best "
                              f"(default {DEFAULT_ROUNDS})")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    parser.add_argument("--console-only", action="store_true",
+                        help="only the console's cost: replay and triggered latency without and with three "
+                             "headless browsers on the live view")
     parser.set_defaults(func=_bench)
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from edge.bench.suite import format_table, run_suite
+    from edge.bench.console_cost import format_console
+    from edge.bench.suite import format_table, run_console_only, run_suite
     from edge.commands.replay_cmd import default_model
 
     model = Path(args.model) if args.model else default_model()
@@ -38,7 +42,17 @@ def _bench(args: argparse.Namespace) -> int:
         raise ModelError(f"--shots must be >= 1, got {args.shots}")
     if args.rounds < 1:
         raise ModelError(f"--rounds must be >= 1, got {args.rounds}")
-    result = run_suite(model, shots=args.shots, rounds=args.rounds,
-                       progress=lambda step: print(step, file=sys.stderr, flush=True))
-    print(json.dumps(result) if args.json else format_table(result), flush=True)
+    def progress(step: str) -> None:
+        print(step, file=sys.stderr, flush=True)
+
+    if args.console_only:
+        result = run_console_only(model, shots=args.shots, rounds=args.rounds, progress=progress)
+        table = (format_console(result) if "skipped" not in result
+                 else f"console stage skipped: {result['skipped']}")
+    else:
+        result = run_suite(model, shots=args.shots, rounds=args.rounds, progress=progress)
+        table = format_table(result)
+        if "skipped" not in result["console"]:
+            table += "\n" + format_console(result["console"])
+    print(json.dumps(result) if args.json else table, flush=True)
     return 0

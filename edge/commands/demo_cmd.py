@@ -30,6 +30,7 @@ from sim.footage import FootageSettings
 DEMO_SEED = 90210  # never used to build the default model
 DEFECT_RATE = 0.15
 DEFAULT_PARTS = 120  # 30 shots of 4 cavities at the 2 s cycle: about a minute
+DEMO_CONSOLE_PORT = 8080
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
@@ -45,6 +46,11 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
                              "0: back to back)")
     parser.add_argument("--out", type=Path, default=Path("var/demo"), help="folder for footage and report")
     parser.add_argument("--json", action="store_true", help="print only the summary as JSON on stdout")
+    parser.add_argument("--console", action="store_true",
+                        help="serve the station console (its URL is printed) and keep it up after the "
+                             "last shot until Ctrl-C")
+    parser.add_argument("--console-port", type=int, default=DEMO_CONSOLE_PORT, metavar="PORT",
+                        help=f"console port on 127.0.0.1 (default {DEMO_CONSOLE_PORT})")
     parser.set_defaults(func=run_demo)
 
 
@@ -60,7 +66,7 @@ def run_demo(args: argparse.Namespace) -> int:
         _, timeline = write_line(out, settings, bar.update)
     cycle_s = settings.cycle_s if args.cycle_s is None else args.cycle_s
     run = run_line(out, out / "camera", model, timeline, args.deadline_ms, cycle_s,
-                   StatusLine(enabled=not args.json))
+                   StatusLine(enabled=not args.json), args.console_port if args.console else None)
     summary, verdicts = demo_summary(run, timeline, args.parts)
     report = write_report(out / "report", {**summary["scored"], "title": "MoldPilot demo",
                                            "model": model.name, "source": str(out / "line.avi")},

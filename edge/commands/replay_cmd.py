@@ -9,19 +9,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import models
-from edge.config import StationConfig, load_config
+from edge.config import ConsoleSection, StationConfig, StorageSection, load_config
 from edge.errors import ConfigError, ModelError
 from edge.replay import Speed, replay
 from edge.report import write_report
 from edge.sinks.jsonl import JsonlSink
+from edge.station import Station
 from sim.timeline import Timeline, load_timeline
 
 GALLERY_PARTS = 60  # NG parts whose crops are kept for the report gallery
 DEFAULT_MODEL_DIR = Path(models.__file__).parent / "default"
+CONSOLE_PORT = 8080
+REPLAY_NG_DIR = "var/replay-ng"  # the console's gallery for a replay without a storage section
+REPLAY_NG_MB = 200.0
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
@@ -35,6 +43,10 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     parser.add_argument("--metrics-port", type=int, metavar="PORT",
                         help="serve Prometheus metrics on 127.0.0.1:PORT while the replay runs")
+    parser.add_argument("--console", action="store_true",
+                        help="serve the station console while the replay runs, and after it until Ctrl-C")
+    parser.add_argument("--console-port", type=int, default=CONSOLE_PORT, metavar="PORT",
+                        help=f"console port (default {CONSOLE_PORT}; the config's console: section wins)")
     parser.set_defaults(func=_replay)
 
 
@@ -44,9 +56,13 @@ def _replay(args: argparse.Namespace) -> int:
     # A station.yaml's timeline belongs to its own source file, not necessarily to FOOTAGE.
     same_file = Path(config.source.uri).resolve() == footage.resolve()
     timeline = load_timeline(footage, config.source.timeline if same_file else None)
-    summary = replay_with_report(footage, config, timeline, every_frame=args.every_frame, speed=args.speed,
-                                 model_path=args.model, report_dir=Path(args.report) if args.report else None,
-                                 metrics_port=args.metrics_port)
+    console = with_console(config, args.console_port) if args.console else None
+    summary = replay_with_report(footage, console or config, timeline, every_frame=args.every_frame,
+                                 speed=args.speed, model_path=args.model,
+                                 report_dir=Path(args.report) if args.report else None,
+                                 metrics_port=args.metrics_port,
+                                 watch=show_console_url if console else None,
+                                 hold=serve_until_interrupted if console else None)
     print(json.dumps(summary) if args.json else "\n".join(human_summary(summary)), flush=True)
     return 0
 
@@ -62,6 +78,8 @@ def replay_with_report(
     report_dir: Path | None = None,
     progress: bool = True,
     metrics_port: int | None = None,
+    watch: Callable[[Station], None] | None = None,
+    hold: Callable[[Station], None] | None = None,
 ) -> dict[str, Any]:
     """Replay `footage`; with `report_dir`, also write summary.json, verdicts.jsonl and index.html there.
     Returns the summary (with the report's path under "report")."""
@@ -70,7 +88,7 @@ def replay_with_report(
         (report_dir / "verdicts.jsonl").unlink()  # a report describes one run, not an append of several
     result = replay(footage, config, timeline, every_frame=every_frame, speed=speed,
                     model_path=model_path, sinks=sinks, progress=progress, metrics_port=metrics_port,
-                    evidence_limit=GALLERY_PARTS if report_dir else 0)
+                    evidence_limit=GALLERY_PARTS if report_dir else 0, watch=watch, hold=hold)
     summary = result.summary
     if report_dir:
         (report_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
@@ -79,6 +97,36 @@ def replay_with_report(
                              [v.to_dict() for v in result.verdicts], evidence)
         summary = {**summary, "report": str(index)}
     return summary
+
+
+def with_console(config: StationConfig, port: int) -> StationConfig:
+    """The settings plus a console on 127.0.0.1:`port` (unless they have a console: section) and an NG
+    store for its gallery (unless they have one): var/replay-ng, under a small quota."""
+    update: dict[str, Any] = {}
+    if config.console is None:
+        update["console"] = ConsoleSection(port=port)
+    if config.storage is None:
+        update["storage"] = StorageSection(ng_dir=str(Path(REPLAY_NG_DIR).resolve()), quota_mb=REPLAY_NG_MB)
+    return config.model_copy(update=update)
+
+
+def show_console_url(station: Station) -> None:
+    if station.console is not None:
+        print(f"console: {station.console.url}", file=sys.stderr, flush=True)
+
+
+def serve_until_interrupted(station: Station) -> None:
+    """After the footage ends: keep the console showing the last state until Ctrl-C."""
+    print("replay finished; the console keeps the last state. Ctrl-C to stop.", file=sys.stderr, flush=True)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):  # a signal ends the wait (Ctrl-C raises KeyboardInterrupt here)
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def default_config(footage: Path, model: str | None) -> StationConfig:

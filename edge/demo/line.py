@@ -59,8 +59,10 @@ def write_stills(footage: Path, timeline: Timeline, camera_dir: Path) -> None:
 
 
 def write_station_yaml(path: Path, *, camera_dir: Path, model: Path, timeline: Timeline, plc_port: Path,
-                       broker_port: int, outbox: Path, deadline_ms: float) -> None:
-    """The runtime's station.yaml: triggered folder camera, Modbus RTU on the pty, local broker."""
+                       broker_port: int, outbox: Path, deadline_ms: float,
+                       console_port: int | None = None) -> None:
+    """The runtime's station.yaml: triggered folder camera, Modbus RTU on the pty, local broker; with
+    `console_port`, the console on 127.0.0.1 there and an NG store beside the report for its gallery."""
     doc = {
         "station": {"site": "demo", "line": "line1", "name": "press1"},
         "source": {"kind": "folder", "uri": str(camera_dir), "mode": "triggered"},
@@ -71,4 +73,7 @@ def write_station_yaml(path: Path, *, camera_dir: Path, model: Path, timeline: T
         "mqtt": {"host": "127.0.0.1", "port": broker_port, "outbox": str(outbox)},
         "alerts": {"ng_streak": 3},
     }
+    if console_port is not None:
+        doc["console"] = {"port": console_port}
+        doc["storage"] = {"ng_dir": str(path.parent / "ng"), "quota_mb": 200}
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -49,8 +50,10 @@ class DemoRun:
 
 
 def run_line(out_dir: Path, camera_dir: Path, model: Path, timeline: Timeline, deadline_ms: float,
-             cycle_s: float, status: StatusLine) -> DemoRun:
-    """Run the line; the virtual PLC triggers one shot every `cycle_s` (0: back to back)."""
+             cycle_s: float, status: StatusLine, console_port: int | None = None) -> DemoRun:
+    """Run the line; the virtual PLC triggers one shot every `cycle_s` (0: back to back). With
+    `console_port` the runtime serves the console there, and after the last shot the runtime keeps
+    running (the console showing the last state) until Ctrl-C."""
     verdicts_path, log_path = out_dir / "verdicts.jsonl", out_dir / "runtime.log"
     outbox = out_dir / "outbox.sqlite"
     for stale in (verdicts_path, outbox):  # one run per report; an old outbox would replay old results
@@ -65,9 +68,13 @@ def run_line(out_dir: Path, camera_dir: Path, model: Path, timeline: Timeline, d
         config = out_dir / "station.yaml"
         write_station_yaml(config, camera_dir=camera_dir, model=model, timeline=timeline,
                            plc_port=cable.runtime_path, broker_port=broker.port, outbox=outbox,
-                           deadline_ms=deadline_ms)
+                           deadline_ms=deadline_ms, console_port=console_port)
         with _runtime(config, verdicts_path, log_path) as runtime:
+            if console_port is not None:
+                print(f"console: http://127.0.0.1:{console_port}/", file=sys.stderr, flush=True)
             records = _drive_plc(cable.plc_path, timeline, cycle_s, sub, status)
+            if console_port is not None:
+                _hold(console_port)
             exit_code, final = _stop(runtime, log_path)
         rows = [json.loads(line) for line in verdicts_path.read_text(encoding="utf-8").splitlines()]
         complete = sub.wait_for(len(rows), MQTT_TIMEOUT_S)
@@ -126,6 +133,21 @@ def _wait_ready(proc: subprocess.Popen[bytes], log_path: Path) -> None:
             raise DataError(f"the runtime was not serving Modbus within {READY_TIMEOUT_S:.0f} s; "
                             f"see {log_path}")
         time.sleep(0.05)  # polling the log file for a condition, bounded by the deadline above
+
+
+def _hold(console_port: int) -> None:
+    """The last shot is judged: keep the runtime (and its console) up until Ctrl-C or SIGTERM."""
+    print(f"line finished; the console at http://127.0.0.1:{console_port}/ keeps the last state. "
+          "Ctrl-C to stop.", file=sys.stderr, flush=True)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):  # Ctrl-C raises KeyboardInterrupt here
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _stop(proc: subprocess.Popen[bytes], log_path: Path) -> tuple[int, dict[str, Any]]:

@@ -139,7 +139,7 @@ class Pipeline:
 
     def _run(self, lane: Lane) -> None:
         try:
-            while (taken := self._take()) is not None:
+            while (taken := self._take(lane)) is not None:
                 ticket, jobs = taken
                 self._hand_over(ticket, jobs, lane.answer(jobs))
         finally:
@@ -150,13 +150,15 @@ class Pipeline:
                 self._t_end_s = time.monotonic()
                 self.done.set()
 
-    def _take(self) -> tuple[int, list[Job]] | None:
-        """The next batch and its ticket (its place in the hand-over order); None when the feed ends."""
+    def _take(self, lane: Lane) -> tuple[int, list[Job]] | None:
+        """The next batch and its ticket (its place in the hand-over order); None when the feed ends.
+        The lane judges it with the cavities current when it is taken (`swap_cavities`)."""
         with self._take_lock:
             job = self.feed.get()
             if job is None:
                 return None
-            jobs, n_cav = [job], len(self.cavities)
+            lane.cavities = cavities = self.cavities  # one read: the whole batch uses the same layout
+            jobs, n_cav = [job], len(cavities)
             if self.micro_batch:
                 crops = n_cav
                 while crops + n_cav <= self.recipes.max_batch and (more := self.feed.poll()) is not None:
@@ -176,6 +178,17 @@ class Pipeline:
                     self._show(job, verdicts)
                     self.stats.record(verdicts, had_frame=job.frame is not None,
                                       is_trigger=job.trigger is not None)
+
+    def swap_cavities(self, cavities: Sequence[Cavity]) -> None:
+        """New cavity ROIs for every batch taken from now on; a batch already taken finishes with the
+        layout it was taken with, so no verdict is lost or judged half old, half new.
+
+        One reference assignment, read once per batch under the take lock by `_take`. The swap itself
+        does not wait for that lock: the taker holds it while it waits for the next trigger, so waiting
+        for it would hold a save from the console until the press fires again."""
+        if not cavities:
+            raise ValueError("at least one cavity is needed (WHOLE_FRAME for a single-part station)")
+        self.cavities = tuple(cavities)
 
     def reject(self, trigger: Trigger) -> None:
         """A trigger the queue could not take (the station's TriggerQueue on_reject, on the submitter's

@@ -1,0 +1,109 @@
+"""What the console costs the line (issue 19): `moldpilot replay --every-frame --speed max` with three
+headless browsers watching the live view against the same without, and triggered latency p99 with and
+without them. Targets: throughput within 3 %, p99 within 1 ms.
+
+The watched replay is the same command with a station.yaml whose console: section serves the console
+on a free loopback port (no NG store added, so both runs have the same sinks but the console's). The
+browsers run on this machine, so on a small one they also take cores from the replay: the figure is
+an upper bound of what a browser on another PC costs the station.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edge.bench.watchers import Watchers
+
+WATCHERS = 3
+TARGETS = {"throughput_ratio_min": 0.97, "latency_p99_extra_ms_max": 1.0}
+START_WAIT_S = 120.0
+
+
+def watched_replay_fps(model: Path, footage: Path, watchers: int = WATCHERS) -> dict[str, Any]:
+    """(d) with `watchers` browsers on the live view for the whole judged run."""
+    from sim.broker import free_port
+
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="moldpilot-bench-console-") as tmp:
+        config = Path(tmp) / "station.yaml"
+        config.write_text(yaml.safe_dump({
+            "station": {"site": "bench", "line": "bench", "name": "console"},
+            "source": {"kind": "file", "uri": str(footage), "mode": "replay"},
+            "model": {"path": str(model)}, "console": {"port": port}}))
+        browsers = Watchers(watchers)  # booted before the replay starts
+        try:
+            cmd = [sys.executable, "-m", "edge.cli", "--log-level", "WARNING", "replay", str(footage),
+                   "--config", str(config), "--every-frame", "--speed", "max", "--json"]
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            _wait_listening(port, proc)
+            browsers.watch(f"http://127.0.0.1:{port}")
+            out, err = proc.communicate()
+            shown = browsers.frames_shown()
+        finally:
+            browsers.close()
+    if proc.returncode != 0:
+        raise RuntimeError(f"watched replay failed ({proc.returncode}): {err.strip()[-2000:]}")
+    summary = json.loads(out.strip().splitlines()[-1])
+    return {"fps": summary["fps"], "frames_in": summary["frames_in"],
+            "frames_judged": summary["frames_judged"],
+            "watchers": watchers, "last_frame_shown": shown,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[str]) -> None:
+    deadline_s = time.monotonic() + START_WAIT_S
+    while time.monotonic() < deadline_s and proc.poll() is None:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.02)  # the child is loading its model; bounded by the deadline
+    raise RuntimeError(f"the watched replay's console did not answer on port {port}")
+
+
+def console_result(plain: list[dict[str, Any]], watched: list[dict[str, Any]], latency_plain: dict[str, Any],
+                   latency_watched: dict[str, Any]) -> dict[str, Any]:
+    """Best round of each replay, the ratio, the p99 difference and the targets."""
+    best_plain = max(plain, key=lambda r: r["fps"])
+    best_watched = max(watched, key=lambda r: r["fps"])
+    ratio = best_watched["fps"] / best_plain["fps"]
+    extra_ms = latency_watched["p99_ms"] - latency_plain["p99_ms"]
+    return {
+        "replay_fps": {"without_console": best_plain["fps"], f"with_{WATCHERS}_browsers": best_watched["fps"],
+                       "rounds_without": [r["fps"] for r in plain],
+                       "rounds_with": [r["fps"] for r in watched]},
+        "throughput_ratio": round(ratio, 3),
+        "latency_minus_model_p99_ms": {"without_console": latency_plain["p99_ms"],
+                                       f"with_{WATCHERS}_browsers": latency_watched["p99_ms"],
+                                       "extra": round(extra_ms, 3)},
+        "latency_minus_model_p50_ms": {"without_console": latency_plain["p50_ms"],
+                                       f"with_{WATCHERS}_browsers": latency_watched["p50_ms"]},
+        "nothing_dropped": best_watched["frames_judged"] == best_watched["frames_in"],
+        "targets": {"throughput_within_3_pct": ratio >= TARGETS["throughput_ratio_min"],
+                    "p99_within_1_ms": extra_ms <= TARGETS["latency_p99_extra_ms_max"]},
+    }
+
+
+def format_console(result: dict[str, Any]) -> str:
+    fps, lat = result["replay_fps"], result["latency_minus_model_p99_ms"]
+    ok = {True: "ok", False: "MISSED"}
+    t = result["targets"]
+    return "\n".join([
+        f"console cost ({WATCHERS} headless browsers on the live view, on this machine)",
+        f"  replay --every-frame --speed max  {fps['without_console']:.1f} -> "
+        f"{fps[f'with_{WATCHERS}_browsers']:.1f} frames/s, ratio {result['throughput_ratio']:.3f} "
+        f"(>= {TARGETS['throughput_ratio_min']} {ok[t['throughput_within_3_pct']]})",
+        f"  triggered latency - model, p99    {lat['without_console']:.2f} -> "
+        f"{lat[f'with_{WATCHERS}_browsers']:.2f} ms, +{lat['extra']:.2f} ms "
+        f"(<= {TARGETS['latency_p99_extra_ms_max']} {ok[t['p99_within_1_ms']]})",
+    ])

@@ -1,0 +1,66 @@
+"""Headless browsers watching the console's live view, for the console's cost in the benchmark.
+
+Debian's chromium through chromium-driver (selenium, a dev dependency). The browsers are started
+before the station, so the station is not measured while they boot; `watch(url)` points each at the
+live view at `fps` frames per second; `close()` quits them all.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from selenium.webdriver.remote.webdriver import WebDriver
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+WATCH_FPS = 10  # the live view's highest rate
+FIRST_FRAME_WAIT_S = 30.0
+
+
+def missing() -> str | None:
+    """Why browsers cannot watch here, or None."""
+    absent = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        absent.append("selenium (pip install -e '.[dev]')")
+    return f"needs {', '.join(absent)}" if absent else None
+
+
+class Watchers:
+    def __init__(self, count: int) -> None:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        self.drivers: list[WebDriver] = []
+        for _ in range(count):
+            options = webdriver.ChromeOptions()
+            options.binary_location = CHROMIUM
+            for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                        "--window-size=1280,1000"):
+                options.add_argument(arg)
+            self.drivers.append(webdriver.Chrome(service=Service(CHROMEDRIVER), options=options))
+
+    def watch(self, url: str, fps: int = WATCH_FPS) -> None:
+        """Open the live view in every browser at `fps` and wait until each shows a frame."""
+        for driver in self.drivers:
+            driver.get(url.rstrip("/") + "/live")
+            driver.execute_script("const s = document.getElementById('fps'); s.value = arguments[0];"
+                                  "s.dispatchEvent(new Event('change'));", str(fps))
+        deadline_s = time.monotonic() + FIRST_FRAME_WAIT_S
+        for driver in self.drivers:
+            while driver.execute_script("return document.getElementById('frame-id').textContent;") == "–":
+                if time.monotonic() > deadline_s:
+                    raise RuntimeError("a watching browser showed no frame within "
+                                       f"{FIRST_FRAME_WAIT_S:.0f} s")
+                time.sleep(0.05)  # polling a page another process draws, bounded by the deadline
+
+    def frames_shown(self) -> list[Any]:
+        return [d.execute_script("return document.getElementById('frame-id').textContent;")
+                for d in self.drivers]
+
+    def close(self) -> None:
+        for driver in self.drivers:
+            driver.quit()

@@ -1,0 +1,15 @@
+"""The station console: a local web app served by the station process (DESIGN.md, Console).
+
+One module per concern, as Frigate splits `frigate/api/`: `app.py` assembles the Starlette app,
+`auth.py` (login, roles, CSRF, signed session cookie), `live.py` (live view), `panel.py` (station panel),
+`rois.py` (ROI editor), `gallery.py` (NG gallery), `i18n.py` (Korean and English). `server.py` runs it
+on uvicorn in a named thread inside the station process; `history.py` is the verdict sink behind the
+NG-rate chart. The console is a reader: it takes `Station.view()` and never a lock the inference
+threads hold; a JPEG is encoded only when a browser asks, on the console's own thread.
+"""
+
+from edge.console.history import VerdictHistory
+from edge.console.hooks import StationHooks
+from edge.console.server import Console
+
+__all__ = ["Console", "StationHooks", "VerdictHistory"]

@@ -1,0 +1,31 @@
+"""What the console needs from the station, handed in by edge/station.py (the console sits below the
+station in the layers, so it never imports it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.config import CavitySection, StationConfig
+from edge.console.history import VerdictHistory
+
+RoiXywh = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class StationHooks:
+    """`view()`: the station's `StationView` (read-only, lock-free); `apply_rois(sections)`: validated
+    cavities, applied between batches; `model_crop(image, roi)`: the crop as the model sees it
+    (resized, its colour); `config()`: the station's settings now; `config_path`: station.yaml, or None
+    when the station runs on built-in settings (replay, demo) and a saved layout lives only in memory."""
+
+    view: Callable[[], Any]
+    apply_rois: Callable[[Sequence[CavitySection]], None]
+    model_crop: Callable[[np.ndarray, RoiXywh], np.ndarray]
+    config: Callable[[], StationConfig]
+    history: VerdictHistory
+    config_path: Path | None = None

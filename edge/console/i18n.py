@@ -1,0 +1,198 @@
+"""Korean and English: one catalogue for every label, message and alert text of the console.
+
+Templates call `t(key, **values)`; the page's JavaScript gets the same catalogue (static/common.js
+`MP.t`, `MP.label`). The language is switched on the page and remembered in the `mp_lang` cookie; a
+first visit follows the browser's Accept-Language. Values from the station (decisions, NO_DECISION
+reasons, the shipped model's defect classes, camera states) are labels too and are translated here;
+what is data (model name, sha256, numbers, user names) is shown as it is. tests/edge/console checks
+that both languages have the same keys and that no template holds text outside `t()`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["en", "ko"]
+LANG_COOKIE = "mp_lang"
+
+# key: (English, Korean)
+_TEXTS: dict[str, tuple[str, str]] = {
+    "app.title": ("MoldPilot station console", "MoldPilot 스테이션 콘솔"),
+    "nav.live": ("Live view", "실시간 화면"),
+    "nav.panel": ("Station panel", "스테이션 현황"),
+    "nav.rois": ("ROI editor", "검사 영역 편집"),
+    "nav.gallery": ("NG gallery", "불량 갤러리"),
+    "nav.login": ("Log in", "로그인"),
+    "lang.label": ("Language", "언어"),
+    "lang.ko": ("한국어", "한국어"),  # each language is named in itself, on both pages
+    "lang.en": ("English", "English"),
+    "role.viewer": ("viewer", "조회자"),
+    "role.engineer": ("engineer", "엔지니어"),
+    "yes": ("yes", "예"),
+    "no": ("no", "아니오"),
+    "login.title": ("Log in to the station console", "스테이션 콘솔 로그인"),
+    "login.user": ("User", "사용자"),
+    "login.password": ("Password", "비밀번호"),
+    "login.submit": ("Log in", "로그인"),
+    "login.logout": ("Log out", "로그아웃"),
+    "err.wrong": ("Wrong user or password.", "사용자 또는 비밀번호가 틀렸습니다."),
+    "err.locked": ("Too many failed logins: wait a minute and try again.",
+                   "로그인 실패가 너무 많습니다. 1분 후 다시 시도하십시오."),
+    "err.csrf": ("Refused: the page's security token is missing or old; reload the page.",
+                 "거부됨: 페이지 보안 토큰이 없거나 만료되었습니다. 페이지를 새로 고치십시오."),
+    "err.role": ("Refused: only an engineer may change the station.",
+                 "거부됨: 엔지니어만 스테이션 설정을 변경할 수 있습니다."),
+    "err.login": ("Log in first.", "먼저 로그인하십시오."),
+    "cavity.n": ("Cavity {n}", "캐비티 {n}"),
+    "decision.OK": ("OK", "OK"),
+    "decision.NG": ("NG", "NG"),
+    "decision.NO_DECISION": ("No decision", "판정 불가"),
+    "reason.DEADLINE_MISSED": ("deadline missed", "제한 시간 초과"),
+    "reason.MODEL_ERROR": ("model error", "모델 오류"),
+    "reason.NO_FRAME": ("no frame", "영상 없음"),
+    "reason.TRIGGER_OVERRUN": ("trigger overrun", "트리거 초과"),
+    "reason.PREPROCESS_ERROR": ("crop failed", "영역 자르기 실패"),
+    "reason.INTERNAL_ERROR": ("internal error", "내부 오류"),
+    "reason.RECORDING_ONLY": ("recording only", "녹화 전용"),
+    "reason.UNKNOWN_RECIPE": ("unknown recipe", "알 수 없는 레시피"),
+    "defect.short_shot": ("short shot", "미성형"),
+    "defect.flash": ("flash", "버(플래시)"),
+    "defect.sink_mark": ("sink mark", "수축 자국"),
+    "defect.burn": ("burn", "탄화"),
+    "defect.black_spot": ("black spot", "흑점"),
+    "defect.scratch": ("scratch", "긁힘"),
+    "defect.crack": ("crack", "크랙"),
+    "defect.warp": ("warp", "휨"),
+    "camera.ok": ("connected", "연결됨"),
+    "camera.lost": ("lost", "끊김"),
+    "camera.closed": ("closed", "닫힘"),
+    "camera.file": ("recording (file)", "녹화 파일"),
+    "camera.waiting": ("waiting for the first frame", "첫 영상 대기 중"),
+    "camera.state": ("State", "상태"),
+    "camera.fps": ("Frames per second", "초당 프레임"),
+    "camera.losses": ("Times lost", "끊긴 횟수"),
+    "camera.reconnects": ("Reconnects", "재연결"),
+    "live.rate": ("Refresh", "갱신 속도"),
+    "live.fps": ("{n} per second", "초당 {n}회"),
+    "live.heatmap": ("Defect heatmap", "불량 히트맵"),
+    "live.frame": ("Frame", "프레임"),
+    "live.waiting": ("Waiting for the first judged frame…", "첫 판정 영상을 기다리는 중…"),
+    "live.no_verdict": ("no verdict yet", "아직 판정 없음"),
+    "live.score": ("score", "점수"),
+    "live.camera_lost": ("Camera lost — last good frame taken at {time}",
+                         "카메라 끊김 — 마지막 정상 영상 {time}"),
+    "live.camera_ok": ("Camera connected", "카메라 연결됨"),
+    "live.no_answer": ("No answer from the station", "스테이션 응답 없음"),
+    "panel.as_of": ("As of", "기준 시각"),
+    "panel.stale": ("no answer from the station: these figures are old",
+                    "스테이션 응답 없음: 이전 수치입니다"),
+    "panel.counters": ("Parts", "부품 수"),
+    "panel.nd_by_reason": ("No decision, by reason", "판정 불가 사유별"),
+    "panel.plc": ("PLC link", "PLC 연결"),
+    "panel.mqtt": ("MQTT", "MQTT"),
+    "panel.camera": ("Camera", "카메라"),
+    "panel.model": ("Model", "모델"),
+    "panel.ng_rate": ("NG rate per cavity", "캐비티별 불량률"),
+    "panel.hour": ("Last hour", "최근 1시간"),
+    "panel.shift": ("This shift", "이번 교대"),
+    "panel.now": ("now", "현재"),
+    "panel.no_parts": ("no parts in this window yet", "이 기간에 부품 없음"),
+    "panel.none": ("not configured", "설정 안 됨"),
+    "panel.ng_of": ("last hour {ng} NG of {n}; shift {sng} of {sn}",
+                    "최근 1시간 {n}개 중 불량 {ng}; 교대 {sn}개 중 {sng}"),
+    "counter.parts": ("Parts judged", "판정 부품"),
+    "counter.ok": ("OK", "OK"),
+    "counter.ng": ("NG", "NG"),
+    "counter.no_decision": ("No decision", "판정 불가"),
+    "counter.deadline_misses": ("Deadline misses", "제한 시간 초과"),
+    "counter.frames_in": ("Frames in", "입력 프레임"),
+    "counter.frames_dropped": ("Frames dropped", "버린 프레임"),
+    "counter.triggers_rejected": ("Triggers refused (overrun)", "거부된 트리거 (초과)"),
+    "plc.protocol": ("Protocol", "프로토콜"),
+    "plc.port_connected": ("Port open", "포트 열림"),
+    "plc.fault": ("Link fault (heartbeat lost)", "연결 이상 (하트비트 끊김)"),
+    "plc.peer_lost": ("Peer lost", "상대 끊김"),
+    "plc.triggers": ("Triggers", "트리거"),
+    "plc.last_trigger_age_s": ("Last trigger, seconds ago", "마지막 트리거 (초 전)"),
+    "plc.results_posted": ("Results posted", "보낸 결과"),
+    "plc.results_acked": ("Results acknowledged", "확인된 결과"),
+    "plc.pending": ("RESULTS_PENDING", "RESULTS_PENDING (대기 결과)"),
+    "plc.in_flight": ("Results in flight", "전송 중 결과"),
+    "plc.overrun": ("OVERRUN", "OVERRUN (초과)"),
+    "plc.results_dropped": ("Results dropped", "버린 결과"),
+    "plc.port_reconnects": ("Port reconnects", "포트 재연결"),
+    "mqtt.connected": ("Connected", "연결됨"),
+    "mqtt.backlog": ("Outbox depth", "미전송 메시지"),
+    "mqtt.dropped": ("Dropped by the outbox cap", "한도로 버린 메시지"),
+    "model.name": ("Name", "이름"),
+    "model.created": ("Created", "생성일"),
+    "model.sha256": ("sha256 (prefix)", "sha256 (앞부분)"),
+    "model.provider": ("Runs on", "실행 장치"),
+    "model.p50_ms": ("Trigger to verdict p50, ms", "트리거→판정 p50 (ms)"),
+    "model.p99_ms": ("Trigger to verdict p99, ms", "트리거→판정 p99 (ms)"),
+    "roi.snapshot": ("Take a snapshot", "스냅샷 찍기"),
+    "roi.add": ("Add a cavity", "캐비티 추가"),
+    "roi.remove": ("Remove the selected cavity", "선택한 캐비티 삭제"),
+    "roi.save": ("Save and apply", "저장 및 적용"),
+    "roi.viewer_note": ("You are a viewer: you may look, but only an engineer may save.",
+                        "조회자는 볼 수만 있으며 저장은 엔지니어만 할 수 있습니다."),
+    "roi.help": ("Drag inside a box to move it, drag its corner to resize it, drag on empty space to draw "
+                 "the selected cavity's box. Works with a mouse or a finger.",
+                 "상자 안을 끌면 이동, 모서리를 끌면 크기 조정, 빈 곳을 끌면 선택한 캐비티의 상자를 "
+                 "그립니다. 마우스와 손가락 모두 됩니다."),
+    "roi.cavities": ("Cavities", "캐비티"),
+    "roi.number": ("No.", "번호"),
+    "roi.preview": ("What the model sees (each crop resized to the model's input)",
+                    "모델이 보는 영상 (모델 입력 크기로 조정된 영역)"),
+    "roi.saving": ("Saving…", "저장 중…"),
+    "roi.saved": ("Saved to {path} and applied; the previous version is kept beside it.",
+                  "{path}에 저장하고 적용했습니다. 이전 버전은 옆에 보관됩니다."),
+    "roi.applied": ("Applied (this run has no station.yaml to save to).",
+                    "적용했습니다 (이 실행에는 저장할 station.yaml이 없습니다)."),
+    "roi.refused": ("Not saved:", "저장하지 않음:"),
+    "roi.err.empty": ("there is no cavity to save", "저장할 캐비티가 없습니다"),
+    "roi.err.malformed": ("the layout sent is not readable", "보낸 배치를 읽을 수 없습니다"),
+    "roi.err.repeated": ("cavity number {n} is used twice", "캐비티 번호 {n}이(가) 두 번 쓰였습니다"),
+    "roi.err.number": ("cavity number {n} is not between 1 and 16", "캐비티 번호 {n}은(는) 1~16이 아닙니다"),
+    "roi.err.zero": ("cavity {n} has zero size", "캐비티 {n}의 크기가 0입니다"),
+    "roi.err.outside": ("cavity {n} reaches outside the {w}×{h} frame",
+                        "캐비티 {n}이(가) {w}×{h} 영상 밖으로 나갑니다"),
+    "roi.err.overlap": ("cavities {a} and {b} overlap", "캐비티 {a}와(과) {b}이(가) 겹칩니다"),
+    "roi.err.no_frame": ("no frame from the camera yet", "아직 카메라 영상이 없습니다"),
+    "roi.err.write": ("station.yaml could not be written: {why}", "station.yaml을 쓸 수 없습니다: {why}"),
+    "gallery.no_store": ("This station keeps no NG store (station.yaml has no storage section).",
+                         "이 스테이션에는 불량 저장소가 없습니다 (station.yaml에 storage 항목 없음)."),
+    "gallery.cavity": ("Cavity", "캐비티"),
+    "gallery.defect": ("Defect or reason", "불량 또는 사유"),
+    "gallery.time": ("Time", "기간"),
+    "gallery.all": ("All", "전체"),
+    "gallery.last_hour": ("Last hour", "최근 1시간"),
+    "gallery.last_day": ("Last 24 hours", "최근 24시간"),
+    "gallery.apply": ("Filter", "필터"),
+    "gallery.empty": ("No NG or no-decision parts match.", "조건에 맞는 불량/판정 불가 부품이 없습니다."),
+    "gallery.close": ("Close", "닫기"),
+    "gallery.crop": ("Crop", "영역 영상"),
+    "gallery.heatmap": ("Heatmap", "히트맵"),
+}
+
+CATALOGUE: dict[Lang, dict[str, str]] = {
+    "en": {key: en for key, (en, _) in _TEXTS.items()},
+    "ko": {key: ko for key, (_, ko) in _TEXTS.items()},
+}
+
+
+def language_of(cookie: str | None, accept_language: str | None) -> Lang:
+    if cookie in CATALOGUE:
+        return cookie  # type: ignore[return-value]
+    return "ko" if (accept_language or "").lower().startswith("ko") else "en"
+
+
+class Translator:
+    def __init__(self, lang: Lang) -> None:
+        self.lang = lang
+        self.catalogue = CATALOGUE[lang]
+
+    def t(self, key: str, **values: object) -> str:
+        """The text of `key` in this language; a missing key shows as itself (a test forbids that)."""
+        text = self.catalogue.get(key, key)
+        return text.format(**values) if values else text

@@ -1,0 +1,122 @@
+"""Live view: the newest judged frame as a JPEG, at the rate the browser asks, with each cavity's last
+verdict (drawn by static/live.js over the image) and the defect heatmap as a toggle.
+
+A JPEG is encoded only when a browser asks for it, on the console's thread (this async handler runs
+on the server's event loop, never on an inference thread), from the frame the pipeline handed over
+(never written to: the grey and heatmap versions are new arrays). One encoding per frame and variant,
+however many browsers watch: the same frame is answered from the cache, so no browser gets more frames
+than the camera gives.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import cv2
+import numpy as np
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from edge.console.ctx import Ctx
+from edge.verdict import Decision
+
+JPEG_QUALITY = 80
+HEATMAP_ALPHA = 0.45
+LOST_DIM = 0.55  # the last good frame, greyed, while the camera is lost
+
+
+def routes(ctx: Ctx) -> list[BaseRoute]:
+    cache: dict[str, Any] = {"key": None, "jpeg": b"", "encodes": 0}
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse("/live", status_code=303)
+
+    async def page(request: Request) -> Response:
+        return ctx.page(request, "live.html")
+
+    async def state(request: Request) -> Response:
+        return JSONResponse({**live_state(ctx.hooks.view()), "encodes": cache["encodes"]})
+
+    async def frame(request: Request) -> Response:
+        view = ctx.hooks.view()
+        if view.latest_frame is None:
+            return Response(status_code=204)
+        heat = request.query_params.get("heatmap") == "1"
+        lost = camera_lost(view)
+        key = (view.latest_frame.frame_id, heat, lost)
+        if cache["key"] != key:
+            cache["jpeg"] = encode_frame(view, heat, lost)
+            cache["key"] = key
+            cache["encodes"] += 1
+        return Response(cache["jpeg"], media_type="image/jpeg",
+                        headers={"x-frame-id": str(view.latest_frame.frame_id)})
+
+    return [Route("/", home), Route("/live", page), Route("/api/live/state", state),
+            Route("/api/live/frame.jpg", frame)]
+
+
+def camera_lost(view: Any) -> bool:
+    return (view.camera or {}).get("state") == "lost"
+
+
+def live_state(view: Any) -> dict[str, Any]:
+    """What live.js draws: the frame's id and time, the camera's state, each cavity's ROI and verdict."""
+    frame = view.latest_frame
+    wall_of = time.time() - view.t_s  # monotonic -> wall clock, as of this view
+    camera = view.camera or {}
+    cavities = []
+    for cavity_id, roi in sorted(view.cavities.items()):
+        verdict = view.latest_verdicts.get(cavity_id)
+        entry: dict[str, Any] = {"id": cavity_id, "roi": list(roi) if roi else None, "decision": None}
+        if verdict is not None:
+            evidence = verdict.evidence
+            entry.update({
+                "decision": verdict.decision.name, "defect": verdict.defect,
+                "reason": verdict.error_code.name if verdict.decision is Decision.NO_DECISION else None,
+                "score": None if verdict.score is None else round(verdict.score, 3),
+                "part_id": verdict.part_id, "seq": verdict.seq, "frame_id": verdict.frame_id,
+                "heatmap": evidence is not None and evidence.heatmap is not None})
+        cavities.append(entry)
+    return {
+        "frame_id": frame.frame_id if frame is not None else None,
+        "frame_wh": [frame.image.shape[1], frame.image.shape[0]] if frame is not None else None,
+        "frame_time_s": round(frame.t_capture + wall_of, 3) if frame is not None else None,
+        "now_s": round(time.time(), 3),
+        "camera": {"state": camera.get("state", "ok" if frame is not None else "waiting"),
+                   "lost": camera_lost(view), "reconnects": camera.get("recoveries", 0)},
+        "cavities": cavities,
+    }
+
+
+def encode_frame(view: Any, heatmap: bool, lost: bool) -> bytes:
+    """The JPEG of the newest frame: with the heatmaps of the cavities that have one, greyed when lost."""
+    image = view.latest_frame.image
+    if heatmap:
+        image = with_heatmaps(image, view)
+    if lost:
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        image = cv2.cvtColor((gray * LOST_DIM).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise ValueError(f"cannot encode a frame of shape {image.shape} as JPEG")
+    return buf.tobytes()
+
+
+def with_heatmaps(image: np.ndarray, view: Any) -> np.ndarray:
+    """A copy of `image` with each cavity's last heatmap blended into its ROI."""
+    out: np.ndarray | None = None
+    for verdict in view.latest_verdicts.values():
+        evidence = verdict.evidence
+        if evidence is None or evidence.heatmap is None or verdict.frame_id != view.latest_frame.frame_id:
+            continue
+        out = image.copy() if out is None else out
+        x, y, w, h = evidence.roi_xywh or (0, 0, image.shape[1], image.shape[0])
+        heat = cv2.resize(np.clip(evidence.heatmap.astype(np.float32), 0, 1), (w, h),
+                          interpolation=cv2.INTER_CUBIC)
+        colour = cv2.applyColorMap((np.clip(heat, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_JET)
+        region = out[y:y + h, x:x + w]
+        out[y:y + h, x:x + w] = cv2.addWeighted(colour[:region.shape[0], :region.shape[1]], HEATMAP_ALPHA,
+                                                region, 1 - HEATMAP_ALPHA, 0)
+    return image if out is None else out

@@ -1,0 +1,132 @@
+"""A replay with the console on, run in a thread, and a real headless Chromium to look at it.
+
+`ConsoleRun` replays simulator footage at the camera's pace with `console.port: 0` (a free port), keeps
+the station (and so the console) up after the footage ends until the test is done, and hands the test
+the station and the console's URL. `chromium()` drives Debian's chromium through chromedriver; the
+tests skip with the reason when those packages are absent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from edge.config import load_config
+from edge.replay import ReplayResult, replay
+from edge.sinks.memory import MemorySink
+from edge.station import Station
+from sim.footage import FootageSettings, write_footage
+from tests.waiting import wait_until
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SCREENS_ENV = "MOLDPILOT_CONSOLE_SCREENS"  # set: screenshots are also kept under var/console-screens/
+STARTUP_S = 90.0  # model load and warm-up on a loaded 2-core machine
+
+
+class ConsoleRun:
+    """`moldpilot replay FOOTAGE --every-frame --speed realtime` with a console, in a thread."""
+
+    def __init__(self, folder: Path, model: Path, *, shots: int = 12, console: dict[str, Any] | None = None,
+                 threshold: float | None = None, defect_rate: float = 0.3) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.footage = folder / "line.avi"
+        self.timeline = write_footage(self.footage, FootageSettings(shots=shots, seed=1919, cavities=4,
+                                                                     defect_rate=defect_rate))
+        doc: dict[str, Any] = {
+            "station": {"site": "test", "line": "l1", "name": "p1"},
+            "source": {"kind": "file", "uri": str(self.footage), "mode": "replay"},
+            "model": {"path": str(model), **({"threshold": threshold} if threshold is not None else {})},
+            "cavities": [{"id": i + 1, "roi": list(roi)} for i, roi in enumerate(self.timeline.rois_xywh)],
+            "storage": {"ng_dir": str(folder / "ng"), "quota_mb": 50},
+            "console": {"port": 0, **(console or {})},
+        }
+        self.config_path = folder / "station.yaml"
+        self.config_path.write_text("# the test's station\n" + yaml.safe_dump(doc, sort_keys=False))
+        self.memory = MemorySink("test", evidence_limit=100_000)
+        self.station: Station | None = None
+        self.result: ReplayResult | None = None
+        self.error: BaseException | None = None
+        self._release = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="test-replay", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.result = replay(self.footage, load_config(self.config_path), self.timeline, every_frame=True,
+                                 speed="realtime", sinks=[self.memory], progress=False,
+                                 watch=self._watch, hold=lambda _: self._release.wait())
+        except BaseException as exc:  # handed to the test, which fails with it
+            self.error = exc
+
+    def _watch(self, station: Station) -> None:
+        self.station = station
+
+    def start(self) -> ConsoleRun:
+        self._thread.start()
+        wait_until(lambda: self.error is not None or self.station is not None, "the replay station to start",
+                   STARTUP_S)
+        if self.error is not None:
+            raise self.error
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self.station is not None and self.station.console is not None
+        return self.station.console.url.rstrip("/")
+
+    def close(self) -> None:
+        if self.station is not None:
+            self.station.stop()
+        self._release.set()
+        self._thread.join(60)
+
+
+def chromium_missing() -> str | None:
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
+    if missing:
+        return (f"needs Debian's chromium and chromium-driver ({', '.join(missing)} absent; "
+                "make test installs them)")
+    return None
+
+
+def chromium() -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000",
+                "--disable-gpu", "--lang=en-US"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    return driver
+
+
+def screenshot_saver(folder: Path) -> Callable[[Any, str], Path]:
+    """save(driver, name): a PNG of the page in `folder`, and under var/console-screens/ when
+    $MOLDPILOT_CONSOLE_SCREENS is set (for the README and a person's look)."""
+    keep = Path("var/console-screens") if os.environ.get(SCREENS_ENV) else None
+
+    def save(driver: Any, name: str) -> Path:
+        path = folder / f"{name}.png"
+        driver.save_screenshot(str(path))
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, keep / path.name)
+        return path
+
+    return save
+
+
+def skip_without_chromium() -> None:
+    reason = chromium_missing()
+    if reason:
+        pytest.skip(reason)

@@ -1,0 +1,55 @@
+"""The live view in a real browser while a replay runs: frames and verdicts change, ROIs are drawn."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from selenium.webdriver.common.by import By
+
+from tests.edge.console.harness import ConsoleRun
+from tests.waiting import wait_until
+
+
+def _shown(browser: Any) -> tuple[str, str]:
+    """The frame number and the verdicts' sequence numbers on the page, read in one go."""
+    frame, seqs = browser.execute_script(
+        "return [document.getElementById('frame-id').textContent, "
+        "[...document.querySelectorAll('#verdicts li')].map(li => li.dataset.seq).join(',')];")
+    return frame, seqs
+
+
+def test_live_view_shows_frames_and_verdicts_changing(console_run: Callable[..., ConsoleRun], browser: Any,
+                                                      screenshot: Callable[[Any, str], Any]) -> None:
+    run = console_run(shots=20, threshold=0.0)  # every part NG: each verdict has its heatmap
+    browser.get(run.url + "/live")
+    first = wait_until(lambda: (s := _shown(browser))[0].isdigit() and s, "a first frame on the live view")
+    # The list is redrawn at every refresh: read it in one script, never through a stale element.
+    decisions = wait_until(lambda: all(browser.execute_script(
+        "return [...document.querySelectorAll('#verdicts li')].map(li => li.dataset.decision);") or [""]) and
+        browser.execute_script("return [...document.querySelectorAll('#verdicts li')].map(li => "
+                               "[li.dataset.cavity, li.dataset.decision]);"), "a verdict for every cavity")
+    assert [cavity for cavity, _ in decisions] == ["1", "2", "3", "4"]
+    assert {decision for _, decision in decisions} <= {"OK", "NG", "NO_DECISION"}
+    later = wait_until(lambda: (s := _shown(browser))[0] != first[0] and s[1] != first[1] and s,
+                       "a newer frame and newer verdicts")
+    assert int(later[0]) > int(first[0])
+    # The picture is drawn: the canvas took the frame's shape.
+    size = browser.execute_script("const c = document.getElementById('view'); return [c.width, c.height];")
+    assert size == [800, 800]  # 400 x 400 simulator frames, drawn twice as large
+    screenshot(browser, "live")
+    state = browser.execute_async_script(
+        "const done = arguments[0]; fetch('/api/live/state').then(r => r.json()).then(done);")
+    assert state["camera"]["lost"] is False
+    assert state["encodes"] >= 1
+    assert all(c["heatmap"] for c in state["cavities"])
+    browser.find_element(By.ID, "heatmap").click()
+    both = browser.execute_async_script("""
+        const done = arguments[0];
+        const size = (h) => fetch('/api/live/frame.jpg?heatmap=' + h).then(r => r.arrayBuffer());
+        Promise.all([size(0), size(1)]).then(([a, b]) => done([a.byteLength, b.byteLength]));
+    """)
+    assert both[0] > 0 and both[1] > 0 and both[0] != both[1]  # the heatmap is blended in on a copy
+    canvas = browser.find_element(By.ID, "view")
+    wait_until(lambda: "/true/" in (canvas.get_attribute("data-shown") or ""), "the heatmap on the canvas")
+    screenshot(browser, "live-heatmap")
