@@ -60,6 +60,7 @@ def panel_state(view: Any, history: Any, shift_h: float) -> dict[str, Any]:
         "camera": {"state": camera.get("state", "file"), "fps": _fps(counters),
                    "losses": camera.get("losses", 0), "reconnects": camera.get("recoveries", 0)},
         "model": {**view.model, "p99_ms": latency.get("p99"), "p50_ms": latency.get("p50")},
+        "health": view.health,  # bits, raised, fail_safe, and each check's figure and bound
         "ng_hour": {str(c): list(v) for c, v in history.totals(3600.0).items()},
         "ng_shift": {str(c): list(v) for c, v in history.totals(shift_h * 3600).items()},
     }

@@ -30,7 +30,7 @@ def check_camera(source: SourceSection, cavities: Sequence[CavitySection] | None
     """The source delivers frames, and every cavity ROI (if configured) lies inside them."""
     fix = _FIXES.get(source.kind, "check source.uri: the file or folder must exist and be readable")
     try:
-        frames, elapsed_s, fps = _grab(source)
+        frames, elapsed_s, fps = grab_frames(source)
     except (SourceError, SourceLost) as exc:
         return failed(NAME, f"{source.kind} {source.uri}: {exc}", fix)
     except TimeoutError:
@@ -50,7 +50,7 @@ def check_camera(source: SourceSection, cavities: Sequence[CavitySection] | None
     return passed(NAME, f"{source.kind} {source.uri}: {len(frames)} frames of {width}x{height}, {rate}")
 
 
-def _grab(source: SourceSection) -> tuple[list[np.ndarray], float, float | None]:
+def grab_frames(source: SourceSection) -> tuple[list[np.ndarray], float, float | None]:
     """Open the bare source (no reconnect wrapper: the doctor reports a loss, it does not wait it out)
     and read up to FRAMES frames on a helper thread, so a hung driver cannot hang the doctor."""
     outcome: dict[str, object] = {}

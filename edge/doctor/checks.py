@@ -17,6 +17,8 @@ from edge.doctor.broker import check_broker
 from edge.doctor.camera import NAME as CAMERA
 from edge.doctor.camera import check_camera
 from edge.doctor.config_view import ConfigView, read_config
+from edge.doctor.health import NAME as HEALTH
+from edge.doctor.health import check_health
 from edge.doctor.host import DISK, check_clock, check_disk
 from edge.doctor.model import NAME as MODEL
 from edge.doctor.model import RECIPES_NAME, check_model, check_recipe_models
@@ -36,6 +38,7 @@ SECTION_CHECKS: tuple[tuple[str, str, Callable[..., CheckResult]], ...] = (
     (BROKER, "mqtt", check_broker),
     (MODEL, "model", check_model),
     (DISK, "storage", check_disk),
+    (HEALTH, "health", check_health),
 )
 
 
@@ -53,6 +56,8 @@ def run_checks(config_path: str | Path,
     for name, section, check in SECTION_CHECKS:
         if name == CAMERA:  # the ROIs are checked against the frames the camera check reads
             check = functools.partial(check_camera, cavities=view.get("cavities"))
+        if name == HEALTH:  # the reference is compared with what the camera shows now
+            check = functools.partial(check_health, source=view.get("source"))
         done(_one(name, section, check, view, results))
         if name == MODEL and any(r.model for r in (view.get("recipes") or {}).values()):
             done(_one(RECIPES_NAME, "model", lambda model: check_recipe_models(view.get("recipes"), model),

@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 from edge.cli import main
-from edge.config import load_config
+from edge.config import HealthSection, SourceSection, load_config
+from edge.doctor.health import check_health
+from edge.doctor.result import Status
 from edge.station import Station
 from plc_bridge.modbus import register_map as m
 from sim.faults import parse_fault
@@ -25,8 +27,15 @@ CYCLE_S = 0.7  # the PLC's rhythm: longer than the feed's sampling interval, so 
 
 def test_a_knocked_camera_is_reported_to_the_plc_and_fails_safe(tiny_model: Path, tmp_path: Path) -> None:
     footage = tmp_path / "line.avi"
-    write_footage(footage, FootageSettings(shots=SHOTS, seed=21, **SMALL_FOOTAGE,  # type: ignore[arg-type]
-                                           faults=(parse_fault(f"camera-shift@{FAULT_FIRST}:{FAULT_LAST}"),)))
+    write_footage(
+        footage,
+        FootageSettings(
+            shots=SHOTS,
+            seed=21,
+            **SMALL_FOOTAGE,  # type: ignore[arg-type]
+            faults=(parse_fault(f"camera-shift@{FAULT_FIRST}:{FAULT_LAST}"),),
+        ),
+    )
     with PtyCable(tmp_path / "tty") as cable:
         config_path = tmp_path / "station.yaml"
         config_path.write_text(
@@ -34,7 +43,9 @@ def test_a_knocked_camera_is_reported_to_the_plc_and_fails_safe(tiny_model: Path
             f"source: {{kind: file, uri: {footage}, mode: triggered}}\n"
             f"model: {{path: {tiny_model}}}\ndeadline_ms: 5000\n"
             f"plc: {{protocol: modbus-rtu, port: {cable.runtime_path}}}\n"
-            "health: {reference: health, fail_safe: [camera_moved]}\n", encoding="utf-8")
+            "health: {reference: health, fail_safe: [camera_moved]}\n",
+            encoding="utf-8",
+        )
         assert main(["health", "reference", "-c", str(config_path), "--shots", "10"]) == 0
         station = Station(load_config(config_path))
         station.start()
@@ -45,8 +56,10 @@ def test_a_knocked_camera_is_reported_to_the_plc_and_fails_safe(tiny_model: Path
                     t0_s = time.monotonic()
                     record = plc.shot(plan)
                     assert record.arrived
-                    wait_until(lambda n=plan.shot: station.pipeline.stats.snapshot()["triggers"] >= n,
-                               "the shot's verdicts")
+                    wait_until(
+                        lambda n=plan.shot: station.pipeline.stats.snapshot()["triggers"] >= n,
+                        "the shot's verdicts",
+                    )
                     time.sleep(max(0.0, t0_s + CYCLE_S - time.monotonic()))  # the press's rhythm
                     health_after.append(plc.read(m.HR_HEALTH, 1)[0])
                     if plan.shot == FAULT_FIRST + 4:
@@ -60,3 +73,27 @@ def test_a_knocked_camera_is_reported_to_the_plc_and_fails_safe(tiny_model: Path
     print("HR 114 after each shot:", health_after, "CAMERA_MOVED first at shot", moved[0])
     assert station.snapshot()["errors"]["HEALTH_FAULT"] >= 1  # parts not judged on the wrong pixels
     assert station.view().latest_verdicts[1].error_code == 0  # judged again at the end
+
+
+def test_doctor_compares_the_camera_with_the_reference(tmp_path: Path) -> None:
+    settings = {"shots": 12, "seed": 5, **SMALL_FOOTAGE}
+    clean, knocked = tmp_path / "clean.avi", tmp_path / "knocked.avi"
+    write_footage(clean, FootageSettings(**settings))  # type: ignore[arg-type]
+    write_footage(knocked, FootageSettings(**settings, faults=(parse_fault("camera-shift@1"),)))  # type: ignore[arg-type]
+    config = tmp_path / "station.yaml"
+    config.write_text(
+        "station: {site: s, line: l, name: p}\n"
+        f"source: {{kind: file, uri: {clean}, mode: triggered}}\n"
+        f"model: {{path: {clean}}}\nhealth: {{reference: health}}\n",
+        encoding="utf-8",
+    )
+    assert main(["health", "reference", "-c", str(config)]) == 0
+    section = HealthSection(reference=str(tmp_path / "health"))
+    ok = check_health(section, SourceSection(kind="file", uri=str(clean)))
+    moved = check_health(section, SourceSection(kind="file", uri=str(knocked)))
+    assert ok.status is Status.PASS, ok.detail
+    assert moved.status is Status.FAIL and "CAMERA_MOVED" in moved.detail, moved.detail
+    missing = check_health(
+        HealthSection(reference=str(tmp_path / "none")), SourceSection(kind="file", uri=str(clean))
+    )
+    assert missing.status is Status.FAIL and "moldpilot health reference" in missing.fix

@@ -6,6 +6,16 @@
     k === "state" ? MP.label("camera", v) : v)]);
   let lastOk = 0;
 
+  // Each check with its live figure and bound; a raised condition is marked, and why parts are not judged.
+  function health(h) {
+    if (!h) return [[MP.t("panel.none"), ""]];
+    const out = Object.entries(h.checks).map(([name, c]) => [MP.label("health", name),
+      MP.t("health.of", {figure: fmt(c.figure), bound: fmt(c.bound)}) + " · " +
+      MP.t(h.raised.includes(name) ? "health.raised" : "health.ok"), h.raised.includes(name) ? "error" : ""]);
+    if (h.fail_safe) out.push([MP.t("health.fail_safe"), h.fail_safe, "error"]);
+    return out;
+  }
+
   async function tick() {
     try {
       const s = await MP.getJSON("/api/panel");
@@ -18,6 +28,7 @@
       MP.fillTable(document.getElementById("mqtt"), s.mqtt ? rows("mqtt", s.mqtt) : [[MP.t("panel.none"), ""]]);
       MP.fillTable(document.getElementById("camera"), rows("camera", s.camera));
       MP.fillTable(document.getElementById("model"), rows("model", s.model));
+      MP.fillTable(document.getElementById("health"), health(s.health));
       const ng = [];
       for (const [cavity, [bad, n]] of Object.entries(s.ng_hour)) {
         const shift = s.ng_shift[cavity] || [0, 0];
