@@ -1,4 +1,4 @@
-"""Labelled image folders: find the classes and files, check they can train a model, split them.
+"""Labelled image folders: find the classes and files, check they can train a model.
 
 A dataset is class-per-folder, like torchvision's ImageFolder: DATA_DIR/<class>/*.png|jpg|... One level
 of nesting is also read, because the simulator writes `ok/` beside `ng/<defect>/`: a top-level folder
@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
-# Below this many images a class cannot feed both a training split and a validation split.
+# Below this many images a class cannot give each of the trainer's 5 folds one image.
 MIN_IMAGES_PER_CLASS = 5
 
 
@@ -117,16 +117,3 @@ def load_image(path: Path, size: int) -> np.ndarray | None:
         return None
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
 
-
-def split(data: Dataset, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified train/val indices: each class keeps `val_fraction` of its images (at least one) for val."""
-    if not 0.0 < val_fraction < 1.0:
-        raise DatasetError(f"--val-fraction must be between 0 and 1, got {val_fraction}")
-    rng = np.random.default_rng(seed)
-    train, val = [], []
-    for label in range(len(data.class_names)):
-        index = rng.permutation(np.flatnonzero(data.labels == label))
-        n_val = min(max(1, round(len(index) * val_fraction)), len(index) - 1)
-        val.append(index[:n_val])
-        train.append(index[n_val:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))

@@ -38,6 +38,7 @@ from models.dataset import MIN_IMAGES_PER_CLASS, Dataset, DatasetError, scan
 from models.evaluate import metrics
 from models.features import run_images, session
 from models.graph import MEAN, STD, backbone_card
+from models.operating_point import choose_threshold
 from models.padim import fit_design_subspace, fit_gaussians, pooled, remove_design, score_images
 from models.padim_graph import (
     EMBEDDING,
@@ -50,7 +51,8 @@ from models.padim_graph import (
     stored_design,
     with_statistics,
 )
-from models.trainer import DEFAULT_SIZE, choose_threshold
+from models.readiness import readiness
+from models.trainer import DEFAULT_SIZE, MAX_FALSE_REJECT
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +178,9 @@ def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok",
                          class_names)
     reference = {"anomaly_score": val_score, "heatmap": normalise(val_maps, *map_scale)}
     validation.update(threshold_rule=cal["rule"], threshold_resolved=cal["resolved"],
-                      onnx_vs_numpy_max_abs=_check_graph(model, val_paths, size, reference))
+                      onnx_vs_numpy_max_abs=_check_graph(model, val_paths, size, reference),
+                      readiness=readiness(val_labels, val_score, CARD_THRESHOLD, class_names, target_escape,
+                                          MAX_FALSE_REJECT, basis="val"))
     cells = size // 8
     backbone = backbone_card()
     card = ModelCard(

@@ -150,6 +150,24 @@ def tap_weight(weight: np.ndarray, tap: int) -> np.ndarray:
     return total
 
 
+def feature_columns(taps: tuple[int, ...], poolings: tuple[str, ...]) -> np.ndarray:
+    """Indices into `features` of the given taps (0 = feat_b3 ... 3 = feat_b13) under the given poolings.
+
+    The layout is pooling-major (`_trunk`): for each pooling in POOLINGS, every tap's channels times the
+    values that pooling gives per channel.
+    """
+    channels = tap_channels()
+    columns: list[np.ndarray] = []
+    start = 0
+    for kind in POOLINGS:
+        per = _POOLED_PER_CHANNEL[kind]
+        for tap, n in enumerate(channels):
+            if kind in poolings and tap in taps:
+                columns.append(np.arange(start, start + per * n))
+            start += per * n
+    return np.concatenate(columns)
+
+
 def model_graph(size: int, weight: np.ndarray, bias: np.ndarray, ok_index: int = 0) -> onnx.ModelProto:
     """The shipped graph: `probs` [N, C] and `heatmap` [N, h, w] from a linear head (weight [C, K])."""
     model, taps = _trunk(size)

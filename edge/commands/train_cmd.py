@@ -13,13 +13,21 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser(
         "train", help="train a defect model (ONNX + card) on DATA_DIR/<class>/*.png",
         description="Pretrained MobileNetV2 features + a logistic-regression head, exported as one ONNX "
-                    "graph with its card; the threshold is set on a validation split for --target-escape.")
+                    "graph with its card. Size, taps and pooling are chosen by cross-validation on DATA_DIR; "
+                    "the threshold is set and verified on out-of-fold scores of every image.")
     parser.add_argument("data_dir", metavar="DATA_DIR", help="one sub-folder of images per class")
     parser.add_argument("--out", required=True, metavar="MODEL.onnx", help="model to write (+ .card.json)")
     parser.add_argument("--ok-class", default="ok", help="folder name of the good parts (default: ok)")
     parser.add_argument("--target-escape", type=float, default=0.005,
                         help="highest share of defective parts passed as OK on validation (default 0.005)")
-    parser.add_argument("--val-fraction", type=float, default=0.2, help="share held out for validation")
+    parser.add_argument("--max-false-reject", type=float, default=0.05,
+                        help="highest share of good parts rejected: caps the threshold when the escape "
+                             "target cannot be verified (default 0.05)")
+    parser.add_argument("--size", type=int, default=None, metavar="PX",
+                        help="input size in pixels instead of the automatic choice (160, 224, 320 tried)")
+    parser.add_argument("--val-fraction", type=float, default=0.2,
+                        help="good-only: share of good images held out for validation (supervised mode "
+                             "scores every image by k-fold cross-validation instead)")
     parser.add_argument("--seed", type=int, default=0, help="split and head seed (default 0)")
     parser.add_argument("--mode", choices=["supervised", "good-only"], default="supervised",
                         help="supervised (every class labelled) or good-only (only the ok folder is needed; "
@@ -46,12 +54,18 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from models.dataset import DatasetError
+    from models.readiness import readiness_text
     from models.trainer import train
 
     if not 0.0 <= args.target_escape < 1.0:
         raise DataError(f"--target-escape must be in [0, 1), got {args.target_escape}")
-    common = {"ok_class": args.ok_class, "target_escape": args.target_escape,
-              "val_fraction": args.val_fraction, "seed": args.seed, "progress": sys.stderr.isatty()}
+    if not 0.0 <= args.max_false_reject <= 1.0 or not 0.0 < args.val_fraction < 1.0:
+        raise DataError("--max-false-reject must be in [0, 1] and --val-fraction between 0 and 1, got "
+                        f"{args.max_false_reject} and {args.val_fraction}")
+    if args.size is not None and not 32 <= args.size <= 1024:
+        raise DataError(f"--size must be between 32 and 1024 pixels, got {args.size}")
+    common = {"ok_class": args.ok_class, "target_escape": args.target_escape, "seed": args.seed,
+              "progress": sys.stderr.isatty()}
     try:
         if args.mode == "good-only":
             from models.good_only import train_good_only
@@ -62,9 +76,11 @@ def _train(args: argparse.Namespace) -> int:
                                 "--groups >= 1 and --design-components >= 0")
             summary = train_good_only(args.data_dir, args.out, ok_quantile=args.ok_quantile,
                                       n_channels=args.channels, n_groups=args.groups, score_source=args.score,
-                                      design_components=args.design_components, grey=args.grey, **common)
+                                      design_components=args.design_components, grey=args.grey,
+                                      val_fraction=args.val_fraction, **common)
         else:
-            summary = train(args.data_dir, args.out, **common)
+            summary = train(args.data_dir, args.out, max_false_reject=args.max_false_reject, size=args.size,
+                            **common)
     except DatasetError as exc:
         raise DataError(str(exc)) from exc
     if args.json:
@@ -80,5 +96,6 @@ def _train(args: argparse.Namespace) -> int:
     print(f"threshold   {summary['threshold']:.4f} on P(defect): {note}")
     figures = " ".join(f"{key}={'n/a' if val[key] is None else format(val[key], '.4f')}"
                        for key in ("accuracy", "escape_rate", "false_reject_rate", "auroc"))
-    print(f"validation  n={val['n']} {figures}")
+    print(f"validation  n={val['n']} {figures}" + (f" ({val['basis']})" if "basis" in val else ""))
+    print(readiness_text(val["readiness"]))
     return 0
