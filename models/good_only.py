@@ -38,7 +38,7 @@ from models.dataset import MIN_IMAGES_PER_CLASS, Dataset, DatasetError, scan
 from models.evaluate import metrics
 from models.features import run_images, session
 from models.graph import MEAN, STD, backbone_card
-from models.operating_point import choose_threshold
+from models.operating_point import MAX_FALSE_REJECT, choose_threshold
 from models.padim import fit_design_subspace, fit_gaussians, pooled, remove_design, score_images
 from models.padim_graph import (
     EMBEDDING,
@@ -52,7 +52,7 @@ from models.padim_graph import (
     with_statistics,
 )
 from models.readiness import readiness
-from models.trainer import DEFAULT_SIZE, MAX_FALSE_REJECT
+from models.trainer import DEFAULT_SIZE
 
 log = logging.getLogger(__name__)
 

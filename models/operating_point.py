@@ -26,6 +26,7 @@ import numpy as np
 from scipy.stats import beta
 
 CONFIDENCE = 0.95
+MAX_FALSE_REJECT = 0.05  # default cap on the good parts rejected when the escape target cannot be verified
 MAX_DEFECTS_SEARCHED = 1_000_000  # beyond this the target is not worth a sample-size figure
 
 

@@ -28,14 +28,13 @@ from models.evaluate import metrics
 from models.features import TRAIN_VIEWS, run_images, session
 from models.graph import MEAN, POOLINGS, STD, backbone_card, feature_graph, model_graph
 from models.head import FOLDS, fit_head
-from models.operating_point import choose_threshold
+from models.operating_point import MAX_FALSE_REJECT, choose_threshold
 from models.readiness import readiness
 from models.selection import COLUMN_SETS, LATENCY_BUDGET_MS, SIZES, Selection, choose, latency_ms
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = 160  # the good-only default and the smallest candidate of models/selection.py
-MAX_FALSE_REJECT = 0.05  # default cap on the good parts rejected when the escape target cannot be verified
 
 
 def _features(sess: InferenceSession, data: Dataset, size: int, progress: bool) -> tuple[np.ndarray, Dataset]:

@@ -136,3 +136,22 @@ def test_eval_of_a_model_with_known_outputs(tmp_path: Path, capsys: pytest.Captu
     assert r["confusion"] == [[2, 1, 0], [1, 2, 0], [0, 1, 0]]
     # 12 (defective, good) pairs; 100 ranks below 200/255 and 180 below 200: 10 of 12 in order
     assert r["auroc"] == pytest.approx(10 / 12)
+    assert r["at_0_5"]["accuracy"] == r["accuracy"]  # the card's threshold is 0.5 here
+    assert r["per_class"] == [{"class": "good", "n": 3, "at_threshold": 2 / 3, "at_0_5": 2 / 3},
+                              {"class": "burn", "n": 3, "at_threshold": 2 / 3, "at_0_5": 2 / 3},
+                              {"class": "flash", "n": 1, "at_threshold": 1.0, "at_0_5": 1.0}]
+    assert r["readiness"]["verdict"] == "NOT READY" and r["readiness"]["basis"] == "eval"
+
+
+def test_eval_prints_both_thresholds_per_class_and_the_verdict(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    model = brightness_model(tmp_path / "brightness.onnx")
+    for cls, values in {"good": [20, 40, 200], "burn": [220, 100]}.items():
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for i, v in enumerate(values):
+            cv2.imwrite(str(tmp_path / "data" / cls / f"{i}.png"), np.full((48, 48, 3), v, np.uint8))
+    assert main(["eval", str(model), str(tmp_path / "data")]) == 0
+    out = capsys.readouterr().out
+    assert "at threshold" in out and "at P>=0.5" in out
+    assert "burn" in out and "n=2" in out
+    assert "Verdict: NOT READY (the 5 images given)" in out and "판정: 준비 안 됨" in out
