@@ -24,6 +24,9 @@ WEAKEST_SHOWN = 3
 ANY_DEFECT = "*"  # "collect" entry for defects of any kind (good-only models without defect photos)
 ANY_DEFECT_NAME = {"en": "defects of any kind", "ko": "불량(종류 무관)"}
 MIN_SUGGESTED_PHOTOS = 20  # a smaller batch of new photos rarely changes what a model learns
+# Beyond this many times the defect photos at hand, collecting more of the same is not the advice: the
+# escape rate is too close to the target (casting photos: 5 of 1,133 pass, 38,000 would be needed).
+MAX_DEFECT_GROWTH = 4
 BASIS = {
     "cv": {"en": "cross-validation on the {n} training images", "ko": "학습 이미지 {n}장의 교차 검증"},
     "eval": {"en": "the {n} images given", "ko": "주어진 이미지 {n}장"},
@@ -46,14 +49,14 @@ def _collect(missed: dict[str, tuple[int, int]], escape_rate: float, target: flo
              n_def: int) -> tuple[list[dict], int | None]:
     """Photos to add per defect class, and the defect total that would verify the target (or None)."""
     needed = defects_needed(escape_rate, target)
-    if needed is not None:
+    if needed is not None and (escape_rate == 0 or needed <= MAX_DEFECT_GROWTH * n_def):
         # Share the shortfall out by class, weighted towards the classes that pass (missed + 1).
         weights = {c: m + 1 for c, (m, _) in missed.items()}
         total = sum(weights.values())
         more = needed - n_def
         return [{"class": c, "more": _about(more * w / total)} for c, w in weights.items()], needed
     # The model misses too much: teach it the classes it misses, about doubling each of them.
-    return [{"class": c, "more": _about(n)} for c, (m, n) in missed.items() if m > 0], None
+    return [{"class": c, "more": _about(n)} for c, (m, n) in missed.items() if m > 0], needed
 
 
 def readiness(labels: np.ndarray, p_defect: np.ndarray, threshold: float, class_names: list[str],
@@ -105,28 +108,44 @@ def _pct(rate: float | None) -> str:
     return f"{100 * rate:.2f} %" if rate < 0.01 else f"{100 * rate:.1f} %"
 
 
-def _text(r: dict, lang: str) -> list[str]:
-    """The verdict as printed lines, in `lang` ('en' or 'ko'), from the numbers in `r`."""
-    en = lang == "en"
-    esc, fr = r["escape"], r["false_reject"]
-    basis = BASIS[r["basis"]][lang].format(n=r["n"])
-    lines = [(f"Verdict: {r['verdict']} ({basis})" if en else
-              f"판정: {'준비됨' if r['ready'] else '준비 안 됨'} ({r['verdict']}; {basis})")]
-    target = _pct(r["target_escape"])
-    if not r["escape_verified"] and r["defects_needed"] is not None:
-        more = r["defects_needed"] - esc["of"]
-        lines.append(f"Cannot verify the escape target of {target}: {esc['of']} defect photos are too few; "
-                     f"about {r['defects_needed']} are needed ({more} more)." if en else
-                     f"불량 유출 목표 {target}를 검증할 수 없습니다: 불량 사진 {esc['of']}장은 "
-                     f"너무 적습니다. 약 {r['defects_needed']}장이 필요합니다 ({more}장 더).")
-    elif not r["escape_verified"]:
-        lines.append(f"The escape target of {target} is not met: {_pct(esc['rate'])} of defects pass as good."
-                     if en else f"불량 유출 목표 {target}를 충족하지 못합니다: 불량의 {_pct(esc['rate'])}가 "
-                     "양품으로 통과합니다.")
+def _escape_problem(r: dict, en: bool) -> str:
+    """The line that says why the escape target is not verified."""
+    esc = r["escape"]
+    target, needed = _pct(r["target_escape"]), r["defects_needed"]
+    if needed is not None and esc["count"] and needed > MAX_DEFECT_GROWTH * esc["of"]:
+        return (f"Cannot verify the escape target of {target}: at the escape rate seen it would take "
+                f"about {needed} defect photos; make the model miss fewer instead." if en else
+                f"불량 유출 목표 {target}를 검증할 수 없습니다: 지금의 유출률로는 불량 사진 약 "
+                f"{needed}장이 필요합니다. 대신 모델이 놓치는 불량을 줄이세요.")
+    if needed is not None:
+        more = needed - esc["of"]
+        return (f"Cannot verify the escape target of {target}: {esc['of']} defect photos are too few; "
+                f"about {needed} are needed ({more} more)." if en else
+                f"불량 유출 목표 {target}를 검증할 수 없습니다: 불량 사진 {esc['of']}장은 "
+                f"너무 적습니다. 약 {needed}장이 필요합니다 ({more}장 더).")
+    return (f"The escape target of {target} is not met: {_pct(esc['rate'])} of defects pass as good."
+                if en else f"불량 유출 목표 {target}를 충족하지 못합니다: 불량의 {_pct(esc['rate'])}가 "
+                "양품으로 통과합니다.")
+
+
+def _problems(r: dict, en: bool) -> list[str]:
+    """Why the verdict is NOT READY, one line per reason (none when READY)."""
+    fr = r["false_reject"]
+    lines = [] if r["escape_verified"] else [_escape_problem(r, en)]
     if fr["rate"] is not None and fr["rate"] > r["max_false_reject"]:
         lines.append(f"Too many good parts rejected: {_pct(fr['rate'])} > {_pct(r['max_false_reject'])}."
                      if en else f"양품 과검출이 너무 많습니다: {_pct(fr['rate'])} > "
                      f"{_pct(r['max_false_reject'])}.")
+    return lines
+
+
+def _text(r: dict, lang: str) -> list[str]:
+    """The verdict as printed lines, in `lang` ('en' or 'ko'), from the numbers in `r`."""
+    en = lang == "en"
+    basis = BASIS[r["basis"]][lang].format(n=r["n"])
+    headline = (f"Verdict: {r['verdict']} ({basis})" if en else
+                f"판정: {'준비됨' if r['ready'] else '준비 안 됨'} ({r['verdict']}; {basis})")
+    lines = [headline, *_problems(r, en)]
     for key, en_name, ko_name, en_what, ko_subject, ko_what in (
             ("escape", "Expected escape", "예상 불량 유출률", "defect photos passed as good", "불량 사진",
              "양품으로 통과"),

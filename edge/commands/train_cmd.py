@@ -20,9 +20,9 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--ok-class", default="ok", help="folder name of the good parts (default: ok)")
     parser.add_argument("--target-escape", type=float, default=0.005,
                         help="highest share of defective parts passed as OK on validation (default 0.005)")
-    parser.add_argument("--max-false-reject", type=float, default=0.05,
+    parser.add_argument("--max-false-reject", type=float, default=0.01,
                         help="highest share of good parts rejected: caps the threshold when the escape "
-                             "target cannot be verified (default 0.05)")
+                             "target cannot be verified (default 0.01)")
     parser.add_argument("--size", type=int, default=None, metavar="PX",
                         help="input size in pixels instead of the automatic choice (160, 224, 320 tried)")
     parser.add_argument("--val-fraction", type=float, default=0.2,
