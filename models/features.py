@@ -70,3 +70,11 @@ def run_images(
     shape = sess.get_outputs()[[o.name for o in sess.get_outputs()].index(name)].shape
     empty = np.zeros((0, *[d if isinstance(d, int) else 0 for d in shape[1:]]), np.float32)
     return np.stack([np.concatenate(c) if c else empty for c in chunks]), readable
+
+
+def run_arrays(sess: ort.InferenceSession, images: np.ndarray, output: str | None = None) -> np.ndarray:
+    """Output `output` (default: the first) for images already in memory, uint8 [N, H, W, 3], in batches."""
+    name = output or sess.get_outputs()[0].name
+    in_name = sess.get_inputs()[0].name
+    return np.concatenate([sess.run([name], {in_name: images[start:start + BATCH]})[0]
+                           for start in range(0, len(images), BATCH)])

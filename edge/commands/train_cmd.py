@@ -36,13 +36,15 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     good.add_argument("--ok-quantile", type=float, default=0.995,
                       help="threshold = this quantile of good validation scores when there are no defect "
                            "images (default 0.995)")
-    good.add_argument("--channels", type=int, default=100,
-                      help="embedding channels kept of 216 (default 100)")
+    good.add_argument("--channels", type=int, default=None,
+                      help="embedding channels kept of 216 (default: chosen with the taps and --score from "
+                           "the data; 100 when --score or --size is given)")
     good.add_argument("--groups", type=int, default=1,
                       help="k-means groups of good parts, one Gaussian set each (default 1)")
-    good.add_argument("--score", choices=["global", "local"], default="global",
+    good.add_argument("--score", choices=["global", "local"], default=None,
                       help="image score from the global-average Gaussian (parts at any rotation) or the "
-                           "heatmap's peak (aligned parts, small defects); default global")
+                           "heatmap's peak (aligned parts, small defects); default: chosen from the data "
+                           "(global when --channels or --size is given)")
     good.add_argument("--design-components", type=int, default=0, metavar="K",
                       help="remove the good parts' top K principal components of the whole feature map "
                            "before the Gaussians: for parts of many designs in one model (default 0: off)")
@@ -69,13 +71,18 @@ def _train(args: argparse.Namespace) -> int:
     try:
         if args.mode == "good-only":
             from models.good_only import train_good_only
+            from models.trainer import DEFAULT_SIZE
 
-            if (not 0.0 < args.ok_quantile < 1.0 or not 1 <= args.channels <= 216 or args.groups < 1
-                    or args.design_components < 0):
-                raise DataError("good-only needs 0 < --ok-quantile < 1, 1 <= --channels <= 216, "
+            channels = 100 if args.channels is None else args.channels
+            if (not 0.0 < args.ok_quantile < 1.0 or not 1 <= channels <= 216 or args.groups < 1
+                    or args.design_components < 0 or (args.size or 16) % 16):
+                raise DataError("good-only needs 0 < --ok-quantile < 1, 1 <= --channels <= 216, --size a "
+                                "multiple of 16, "
                                 "--groups >= 1 and --design-components >= 0")
             summary = train_good_only(args.data_dir, args.out, ok_quantile=args.ok_quantile,
-                                      n_channels=args.channels, n_groups=args.groups, score_source=args.score,
+                                      n_channels=channels, n_groups=args.groups,
+                                      score_source=args.score or "global", size=args.size or DEFAULT_SIZE,
+                                      auto=args.channels is None and args.score is None and args.size is None,
                                       design_components=args.design_components, grey=args.grey,
                                       val_fraction=args.val_fraction, **common)
         else:
