@@ -104,7 +104,8 @@ def _row(name: str, setting: str, summary: dict, held_out: dict, train_s: float,
     return {
         "dataset": name, "setting": setting, "n_train": sum(t["counts"].values()),
         "n_test": held_out["n"],
-        "chosen": {k: chosen[k] for k in ("size", "features", "taps", "score_source") if k in chosen},
+        "chosen": {k: chosen[k] for k in ("height_width", "size", "features", "taps", "score_source")
+                   if k in chosen},
         "accuracy_at_0_5": held_out["at_0_5"]["accuracy"], "auroc": held_out["auroc"],
         "threshold": held_out["threshold"], "escape_at_card": held_out["escape_rate"],
         "false_reject_at_card": held_out["false_reject_rate"], "accuracy_at_card": held_out["accuracy"],

@@ -111,12 +111,9 @@ def evaluate_model(model_path: str | Path, data_dir: str | Path, ok_class: str |
                            f"know (its defect classes: {', '.join(model_defects)}); rename or remove them")
     to_model = [card.class_names.index(card.ok_class)] + [
         card.class_names.index(model_defects[0] if anomaly_only else c) for c in data.class_names[1:]]
-    height, width = card.input.height_width
-    if height != width:
-        raise CardError(f"{model_path}: input {width}x{height} is not square; eval supports square inputs")
     classifier = card.output("classifier")
-    probs, readable = run_images(session(model_path), data.paths, height, output=classifier.name,
-                                 desc="eval", progress=progress)
+    probs, readable = run_images(session(model_path), data.paths, card.input.height_width,
+                                 output=classifier.name, desc="eval", progress=progress)
     if not readable.any():
         raise DatasetError(f"none of the {len(data.paths)} images in {data.root} could be read")
     if probs.ndim != 3 or probs.shape[2] != len(card.class_names):

@@ -16,7 +16,7 @@ import onnx
 import onnxruntime as ort
 from tqdm import tqdm
 
-from models.dataset import load_image
+from models.dataset import Size, load_image
 
 View = Callable[[np.ndarray], np.ndarray]
 IDENTITY: dict[str, View] = {"identity": lambda a: a}
@@ -26,6 +26,9 @@ TRAIN_VIEWS: dict[str, View] = {
     "vflip": lambda a: a[::-1],
     "rot90": lambda a: np.rot90(a),
 }
+# A quarter turn of a non-square input changes its shape: such inputs get a half turn instead.
+OBLONG_VIEWS: dict[str, View] = {**{k: v for k, v in TRAIN_VIEWS.items() if k != "rot90"},
+                                 "rot180": lambda a: a[::-1, ::-1]}
 BATCH = 32
 
 
@@ -40,7 +43,7 @@ def session(model: onnx.ModelProto | str | Path, threads: int = 0) -> ort.Infere
 def run_images(
     sess: ort.InferenceSession,
     paths: Sequence[Path],
-    size: int,
+    size: Size,
     views: dict[str, View] = IDENTITY,
     output: str | None = None,
     desc: str = "images",

@@ -1,7 +1,7 @@
 """`moldpilot train`: folder of labelled images -> one ONNX defect model with its card.
 
 Pipeline: scan and check the folder -> settings chosen on a screening sample (models/selection.py: size,
-taps and pooling) -> pooled MobileNetV2 features of every image in four views (flips, quarter turn) ->
+taps and pooling) -> pooled MobileNetV2 features of every image in four views (flips, quarter or half turn) ->
 k-fold cross-validation of the head over all images: C, and an out-of-fold P(defect) for every image ->
 threshold chosen and verified on those scores (models/operating_point.py) -> readiness verdict
 (models/readiness.py) -> head refitted on all images -> graph (pre-processing + backbone + head +
@@ -23,9 +23,9 @@ import numpy as np
 from onnxruntime import InferenceSession
 
 from models.card import InputSpec, ModelCard, OutputSpec, ResizeSpec, save_model
-from models.dataset import Dataset, check_counts, scan
+from models.dataset import Dataset, check_counts, median_aspect, scan
 from models.evaluate import metrics
-from models.features import TRAIN_VIEWS, run_images, session
+from models.features import OBLONG_VIEWS, TRAIN_VIEWS, run_images, session
 from models.graph import MEAN, POOLINGS, STD, backbone_card, feature_graph, model_graph
 from models.head import FOLDS, fit_head
 from models.operating_point import MAX_FALSE_REJECT, choose_threshold
@@ -37,8 +37,13 @@ log = logging.getLogger(__name__)
 DEFAULT_SIZE = 160  # the good-only default and the smallest candidate of models/selection.py
 
 
-def _features(sess: InferenceSession, data: Dataset, size: int, progress: bool) -> tuple[np.ndarray, Dataset]:
-    values, readable = run_images(sess, data.paths, size, TRAIN_VIEWS, desc="features", progress=progress)
+def _views(size: tuple[int, int]) -> dict:
+    return TRAIN_VIEWS if size[0] == size[1] else OBLONG_VIEWS
+
+
+def _features(sess: InferenceSession, data: Dataset, size: tuple[int, int],
+              progress: bool) -> tuple[np.ndarray, Dataset]:
+    values, readable = run_images(sess, data.paths, size, _views(size), desc="features", progress=progress)
     kept = data.subset(np.flatnonzero(readable))
     kept.unreadable = [p for p, ok in zip(data.paths, readable, strict=True) if not ok]
     return values, kept
@@ -46,22 +51,23 @@ def _features(sess: InferenceSession, data: Dataset, size: int, progress: bool) 
 
 def _card(name: str, data: Dataset, selection: Selection, training: dict, validation: dict,
           threshold: float) -> ModelCard:
-    size, cells = selection.size, -(-selection.size // 16)
+    (height, width), views = selection.size, _views(selection.size)
+    cells = [-(-side // 16) for side in selection.size]
     backbone = backbone_card()
     return ModelCard(
         name=name,
-        input=InputSpec(name="image", shape=[None, size, size, 3], dtype="uint8", layout="NHWC",
-                        colour="bgr", resize=ResizeSpec(width=size, height=size, interpolation="area"),
+        input=InputSpec(name="image", shape=[None, height, width, 3], dtype="uint8", layout="NHWC",
+                        colour="bgr", resize=ResizeSpec(width=width, height=height, interpolation="area"),
                         mean=MEAN, std=STD, normalize_in_graph=True),
         outputs=[OutputSpec(name="probs", kind="classifier", shape=[None, len(data.class_names)]),
-                 OutputSpec(name="heatmap", kind="heatmap", shape=[None, cells, cells])],
+                 OutputSpec(name="heatmap", kind="heatmap", shape=[None, *cells])],
         class_names=data.class_names,
         ok_class=data.ok_class,
         threshold=threshold,
         training={
             "data": str(data.root),
             "counts": data.counts(),
-            "augmentation": list(TRAIN_VIEWS),
+            "augmentation": list(views),
             "head": "standardised multinomial logistic regression, class_weight=balanced, on taps "
                     + ",".join(o["name"] for o in backbone["outputs"]) + " pooled by " + ", ".join(POOLINGS)
                     + f"; columns outside '{selection.column_set}' get zero weight",
@@ -107,8 +113,10 @@ def train(data_dir: str | Path, out: str | Path, ok_class: str = "ok", target_es
     data = scan(data_dir, ok_class)
     check_counts(data)
     n_classes = len(data.class_names)
+    # An explicit --size is a square, as before; the automatic choice also tries the images' own aspect.
     selection = choose(data.paths, data.labels, n_classes, seed, (size,) if size else SIZES,
-                       (features,) if features else tuple(COLUMN_SETS), latency_budget_ms, threads, progress)
+                       (features,) if features else tuple(COLUMN_SETS), latency_budget_ms, threads, progress,
+                       1.0 if size else median_aspect(data.paths))
     views, kept = _features(session(feature_graph(selection.size), threads), data, selection.size, progress)
     if kept.unreadable:
         log.warning("skipped %d unreadable file(s): %s", len(kept.unreadable),

@@ -101,7 +101,7 @@ def _train(args: argparse.Namespace) -> int:
               + ", ".join(summary["unreadable_files"]))
     chosen = summary["training"].get("selection") or summary["training"].get("auto_choice")
     if chosen:
-        keys = [k for k in ("size", "features", "taps", "score_source") if k in chosen]
+        keys = [k for k in ("height_width", "size", "features", "taps", "score_source") if k in chosen]
         print("settings    " + ", ".join(f"{k} {chosen[k]}" for k in keys) + " (chosen from the data)")
     note = val.get("threshold_note") or val["threshold_rule"]
     print(f"threshold   {summary['threshold']:.4f} on P(defect): {note}")

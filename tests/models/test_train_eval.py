@@ -16,6 +16,7 @@ from edge.cli import main
 from models.card import graph_sha256, load_sidecar, read_card
 from models.features import run_images, session
 from models.graph import feature_graph, model_graph, tap_channels, tap_weight
+from models.selection import candidate_shapes
 from tests.models.synthetic_parts import draw_part, write_parts
 
 # Stated floors: these parts have clear defects; the trained model reaches 1.0 on them, the floor
@@ -47,9 +48,10 @@ def test_train_summary_card_and_unreadable_file(trained: tuple[Path, dict, Path]
     assert card.sha256 == graph_sha256(onnx.load(str(model)))
     assert card.class_names == ["ok", "notch", "spot"] and card.ok_class == "ok"
     assert card.threshold == pytest.approx(summary["threshold"])
-    size = card.training["selection"]["size"]  # chosen by cross-validation (models/selection.py)
-    assert size in (160, 224, 320) and card.training["selection"]["candidates"]
-    assert card.input.name == "image" and card.input.shape == [None, size, size, 3]
+    height, width = card.training["selection"]["height_width"]  # chosen by CV (models/selection.py)
+    assert height == width and height in (160, 224, 320)  # square images: squares only
+    assert card.training["selection"]["candidates"]
+    assert card.input.name == "image" and card.input.shape == [None, height, width, 3]
     assert card.training["latency_ms_per_crop_1_thread"] > 0
     # the threshold comes from out-of-fold scores of every readable training image
     assert card.validation["n"] == 90 and "5-fold" in card.validation["basis"]
@@ -133,3 +135,15 @@ def test_too_few_defects_cannot_verify_and_is_not_ready(tmp_path: Path,
     assert verdict["defects_needed"] == 598 and verdict["collect"][0]["class"] == "spot"
     assert "cannot verify" in card.validation["threshold_note"]
     assert card.validation["false_reject_rate"] <= 0.01  # the cap, not "reject most good parts"
+
+
+def test_oblong_inputs_get_candidates_of_their_aspect_and_a_working_graph(tmp_path: Path) -> None:
+    assert candidate_shapes((160, 224), 1.0) == [[(160, 160), (224, 224)]]
+    assert candidate_shapes((160, 224), 2.5) == [[(160, 160), (224, 224)], [(400, 160), (560, 224)]]
+    assert candidate_shapes((160,), 0.4)[1] == [(160, 400)]  # wide images: wide inputs
+    paths = sorted(write_parts(tmp_path, 2, 7).glob("*/*.png"))
+    features, _ = run_images(session(feature_graph((96, 48))), paths, (96, 48), progress=False)
+    weight = np.random.default_rng(0).normal(0, 0.05, (3, features.shape[-1])).astype(np.float32)
+    sess = session(model_graph((96, 48), weight, np.zeros(3, np.float32)))
+    heat, _ = run_images(sess, paths, (96, 48), output="heatmap", progress=False)
+    assert features.shape[-1] == 6 * sum(tap_channels()) and heat.shape == (1, 6, 6, 3)
