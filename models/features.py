@@ -1,9 +1,10 @@
 """Run an ONNX graph over image files in batches: decode, resize, augment, infer, with a progress bar.
 
-Augmentation is a fixed set of views of each image (flips and a quarter turn): mold parts and castings
-show up in any orientation, and on the casting photos training on these views gained accuracy (see
-models/backbone/mobilenet_v2_features.json `selection`). Test-time averaging of the same views gained
-nothing measurable at 160 px there and would cost 4x inference, so the shipped graph sees one view.
+Augmentation is a fixed set of views of each image (flips, half and quarter turn): mold parts and
+castings show up in any orientation, and on the casting photos training on these views gained accuracy
+(see models/backbone/mobilenet_v2_features.json `selection`). Whether the shipped graph also averages
+the flip views at test time is decided per data set by cross-validation (models/selection.py
+`choose_test_views`): it costs 4x inference.
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ from models.dataset import Size, load_image
 
 View = Callable[[np.ndarray], np.ndarray]
 IDENTITY: dict[str, View] = {"identity": lambda a: a}
-TRAIN_VIEWS: dict[str, View] = {
+# The views of models/flip_views.py (test-time averaging in the graph): they keep any input's shape.
+FLIP_VIEWS: dict[str, View] = {
     "identity": lambda a: a,
     "hflip": lambda a: a[:, ::-1],
     "vflip": lambda a: a[::-1],
-    "rot90": lambda a: np.rot90(a),
+    "rot180": lambda a: a[::-1, ::-1],
 }
-# A quarter turn of a non-square input changes its shape: such inputs get a half turn instead.
-OBLONG_VIEWS: dict[str, View] = {**{k: v for k, v in TRAIN_VIEWS.items() if k != "rot90"},
-                                 "rot180": lambda a: a[::-1, ::-1]}
+# Square inputs also train on a quarter turn (parts in any orientation); it would change an oblong
+# input's shape, so oblong inputs train on the flip views alone.
+TRAIN_VIEWS: dict[str, View] = {**FLIP_VIEWS, "rot90": lambda a: np.rot90(a)}
 BATCH = 32
 
 

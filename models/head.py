@@ -78,23 +78,26 @@ def _expand(head: Head, columns: np.ndarray, n_features: int) -> Head:
 
 def cross_validate(views: np.ndarray, labels: np.ndarray, n_classes: int, seed: int = 0,
                    folds: int = FOLDS, c_grid: tuple[float, ...] = C_GRID) -> dict[float, np.ndarray]:
-    """Out-of-fold probabilities [N, C] of every image for each C (views [V, N, K], labels [N]).
+    """Out-of-fold probabilities [V, N, C] of every image in every view, for each C.
 
-    Each image is scored on its un-augmented view by a head fitted on the other folds (all views).
+    `views` [V, N, K] (view 0 un-augmented), labels [N]: each image is scored by a head fitted on the
+    other folds (all views), in each of its views, so test-time averaging can be judged too.
     """
     folds = min(folds, int(np.bincount(labels, minlength=n_classes).min()))
-    oof = {c: np.zeros((len(labels), n_classes)) for c in c_grid}
+    oof = {c: np.zeros((views.shape[0], len(labels), n_classes)) for c in c_grid}
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     for tr, te in splitter.split(labels, labels):
         warm = None
         for c in c_grid:
             head, warm = _fit(views[:, tr], labels[tr], c, n_classes, seed, warm)
-            oof[c][te] = head.probs(views[0, te].astype(np.float64))  # float32 sums miss 1 by 1e-7
+            # float64: float32 probabilities miss a sum of 1 by 1e-7, which log_loss warns about
+            oof[c][:, te] = [head.probs(v[te].astype(np.float64)) for v in views]
     return oof
 
 
 def cv_log_loss(oof: dict[float, np.ndarray], labels: np.ndarray) -> dict[float, float]:
-    return {c: float(log_loss(labels, p, labels=range(p.shape[1]))) for c, p in oof.items()}
+    """Log-loss of the un-augmented view's out-of-fold probabilities, per C."""
+    return {c: float(log_loss(labels, p[0], labels=range(p.shape[-1]))) for c, p in oof.items()}
 
 
 def fit_head(views: np.ndarray, labels: np.ndarray, n_classes: int, seed: int = 0, folds: int = FOLDS,
@@ -102,7 +105,8 @@ def fit_head(views: np.ndarray, labels: np.ndarray, n_classes: int, seed: int = 
     """Choose C by k-fold CV on (views [V, N, K], labels [N]), refit on all of it.
 
     Returns the head (over all K columns; zero weight outside `columns`) and the out-of-fold
-    probabilities [N, C] at the chosen C, from which the trainer sets and checks the threshold.
+    probabilities [V, N, C] of every view at the chosen C, from which the trainer sets and checks the
+    threshold.
     """
     columns = np.arange(views.shape[-1]) if columns is None else columns
     chosen = views[..., columns]

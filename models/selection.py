@@ -19,8 +19,8 @@ The choice is made on the training images only:
    than MARGIN does not, since thin defects may need the next step (KolektorSDD: 224 px barely helps,
    320 px does).
 
-Test-time views are not searched: averaging flips inside the graph would multiply the latency by the
-number of views, and on the casting photos it gained nothing measurable (models/features.py).
+Test-time views are judged after the final cross-validation (`choose_test_views`), on the out-of-fold
+scores of every view of every training image: they cost 4x the latency, so they must earn it.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ import numpy as np
 import onnx
 
 from models.evaluate import auroc
-from models.features import IDENTITY, run_images, session
+from models.features import FLIP_VIEWS, IDENTITY, run_images, session
+from models.flip_views import average_flips
 from models.graph import feature_columns, feature_graph
 from models.head import cross_validate, cv_log_loss
 
@@ -127,7 +128,7 @@ def _score_size(features: np.ndarray, labels: np.ndarray, n_classes: int, size: 
                              SCREEN_FOLDS)
         losses = cv_log_loss(oof, labels)
         best = min(losses, key=losses.__getitem__)
-        p_defect = 1.0 - oof[best][:, 0]
+        p_defect = 1.0 - oof[best][0, :, 0]
         rows.append({"height_width": list(size), "features": name, "c": best,
                      "cv_log_loss": round(losses[best], 5),
                      "cv_accuracy_at_0_5": round(float(((p_defect >= 0.5) == (labels != 0)).mean()), 4),
@@ -175,3 +176,25 @@ def choose(paths: list[Path], labels: np.ndarray, n_classes: int, seed: int = 0,
             previous = leaders[-1]
     best = _pick(leaders)
     return Selection(tuple(best["height_width"]), best["features"], best["c"], budget, rows)
+
+
+def flip_average(oof: np.ndarray, view_names: list[str]) -> np.ndarray:
+    """[V, N, C] probabilities of the training views -> [N, C], the mean over the flip views."""
+    return oof[[view_names.index(name) for name in FLIP_VIEWS]].mean(axis=0)
+
+
+def choose_test_views(oof: np.ndarray, labels: np.ndarray, view_names: list[str], model: onnx.ModelProto,
+                      size: Shape, latency_budget_ms: float = LATENCY_BUDGET_MS) -> dict:
+    """Whether the shipped graph averages the flip views (models/flip_views.py), from out-of-fold scores.
+
+    `oof` [V, N, C] holds every training view's out-of-fold probabilities. The views are used when
+    their average lowers the one-view log-loss by MARGIN and the four-view graph stays within the
+    latency budget; a part whose mirror image is a different part (no symmetry) shows up here as no gain.
+    """
+    averaged_views = flip_average(oof, view_names)
+    one, averaged = (cv_log_loss({0: p[None]}, labels)[0] for p in (oof[0], averaged_views))
+    latency = latency_ms(average_flips(model), size)
+    used = averaged < one * (1.0 - MARGIN) and latency <= latency_budget_ms
+    return {"used": bool(used), "views": list(FLIP_VIEWS), "cv_log_loss_one_view": round(one, 5),
+            "cv_log_loss_views_averaged": round(averaged, 5), "latency_ms_per_crop_with_views": latency,
+            "rule": f"averaged views must lower the log-loss by {MARGIN:.0%} within {latency_budget_ms} ms"}

@@ -1,8 +1,10 @@
 """`moldpilot train`: folder of labelled images -> one ONNX defect model with its card.
 
 Pipeline: scan and check the folder -> settings chosen on a screening sample (models/selection.py: size,
-taps and pooling) -> pooled MobileNetV2 features of every image in four views (flips, quarter or half turn) ->
-k-fold cross-validation of the head over all images: C, and an out-of-fold P(defect) for every image ->
+taps and pooling) -> pooled MobileNetV2 features of every image in its views (flips, half turn; square
+inputs also a quarter turn) ->
+k-fold cross-validation of the head over all images: C, and an out-of-fold P(defect) for every image
+and view -> test-time flip averaging if it earns its 4x latency ->
 threshold chosen and verified on those scores (models/operating_point.py) -> readiness verdict
 (models/readiness.py) -> head refitted on all images -> graph (pre-processing + backbone + head +
 heatmap) with the card embedded, plus the MODEL.card.json sidecar.
@@ -25,12 +27,22 @@ from onnxruntime import InferenceSession
 from models.card import InputSpec, ModelCard, OutputSpec, ResizeSpec, save_model
 from models.dataset import Dataset, check_counts, median_aspect, scan
 from models.evaluate import metrics
-from models.features import OBLONG_VIEWS, TRAIN_VIEWS, run_images, session
+from models.features import FLIP_VIEWS, TRAIN_VIEWS, run_images, session
+from models.flip_views import average_flips
 from models.graph import MEAN, POOLINGS, STD, backbone_card, feature_graph, model_graph
 from models.head import FOLDS, fit_head
 from models.operating_point import MAX_FALSE_REJECT, choose_threshold
 from models.readiness import readiness
-from models.selection import COLUMN_SETS, LATENCY_BUDGET_MS, SIZES, Selection, choose, latency_ms
+from models.selection import (
+    COLUMN_SETS,
+    LATENCY_BUDGET_MS,
+    SIZES,
+    Selection,
+    choose,
+    choose_test_views,
+    flip_average,
+    latency_ms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +50,7 @@ DEFAULT_SIZE = 160  # the good-only default and the smallest candidate of models
 
 
 def _views(size: tuple[int, int]) -> dict:
-    return TRAIN_VIEWS if size[0] == size[1] else OBLONG_VIEWS
+    return TRAIN_VIEWS if size[0] == size[1] else FLIP_VIEWS
 
 
 def _features(sess: InferenceSession, data: Dataset, size: tuple[int, int],
@@ -123,10 +135,15 @@ def train(data_dir: str | Path, out: str | Path, ok_class: str = "ok", target_es
                     ", ".join(map(str, kept.unreadable)))
     check_counts(kept)
     head, oof = fit_head(views, kept.labels, n_classes, seed, folds, selection.columns)
-    validation = _validation(kept, oof, target_escape, max_false_reject, folds)
     model = model_graph(selection.size, head.weight, head.bias)
+    view_names = list(_views(selection.size))
+    test_views = choose_test_views(oof, kept.labels, view_names, model, selection.size, latency_budget_ms)
+    if test_views["used"]:
+        model = average_flips(model)
+    scores = flip_average(oof, view_names) if test_views["used"] else oof[0]
+    validation = _validation(kept, scores, target_escape, max_false_reject, folds)
     training = {"n_train": len(kept.paths), "unreadable": len(kept.unreadable), "seed": seed, "folds": folds,
-                "head_c": head.c, "cv_log_loss": head.cv_log_loss,
+                "head_c": head.c, "cv_log_loss": head.cv_log_loss, "test_time_views": test_views,
                 "latency_ms_per_crop_1_thread": latency_ms(model, selection.size),
                 "seconds": round(time.perf_counter() - started, 1)}
     card = _card(name or Path(out).stem, kept, selection, training, validation, validation["threshold"])
