@@ -20,7 +20,7 @@ def oof_with_view_noise(noise: float, seed: int = 0) -> tuple[np.ndarray, np.nda
 def test_views_are_used_when_their_average_cancels_per_view_noise() -> None:
     model = model_graph(32, np.zeros((2, 6 * sum(tap_channels())), np.float32), np.zeros(2, np.float32))
     names = list(TRAIN_VIEWS)
-    noisy, labels = oof_with_view_noise(0.3)
+    noisy, labels = oof_with_view_noise(0.4)
     chosen = choose_test_views(noisy, labels, names, model, (32, 32))
     assert chosen["used"] and chosen["cv_log_loss_views_averaged"] < chosen["cv_log_loss_one_view"]
     same = np.repeat(noisy[:1], 5, axis=0)  # every view scores alike: averaging gains nothing
