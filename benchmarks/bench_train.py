@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_train.py [--root /work/shared/datasets] [--only casting kolektorsdd]
 
 For each data set, our own held-out split (seeded), and two trainings: the old fixed settings (160 px,
-every tap under every pooling; good-only: global score, 100 channels) and the new automatic choice.
+every tap under every pooling, one view; good-only: global score, 100 channels) and the new automatic
+choice.
 Both use the same operating-point rule (models/operating_point.py). Prints one JSON object and a
 Markdown table: accuracy at P(defect) >= 0.5, AUROC, escape and false reject at the card's threshold on
 the held-out images, training seconds, per-crop latency (one thread, batch 1), peak memory so far.
@@ -94,17 +95,18 @@ def _trainers(spec: Spec) -> dict[str, Callable[[Path, Path], dict]]:
         return {"old": lambda d, o: train_good_only(d, o, spec.ok_class, progress=False),
                 "auto": lambda d, o: train_good_only(d, o, spec.ok_class, progress=False, auto=True)}
     return {"old": lambda d, o: train(d, o, spec.ok_class, size=DEFAULT_SIZE, features=DEFAULT_COLUMN_SET,
-                                      progress=False),
+                                      test_time_views=False, progress=False),
             "auto": lambda d, o: train(d, o, spec.ok_class, progress=False)}
 
 
 def _row(name: str, setting: str, summary: dict, held_out: dict, train_s: float, model: Path) -> dict:
     t = summary["training"]
-    chosen = t.get("selection") or t.get("auto_choice") or {}
+    chosen = {**(t.get("selection") or t.get("auto_choice") or {}),
+              **({"views": 4} if t.get("test_time_views", {}).get("used") else {})}
     return {
         "dataset": name, "setting": setting, "n_train": sum(t["counts"].values()),
         "n_test": held_out["n"],
-        "chosen": {k: chosen[k] for k in ("height_width", "size", "features", "taps", "score_source")
+        "chosen": {k: chosen[k] for k in ("height_width", "size", "features", "taps", "score_source", "views")
                    if k in chosen},
         "accuracy_at_0_5": held_out["at_0_5"]["accuracy"], "auroc": held_out["auroc"],
         "threshold": held_out["threshold"], "escape_at_card": held_out["escape_rate"],
