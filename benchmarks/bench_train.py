@@ -1,10 +1,16 @@
-"""Train on N real casting photos, evaluate on the rest, time it (a measurement, not a test).
+"""Train on each real data set in ../shared/datasets, evaluate on a held-out split (a measurement).
 
-    .venv/bin/python benchmarks/bench_train.py [--data /work/shared/datasets/casting/train] [--n-train 2000]
+    .venv/bin/python benchmarks/bench_train.py [--root /work/shared/datasets] [--only casting kolektorsdd]
 
-The photos (ok_front / def_front) are licensed BY-NC-ND: they are only linked into a temporary folder,
-never copied, and the model trained on them is written to that temporary folder and deleted.
-Prints one JSON object: training seconds, held-out metrics, single-image inference latency.
+For each data set, our own held-out split (seeded), and two trainings: the old fixed settings (160 px,
+every tap under every pooling, one view; good-only: global score, 100 channels) and the new automatic
+choice.
+Both use the same operating-point rule (models/operating_point.py). Prints one JSON object and a
+Markdown table: accuracy at P(defect) >= 0.5, AUROC, escape and false reject at the card's threshold on
+the held-out images, training seconds, per-crop latency (one thread, batch 1), peak memory so far.
+
+The photos are licensed (see the data sets' README): they are only linked into a temporary folder,
+never copied, and the models trained on them are written there and deleted.
 """
 
 from __future__ import annotations
@@ -12,8 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,73 +30,146 @@ from bench_model import per_image_ms
 
 from models.dataset import IMAGE_SUFFIXES
 from models.evaluate import evaluate_model
-from models.trainer import train
+from models.good_only import train_good_only
+from models.selection import DEFAULT_COLUMN_SET
+from models.trainer import DEFAULT_SIZE, train
 
 
-def link_split(src: Path, train_dir: Path, test_dir: Path, n_train: int, seed: int) -> dict[str, int]:
-    """Symlink a stratified `n_train` sample of src/<class>/* into train_dir, the rest into test_dir."""
-    classes = {
-        c.name: sorted(p for p in c.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        for c in sorted(src.iterdir())
-        if c.is_dir()
-    }
+@dataclass(frozen=True)
+class Spec:
+    folder: str
+    ok_class: str
+    good_only: bool = False
+    n_train: int | None = None  # None: TRAIN_FRACTION of each class
+    test_max: int | None = None  # bounds eval time on the large casting set
+
+
+DATASETS = {
+    "casting": Spec("casting/train", "ok_front", n_train=2000, test_max=1500),
+    "kolektorsdd": Spec("kolektorsdd", "good"),
+    "bsdata": Spec("bsdata", "good"),
+    "mvtec_screw": Spec("mvtec_screw", "good", good_only=True),  # MVTec's own split (README)
+}
+TRAIN_FRACTION = 0.7
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _link(files: list[Path], dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        os.symlink(f, dest / f.name)
+
+
+def link_split(src: Path, train_dir: Path, test_dir: Path, spec: Spec, seed: int) -> dict[str, int]:
+    """Symlink a stratified training sample of src/<class>/* into train_dir, held-out images into test_dir."""
+    classes = {c.name: _images(c) for c in sorted(src.iterdir()) if c.is_dir()}
     total = sum(len(v) for v in classes.values())
     rng = np.random.default_rng(seed)
     counts = {}
     for name, files in classes.items():
-        order = rng.permutation(len(files))
-        k = round(n_train * len(files) / total)
+        order = [files[j] for j in rng.permutation(len(files))]
+        k = round(spec.n_train * len(files) / total) if spec.n_train else round(TRAIN_FRACTION * len(files))
+        held = order[k:] if spec.test_max is None else order[k:][:round(spec.test_max * len(files) / total)]
+        _link(order[:k], train_dir / name)
+        _link(held, test_dir / name)
         counts[name] = k
-        for i, j in enumerate(order):
-            dest = (train_dir if i < k else test_dir) / name
-            dest.mkdir(parents=True, exist_ok=True)
-            os.symlink(files[j], dest / files[j].name)
     return counts
+
+
+def link_mvtec(src: Path, train_dir: Path, test_dir: Path, spec: Spec, seed: int) -> dict[str, int]:
+    """MVTec AD protocol: train on train_good_* only; test on test_good_* and test_defect_*."""
+    good = _images(src / "good")
+    train_good = [p for p in good if p.name.startswith("train_good_")]
+    _link(train_good, train_dir / spec.ok_class)
+    _link([p for p in good if p.name.startswith("test_good_")], test_dir / spec.ok_class)
+    _link(_images(src / "defect"), test_dir / "defect")
+    return {spec.ok_class: len(train_good)}
+
+
+def _trainers(spec: Spec) -> dict[str, Callable[[Path, Path], dict]]:
+    """The old fixed settings and the automatic choice, as train(data, out) callables."""
+    if spec.good_only:
+        return {"old": lambda d, o: train_good_only(d, o, spec.ok_class, progress=False),
+                "auto": lambda d, o: train_good_only(d, o, spec.ok_class, progress=False, auto=True)}
+    return {"old": lambda d, o: train(d, o, spec.ok_class, size=DEFAULT_SIZE, features=DEFAULT_COLUMN_SET,
+                                      test_time_views=False, progress=False),
+            "auto": lambda d, o: train(d, o, spec.ok_class, progress=False)}
+
+
+def _row(name: str, setting: str, summary: dict, held_out: dict, train_s: float, model: Path) -> dict:
+    t = summary["training"]
+    chosen = {**(t.get("selection") or t.get("auto_choice") or {}),
+              **({"views": 4} if t.get("test_time_views", {}).get("used") else {})}
+    return {
+        "dataset": name, "setting": setting, "n_train": sum(t["counts"].values()),
+        "n_test": held_out["n"],
+        "chosen": {k: chosen[k] for k in ("height_width", "size", "features", "taps", "score_source", "views")
+                   if k in chosen},
+        "accuracy_at_0_5": held_out["at_0_5"]["accuracy"], "auroc": held_out["auroc"],
+        "threshold": held_out["threshold"], "escape_at_card": held_out["escape_rate"],
+        "false_reject_at_card": held_out["false_reject_rate"], "accuracy_at_card": held_out["accuracy"],
+        "train_seconds": round(train_s, 1),
+        "latency_ms_per_crop": per_image_ms(model, batch=1, threads=1, seconds=1.0)["per_image_ms"],
+        "peak_rss_mib_so_far": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "train_verdict": summary["validation"]["readiness"]["verdict"],
+    }
+
+
+def bench(name: str, spec: Spec, root: Path, seed: int, settings: list[str]) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        train_dir, test_dir = Path(tmp, "train"), Path(tmp, "test")
+        (link_mvtec if spec.good_only else link_split)(root / spec.folder, train_dir, test_dir, spec, seed)
+        for setting, fit in _trainers(spec).items():
+            if setting not in settings:
+                continue
+            model = Path(tmp, f"{setting}.onnx")
+            started = time.perf_counter()
+            summary = fit(train_dir, model)
+            train_s = time.perf_counter() - started
+            held_out = evaluate_model(model, test_dir, progress=False)
+            rows.append(_row(name, setting, summary, held_out, train_s, model))
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def _fmt(value: float | None, pct: bool = True) -> str:
+    return "n/a" if value is None else (f"{100 * value:.2f} %" if pct else f"{value:.4f}")
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| data set | setting | chosen | n train / test | acc @0.5 | AUROC | escape @card | "
+             "false reject @card | acc @card | train s | ms / crop | peak MiB | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        chosen = ", ".join(f"{k} {v}" for k, v in r["chosen"].items()) or "-"
+        figures = [_fmt(r["accuracy_at_0_5"]), _fmt(r["auroc"], False), _fmt(r["escape_at_card"]),
+                   _fmt(r["false_reject_at_card"]), _fmt(r["accuracy_at_card"])]
+        lines.append(f"| {r['dataset']} | {r['setting']} | {chosen} | {r['n_train']} / {r['n_test']} | "
+                     + " | ".join(figures) + f" | {r['train_seconds']} | {r['latency_ms_per_crop']} | "
+                     f"{r['peak_rss_mib_so_far']} | {r['train_verdict']} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("/work/shared/datasets/casting/train"))
-    parser.add_argument("--ok-class", default="ok_front")
-    parser.add_argument("--n-train", type=int, default=2000)
-    parser.add_argument("--size", type=int, default=160)
+    parser.add_argument("--root", type=Path,
+                        default=Path(__file__).resolve().parents[2] / "shared" / "datasets")
+    parser.add_argument("--only", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    parser.add_argument("--settings", nargs="+", choices=["old", "auto"], default=["old", "auto"])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        train_dir, test_dir, model = Path(tmp, "train"), Path(tmp, "test"), Path(tmp, "casting.onnx")
-        counts = link_split(args.data, train_dir, test_dir, args.n_train, args.seed)
-        t0 = time.perf_counter()
-        summary = train(train_dir, model, ok_class=args.ok_class, seed=args.seed, size=args.size)
-        train_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        held_out = evaluate_model(model, test_dir, progress=True)
-        eval_s = time.perf_counter() - t0
-        result = {
-            "n_train": sum(counts.values()),
-            "train_counts": counts,
-            "size": args.size,
-            "train_seconds": round(train_s, 1),
-            "cpu_count": os.cpu_count(),
-            "validation": {k: summary["validation"][k] for k in ("n", "accuracy", "escape_rate", "auroc")},
-            "threshold": summary["threshold"],
-            "threshold_note": summary["validation"]["threshold_note"],
-            "held_out": {
-                k: held_out[k]
-                for k in (
-                    "n",
-                    "accuracy",
-                    "escape_rate",
-                    "false_reject_rate",
-                    "class_accuracy",
-                    "auroc",
-                    "confusion",
-                )
-            },
-            "eval_seconds": round(eval_s, 1),
-            "latency_1_image_1_thread": per_image_ms(model, batch=1, threads=1),
-            "model_bytes": model.stat().st_size,
-        }
-    print(json.dumps(result, indent=2))
+    rows = []
+    for name in args.only:
+        if not (args.root / DATASETS[name].folder).is_dir():
+            print(json.dumps({"dataset": name, "skipped": f"{args.root / DATASETS[name].folder} not found"}))
+            continue
+        rows += bench(name, DATASETS[name], args.root, args.seed, args.settings)
+    print(json.dumps({"cpu_count": os.cpu_count(), "rows": rows}, indent=2))
+    print(table(rows))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Labelled image folders: find the classes and files, check they can train a model, split them.
+"""Labelled image folders: find the classes and files, check they can train a model.
 
 A dataset is class-per-folder, like torchvision's ImageFolder: DATA_DIR/<class>/*.png|jpg|... One level
 of nesting is also read, because the simulator writes `ok/` beside `ng/<defect>/`: a top-level folder
@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
-# Below this many images a class cannot feed both a training split and a validation split.
+# Below this many images a class cannot give each of the trainer's 5 folds one image.
 MIN_IMAGES_PER_CLASS = 5
 
 
@@ -105,28 +105,34 @@ def check_counts(data: Dataset, minimum: int = MIN_IMAGES_PER_CLASS) -> None:
                            f"{minimum}, add images")
 
 
-def load_image(path: Path, size: int) -> np.ndarray | None:
-    """BGR uint8 image resized to size x size with INTER_AREA (as the runtime does), or None if unreadable."""
+Size = int | tuple[int, int]  # a square side, or (height, width) in pixels
+
+
+def height_width(size: Size) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def _decode(path: Path) -> np.ndarray | None:
+    """BGR uint8 image as stored, or None if unreadable."""
     # imdecode over a byte buffer: cv2.imread cannot open non-ASCII paths on every platform.
     try:
         raw = np.fromfile(path, dtype=np.uint8)
     except OSError:
         return None
-    image = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
+    return cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
+
+
+def load_image(path: Path, size: Size) -> np.ndarray | None:
+    """BGR uint8 image resized to `size` with INTER_AREA (as the runtime does), or None if unreadable."""
+    image = _decode(path)
     if image is None:
         return None
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    height, width = height_width(size)
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
-def split(data: Dataset, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified train/val indices: each class keeps `val_fraction` of its images (at least one) for val."""
-    if not 0.0 < val_fraction < 1.0:
-        raise DatasetError(f"--val-fraction must be between 0 and 1, got {val_fraction}")
-    rng = np.random.default_rng(seed)
-    train, val = [], []
-    for label in range(len(data.class_names)):
-        index = rng.permutation(np.flatnonzero(data.labels == label))
-        n_val = min(max(1, round(len(index) * val_fraction)), len(index) - 1)
-        val.append(index[:n_val])
-        train.append(index[n_val:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+def median_aspect(paths: list[Path], sample: int = 40) -> float:
+    """Median height / width of up to `sample` evenly spaced images (1.0 if none can be read)."""
+    images = (_decode(p) for p in paths[:: max(1, len(paths) // sample)][:sample])
+    ratios = [image.shape[0] / image.shape[1] for image in images if image is not None]
+    return float(np.median(ratios)) if ratios else 1.0

@@ -8,6 +8,10 @@ an NG part is the most probable defect class. Figures:
 - class_accuracy: parts whose predicted class (ok or the defect) is exactly right;
 - auroc: of P(defect) for defective vs OK (rank-based, ties count half);
 - confusion: rows = true class, columns = predicted class, in `class_names` order.
+
+`evaluate_model` gives these at the card's threshold, the same at P(defect) >= 0.5 (`at_0_5`: what the
+published figures of other methods mean by accuracy), the OK/NG share right per folder class at both, and
+the readiness verdict (models/readiness.py) of the card's operating point on the given images.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ import numpy as np
 from models.card import CardError, read_card
 from models.dataset import DatasetError, scan
 from models.features import run_images, session
+from models.operating_point import MAX_FALSE_REJECT
+from models.readiness import readiness
+
+SIDE_BY_SIDE = ("accuracy", "escape_rate", "false_reject_rate", "class_accuracy")
 
 
 def auroc(defective: np.ndarray, score: np.ndarray) -> float | None:
@@ -68,6 +76,23 @@ def metrics(labels: np.ndarray, probs: np.ndarray, threshold: float, class_names
     }
 
 
+def per_class(labels: np.ndarray, p_defect: np.ndarray, thresholds: dict[str, float],
+              class_names: list[str]) -> list[dict]:
+    """Per true class (index 0 = ok): images, and the share judged right (OK for ok, NG otherwise) at each
+    named threshold."""
+    rows = []
+    for index, name in enumerate(class_names):
+        mine = labels == index
+        if not mine.any():
+            continue
+        row: dict = {"class": name, "n": int(mine.sum())}
+        for key, t in thresholds.items():
+            ng = p_defect[mine] >= t
+            row[key] = float((~ng if index == 0 else ng).mean())
+        rows.append(row)
+    return rows
+
+
 def evaluate_model(model_path: str | Path, data_dir: str | Path, ok_class: str | None = None,
                    progress: bool = True) -> dict:
     """Run a MoldPilot ONNX model over a labelled folder; DatasetError/CardError for unusable input.
@@ -86,12 +111,9 @@ def evaluate_model(model_path: str | Path, data_dir: str | Path, ok_class: str |
                            f"know (its defect classes: {', '.join(model_defects)}); rename or remove them")
     to_model = [card.class_names.index(card.ok_class)] + [
         card.class_names.index(model_defects[0] if anomaly_only else c) for c in data.class_names[1:]]
-    height, width = card.input.height_width
-    if height != width:
-        raise CardError(f"{model_path}: input {width}x{height} is not square; eval supports square inputs")
     classifier = card.output("classifier")
-    probs, readable = run_images(session(model_path), data.paths, height, output=classifier.name,
-                                 desc="eval", progress=progress)
+    probs, readable = run_images(session(model_path), data.paths, card.input.height_width,
+                                 output=classifier.name, desc="eval", progress=progress)
     if not readable.any():
         raise DatasetError(f"none of the {len(data.paths)} images in {data.root} could be read")
     if probs.ndim != 3 or probs.shape[2] != len(card.class_names):
@@ -101,6 +123,15 @@ def evaluate_model(model_path: str | Path, data_dir: str | Path, ok_class: str |
     unreadable = [str(p) for p, ok in zip(data.paths, readable, strict=True) if not ok]
     ok_index = card.class_names.index(card.ok_class)
     result = metrics(labels, probs[0], card.threshold, card.class_names, ok_index)
-    result.update(model=str(model_path), data=str(data.root), unreadable=len(unreadable),
-                  unreadable_files=unreadable)
+    at_half = metrics(labels, probs[0], 0.5, card.class_names, ok_index)
+    folder_labels = data.labels[readable]
+    p_defect = 1.0 - probs[0][:, ok_index]
+    target = card.validation.get("target_escape", card.training.get("target_escape", 0.005))
+    result.update(
+        model=str(model_path), data=str(data.root), unreadable=len(unreadable), unreadable_files=unreadable,
+        at_0_5={k: at_half[k] for k in SIDE_BY_SIDE},
+        per_class=per_class(folder_labels, p_defect, {"at_threshold": card.threshold, "at_0_5": 0.5},
+                            data.class_names),
+        readiness=readiness(folder_labels, p_defect, card.threshold, data.class_names, target,
+                            card.validation.get("max_false_reject", MAX_FALSE_REJECT), basis="eval"))
     return result

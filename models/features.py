@@ -1,9 +1,10 @@
 """Run an ONNX graph over image files in batches: decode, resize, augment, infer, with a progress bar.
 
-Augmentation is a fixed set of views of each image (flips and a quarter turn): mold parts and castings
-show up in any orientation, and on the casting photos training on these views gained accuracy (see
-models/backbone/mobilenet_v2_features.json `selection`). Test-time averaging of the same views gained
-nothing measurable at 160 px there and would cost 4x inference, so the shipped graph sees one view.
+Augmentation is a fixed set of views of each image (flips, half and quarter turn): mold parts and
+castings show up in any orientation, and on the casting photos training on these views gained accuracy
+(see models/backbone/mobilenet_v2_features.json `selection`). Whether the shipped graph also averages
+the flip views at test time is decided per data set by cross-validation (models/selection.py
+`choose_test_views`): it costs 4x inference.
 """
 
 from __future__ import annotations
@@ -16,16 +17,20 @@ import onnx
 import onnxruntime as ort
 from tqdm import tqdm
 
-from models.dataset import load_image
+from models.dataset import Size, load_image
 
 View = Callable[[np.ndarray], np.ndarray]
 IDENTITY: dict[str, View] = {"identity": lambda a: a}
-TRAIN_VIEWS: dict[str, View] = {
+# The views of models/flip_views.py (test-time averaging in the graph): they keep any input's shape.
+FLIP_VIEWS: dict[str, View] = {
     "identity": lambda a: a,
     "hflip": lambda a: a[:, ::-1],
     "vflip": lambda a: a[::-1],
-    "rot90": lambda a: np.rot90(a),
+    "rot180": lambda a: a[::-1, ::-1],
 }
+# Square inputs also train on a quarter turn (parts in any orientation); it would change an oblong
+# input's shape, so oblong inputs train on the flip views alone.
+TRAIN_VIEWS: dict[str, View] = {**FLIP_VIEWS, "rot90": lambda a: np.rot90(a)}
 BATCH = 32
 
 
@@ -40,7 +45,7 @@ def session(model: onnx.ModelProto | str | Path, threads: int = 0) -> ort.Infere
 def run_images(
     sess: ort.InferenceSession,
     paths: Sequence[Path],
-    size: int,
+    size: Size,
     views: dict[str, View] = IDENTITY,
     output: str | None = None,
     desc: str = "images",
@@ -70,3 +75,11 @@ def run_images(
     shape = sess.get_outputs()[[o.name for o in sess.get_outputs()].index(name)].shape
     empty = np.zeros((0, *[d if isinstance(d, int) else 0 for d in shape[1:]]), np.float32)
     return np.stack([np.concatenate(c) if c else empty for c in chunks]), readable
+
+
+def run_arrays(sess: ort.InferenceSession, images: np.ndarray, output: str | None = None) -> np.ndarray:
+    """Output `output` (default: the first) for images already in memory, uint8 [N, H, W, 3], in batches."""
+    name = output or sess.get_outputs()[0].name
+    in_name = sess.get_inputs()[0].name
+    return np.concatenate([sess.run([name], {in_name: images[start:start + BATCH]})[0]
+                           for start in range(0, len(images), BATCH)])

@@ -37,7 +37,9 @@ from models.card import InputSpec, ModelCard, OutputSpec, ResizeSpec, save_model
 from models.dataset import MIN_IMAGES_PER_CLASS, Dataset, DatasetError, scan
 from models.evaluate import metrics
 from models.features import run_images, session
+from models.good_only_choice import choose_good_only
 from models.graph import MEAN, STD, backbone_card
+from models.operating_point import MAX_FALSE_REJECT, choose_threshold
 from models.padim import fit_design_subspace, fit_gaussians, pooled, remove_design, score_images
 from models.padim_graph import (
     EMBEDDING,
@@ -50,7 +52,8 @@ from models.padim_graph import (
     stored_design,
     with_statistics,
 )
-from models.trainer import DEFAULT_SIZE, choose_threshold
+from models.readiness import readiness
+from models.trainer import DEFAULT_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +111,7 @@ def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok",
                     score_source: ScoreSource = "global", max_train_images: int = 2000,
                     progress: bool = True, name: str | None = None, threads: int = 0,
                     quantized: onnx.ModelProto | None = None, design_components: int = 0,
-                    grey: bool = False) -> dict:
+                    grey: bool = False, auto: bool = False) -> dict:
     """Train and save a good-only MODEL.onnx + MODEL.card.json; returns a summary.
 
     DatasetError for unusable data. `threads` as in models.trainer.train. `quantized`: a good-only graph
@@ -116,7 +119,8 @@ def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok",
     that backbone computes, keeping its trunk and its design subspace (the "refit" in models/quantize.py).
     `design_components` > 0: remove the good parts' top principal components of the whole embedding map
     before the Gaussians (models/padim.py, "design subspace"); `grey`: the backbone sees brightness-
-    normalised grey (models/graph.py).
+    normalised grey (models/graph.py). `auto`: size, channels and score source chosen from the data
+    (models/good_only_choice.py), replacing `size`, `n_channels` and `score_source`.
     """
     started = time.perf_counter()
     data = scan(data_dir, ok_class, min_classes=1)
@@ -125,6 +129,13 @@ def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok",
                            f"training needs at least {MIN_IMAGES_PER_CLASS} good images")
     train_index, val_index = split_good(data, val_fraction, max_train_images, seed)
     channels = np.sort(np.random.default_rng(seed).permutation(TAP_CHANNELS_TOTAL)[:n_channels])
+    choice = None
+    if auto:
+        val_defect = data.labels[val_index] != 0
+        choice = choose_good_only([data.paths[i] for i in train_index],
+                                  [data.paths[i] for i in val_index[~val_defect]],
+                                  [data.paths[i] for i in val_index[val_defect]], seed, threads, progress)
+        size, score_source, channels = choice["size"], choice["score_source"], np.array(choice["channels"])
     trunk = embedding_graph(size, channels, grey) if quantized is None else embedding_part(quantized)
     extractor = session(trunk, threads)
     train_paths = [data.paths[i] for i in train_index]
@@ -176,7 +187,9 @@ def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok",
                          class_names)
     reference = {"anomaly_score": val_score, "heatmap": normalise(val_maps, *map_scale)}
     validation.update(threshold_rule=cal["rule"], threshold_resolved=cal["resolved"],
-                      onnx_vs_numpy_max_abs=_check_graph(model, val_paths, size, reference))
+                      onnx_vs_numpy_max_abs=_check_graph(model, val_paths, size, reference),
+                      readiness=readiness(val_labels, val_score, CARD_THRESHOLD, class_names, target_escape,
+                                          MAX_FALSE_REJECT, basis="val"))
     cells = size // 8
     backbone = backbone_card()
     card = ModelCard(
@@ -224,6 +237,7 @@ def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok",
             "parameter_bytes": image_gaussians.nbytes + map_gaussians.nbytes
                                + (0 if design is None else design.nbytes),
             "train_embedding_bytes": int(train_emb.nbytes),
+            "auto_choice": choice,
         },
         validation=validation,
         provenance={"backbone": backbone["truncation"], **backbone["provenance"],

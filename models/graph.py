@@ -29,6 +29,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from models.dataset import Size, height_width
+
 BACKBONE_DIR = Path(__file__).resolve().parent / "backbone"
 BACKBONE_ONNX = BACKBONE_DIR / "mobilenet_v2_features.onnx"
 BACKBONE_CARD = BACKBONE_DIR / "mobilenet_v2_features.json"
@@ -72,7 +74,7 @@ def _grey_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
     ]
 
 
-def _trunk(size: int, grey: bool = False) -> tuple[onnx.ModelProto, list[str]]:
+def _trunk(size: Size, grey: bool = False) -> tuple[onnx.ModelProto, list[str]]:
     """Backbone with a uint8 `image` input and pre-processing in front; returns it and the tap names.
 
     grey: the backbone sees brightness-normalised grey instead of colour (`_grey_nodes`).
@@ -100,16 +102,19 @@ def _trunk(size: int, grey: bool = False) -> tuple[onnx.ModelProto, list[str]]:
     del graph.node[:]
     graph.node.extend(nodes)
     del graph.input[:]
-    graph.input.append(helper.make_tensor_value_info(INPUT, TensorProto.UINT8, ["N", size, size, 3]))
+    height, width = height_width(size)
+    graph.input.append(helper.make_tensor_value_info(INPUT, TensorProto.UINT8, ["N", height, width, 3]))
     pooled: dict[str, list[str]] = {kind: [] for kind in POOLINGS}
     for tap, stride in zip(taps, _tap_strides(), strict=True):
-        # Quadrant side in cells (an odd map drops its last row).
-        half = max(1, -(-size // stride) // 2)
+        # Two windows per axis: stride = half the cells, window = the rest, so an odd count (25 cells at
+        # 400 px) shares its middle cell between the halves instead of making a third window.
+        cells = [-(-side // stride) for side in (height, width)]
+        half = [max(1, n // 2) for n in cells]
+        window = [max(1, n - h) for n, h in zip(cells, half, strict=True)]
         graph.node.extend([
             helper.make_node("ReduceMean", [tap], [f"{tap}_avg"], axes=[2, 3], keepdims=0),
             helper.make_node("ReduceMax", [tap], [f"{tap}_max"], axes=[2, 3], keepdims=0),
-            helper.make_node("AveragePool", [tap], [f"{tap}_q4"], kernel_shape=[half, half],
-                             strides=[half, half]),
+            helper.make_node("AveragePool", [tap], [f"{tap}_q4"], kernel_shape=window, strides=half),
             helper.make_node("Flatten", [f"{tap}_q4"], [f"{tap}_quadrants"], axis=1),  # channel-major
         ])
         for kind in POOLINGS:
@@ -120,8 +125,8 @@ def _trunk(size: int, grey: bool = False) -> tuple[onnx.ModelProto, list[str]]:
     return model, taps
 
 
-def feature_graph(size: int) -> onnx.ModelProto:
-    """image uint8 [N, size, size, 3] BGR -> `features` float32 [N, K] (pooled taps, concatenated)."""
+def feature_graph(size: Size) -> onnx.ModelProto:
+    """image uint8 [N, height, width, 3] BGR -> `features` float32 [N, K] (pooled taps, concatenated)."""
     model, _ = _trunk(size)
     model.graph.output.append(helper.make_tensor_value_info(FEATURES, TensorProto.FLOAT, ["N", None]))
     onnx.checker.check_model(model)
@@ -150,7 +155,25 @@ def tap_weight(weight: np.ndarray, tap: int) -> np.ndarray:
     return total
 
 
-def model_graph(size: int, weight: np.ndarray, bias: np.ndarray, ok_index: int = 0) -> onnx.ModelProto:
+def feature_columns(taps: tuple[int, ...], poolings: tuple[str, ...]) -> np.ndarray:
+    """Indices into `features` of the given taps (0 = feat_b3 ... 3 = feat_b13) under the given poolings.
+
+    The layout is pooling-major (`_trunk`): for each pooling in POOLINGS, every tap's channels times the
+    values that pooling gives per channel.
+    """
+    channels = tap_channels()
+    columns: list[np.ndarray] = []
+    start = 0
+    for kind in POOLINGS:
+        per = _POOLED_PER_CHANNEL[kind]
+        for tap, n in enumerate(channels):
+            if kind in poolings and tap in taps:
+                columns.append(np.arange(start, start + per * n))
+            start += per * n
+    return np.concatenate(columns)
+
+
+def model_graph(size: Size, weight: np.ndarray, bias: np.ndarray, ok_index: int = 0) -> onnx.ModelProto:
     """The shipped graph: `probs` [N, C] and `heatmap` [N, h, w] from a linear head (weight [C, K])."""
     model, taps = _trunk(size)
     graph = model.graph
@@ -183,10 +206,11 @@ def model_graph(size: int, weight: np.ndarray, bias: np.ndarray, ok_index: int =
         helper.make_node("Mul", ["cam_norm", "p_def3"], ["heatmap"]),
     ]
     graph.node.extend(nodes)
-    h = -(-size // 16)  # deepest tap has stride 16 (ceil for odd sizes, as the stride-2 convs pad)
+    # deepest tap has stride 16 (ceil for odd sizes, as the stride-2 convs pad)
+    cells = [-(-side // 16) for side in height_width(size)]
     graph.output.extend([
         helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", n_classes]),
-        helper.make_tensor_value_info("heatmap", TensorProto.FLOAT, ["N", h, h]),
+        helper.make_tensor_value_info("heatmap", TensorProto.FLOAT, ["N", *cells]),
     ])
     onnx.checker.check_model(model)
     return model

@@ -27,6 +27,7 @@ def _eval(args: argparse.Namespace) -> int:
     from models.card import CardError
     from models.dataset import DatasetError
     from models.evaluate import evaluate_model
+    from models.readiness import readiness_text
 
     load_checked(Path(args.model))  # the check run, replay and doctor make: a tampered model is refused
     try:
@@ -49,8 +50,14 @@ def _eval(args: argparse.Namespace) -> int:
 
     print(f"{result['model']} on {result['data']}: n={result['n']} (ok {result['n_ok']}, "
           f"defective {result['n_defective']}), threshold {result['threshold']:.4f}")
-    print(f"accuracy {fmt(result['accuracy'])}  escape_rate {fmt(result['escape_rate'])}  "
-          f"false_reject_rate {fmt(result['false_reject_rate'])}  auroc {fmt(result['auroc'])}")
+    print(f"auroc {fmt(result['auroc'])}")
+    print(f"{'':<20}{'at threshold':>14}{'at P>=0.5':>12}")
+    for key in ("accuracy", "escape_rate", "false_reject_rate", "class_accuracy"):
+        print(f"{key:<20}{fmt(result[key]):>14}{fmt(result['at_0_5'][key]):>12}")
+    print("judged right per class (ok: passed, defect: rejected)")
+    for row in result["per_class"]:
+        print(f"  {row['class']:<18}{'n=' + str(row['n']):>8}{fmt(row['at_threshold']):>14}"
+              f"{fmt(row['at_0_5']):>12}")
     names = result["class_names"]
     width = max(len(n) for n in names) + 2
     print("confusion (rows true, columns predicted)")
@@ -61,4 +68,5 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"wrote {result['overlays']} overlay(s) to {args.overlays}")
     if result["unreadable"]:
         print(f"skipped {result['unreadable']} unreadable file(s): " + ", ".join(result["unreadable_files"]))
+    print(readiness_text(result["readiness"]))
     return 0

@@ -13,13 +13,21 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser(
         "train", help="train a defect model (ONNX + card) on DATA_DIR/<class>/*.png",
         description="Pretrained MobileNetV2 features + a logistic-regression head, exported as one ONNX "
-                    "graph with its card; the threshold is set on a validation split for --target-escape.")
+                    "graph with its card. Size, taps and pooling are chosen by cross-validation on DATA_DIR; "
+                    "the threshold is set and verified on out-of-fold scores of every image.")
     parser.add_argument("data_dir", metavar="DATA_DIR", help="one sub-folder of images per class")
     parser.add_argument("--out", required=True, metavar="MODEL.onnx", help="model to write (+ .card.json)")
     parser.add_argument("--ok-class", default="ok", help="folder name of the good parts (default: ok)")
     parser.add_argument("--target-escape", type=float, default=0.005,
                         help="highest share of defective parts passed as OK on validation (default 0.005)")
-    parser.add_argument("--val-fraction", type=float, default=0.2, help="share held out for validation")
+    parser.add_argument("--max-false-reject", type=float, default=0.01,
+                        help="highest share of good parts rejected: caps the threshold when the escape "
+                             "target cannot be verified (default 0.01)")
+    parser.add_argument("--size", type=int, default=None, metavar="PX",
+                        help="input size in pixels instead of the automatic choice (160, 224, 320 tried)")
+    parser.add_argument("--val-fraction", type=float, default=0.2,
+                        help="good-only: share of good images held out for validation (supervised mode "
+                             "scores every image by k-fold cross-validation instead)")
     parser.add_argument("--seed", type=int, default=0, help="split and head seed (default 0)")
     parser.add_argument("--mode", choices=["supervised", "good-only"], default="supervised",
                         help="supervised (every class labelled) or good-only (only the ok folder is needed; "
@@ -28,13 +36,15 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     good.add_argument("--ok-quantile", type=float, default=0.995,
                       help="threshold = this quantile of good validation scores when there are no defect "
                            "images (default 0.995)")
-    good.add_argument("--channels", type=int, default=100,
-                      help="embedding channels kept of 216 (default 100)")
+    good.add_argument("--channels", type=int, default=None,
+                      help="embedding channels kept of 216 (default: chosen with the taps and --score from "
+                           "the data; 100 when --score or --size is given)")
     good.add_argument("--groups", type=int, default=1,
                       help="k-means groups of good parts, one Gaussian set each (default 1)")
-    good.add_argument("--score", choices=["global", "local"], default="global",
+    good.add_argument("--score", choices=["global", "local"], default=None,
                       help="image score from the global-average Gaussian (parts at any rotation) or the "
-                           "heatmap's peak (aligned parts, small defects); default global")
+                           "heatmap's peak (aligned parts, small defects); default: chosen from the data "
+                           "(global when --channels or --size is given)")
     good.add_argument("--design-components", type=int, default=0, metavar="K",
                       help="remove the good parts' top K principal components of the whole feature map "
                            "before the Gaussians: for parts of many designs in one model (default 0: off)")
@@ -46,25 +56,38 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from models.dataset import DatasetError
+    from models.readiness import readiness_text
     from models.trainer import train
 
     if not 0.0 <= args.target_escape < 1.0:
         raise DataError(f"--target-escape must be in [0, 1), got {args.target_escape}")
-    common = {"ok_class": args.ok_class, "target_escape": args.target_escape,
-              "val_fraction": args.val_fraction, "seed": args.seed, "progress": sys.stderr.isatty()}
+    if not 0.0 <= args.max_false_reject <= 1.0 or not 0.0 < args.val_fraction < 1.0:
+        raise DataError("--max-false-reject must be in [0, 1] and --val-fraction between 0 and 1, got "
+                        f"{args.max_false_reject} and {args.val_fraction}")
+    if args.size is not None and not 32 <= args.size <= 1024:
+        raise DataError(f"--size must be between 32 and 1024 pixels, got {args.size}")
+    common = {"ok_class": args.ok_class, "target_escape": args.target_escape, "seed": args.seed,
+              "progress": sys.stderr.isatty()}
     try:
         if args.mode == "good-only":
             from models.good_only import train_good_only
+            from models.trainer import DEFAULT_SIZE
 
-            if (not 0.0 < args.ok_quantile < 1.0 or not 1 <= args.channels <= 216 or args.groups < 1
-                    or args.design_components < 0):
-                raise DataError("good-only needs 0 < --ok-quantile < 1, 1 <= --channels <= 216, "
+            channels = 100 if args.channels is None else args.channels
+            if (not 0.0 < args.ok_quantile < 1.0 or not 1 <= channels <= 216 or args.groups < 1
+                    or args.design_components < 0 or (args.size or 16) % 16):
+                raise DataError("good-only needs 0 < --ok-quantile < 1, 1 <= --channels <= 216, --size a "
+                                "multiple of 16, "
                                 "--groups >= 1 and --design-components >= 0")
             summary = train_good_only(args.data_dir, args.out, ok_quantile=args.ok_quantile,
-                                      n_channels=args.channels, n_groups=args.groups, score_source=args.score,
-                                      design_components=args.design_components, grey=args.grey, **common)
+                                      n_channels=channels, n_groups=args.groups,
+                                      score_source=args.score or "global", size=args.size or DEFAULT_SIZE,
+                                      auto=args.channels is None and args.score is None and args.size is None,
+                                      design_components=args.design_components, grey=args.grey,
+                                      val_fraction=args.val_fraction, **common)
         else:
-            summary = train(args.data_dir, args.out, **common)
+            summary = train(args.data_dir, args.out, max_false_reject=args.max_false_reject, size=args.size,
+                            **common)
     except DatasetError as exc:
         raise DataError(str(exc)) from exc
     if args.json:
@@ -76,9 +99,14 @@ def _train(args: argparse.Namespace) -> int:
     if summary["unreadable_files"]:
         print(f"skipped     {len(summary['unreadable_files'])} unreadable file(s): "
               + ", ".join(summary["unreadable_files"]))
+    chosen = summary["training"].get("selection") or summary["training"].get("auto_choice")
+    if chosen:
+        keys = [k for k in ("height_width", "size", "features", "taps", "score_source") if k in chosen]
+        print("settings    " + ", ".join(f"{k} {chosen[k]}" for k in keys) + " (chosen from the data)")
     note = val.get("threshold_note") or val["threshold_rule"]
     print(f"threshold   {summary['threshold']:.4f} on P(defect): {note}")
     figures = " ".join(f"{key}={'n/a' if val[key] is None else format(val[key], '.4f')}"
                        for key in ("accuracy", "escape_rate", "false_reject_rate", "auroc"))
-    print(f"validation  n={val['n']} {figures}")
+    print(f"validation  n={val['n']} {figures}" + (f" ({val['basis']})" if "basis" in val else ""))
+    print(readiness_text(val["readiness"]))
     return 0

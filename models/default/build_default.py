@@ -56,7 +56,8 @@ from models.evaluate import metrics
 from models.features import session
 from models.flip_views import average_flips, one_view_of
 from models.graph import MEAN, STD, backbone_card
-from models.trainer import DEFAULT_SIZE, choose_threshold
+from models.operating_point import choose_threshold
+from models.trainer import DEFAULT_SIZE
 from sim.dataset import render_item
 from sim.defects import DEFECT_NAMES
 from sim.footage import mjpg_round_trip

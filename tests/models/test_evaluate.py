@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 from edge.cli import main
 from models.card import ModelCard, save_model
 from models.evaluate import auroc, metrics
-from models.trainer import choose_threshold
+from models.operating_point import choose_threshold, defects_needed, interval, upper_bound
 from tests.tiny_model import tamper, write_noise_images
 
 CLASSES = ["ok", "burn", "flash"]
@@ -46,22 +46,44 @@ def test_auroc_matches_sklearn_with_ties() -> None:
     assert auroc(np.zeros(3, bool), np.zeros(3)) is None
 
 
-def test_threshold_allows_the_target_number_of_escapes() -> None:
-    p_def = np.concatenate([np.linspace(0.3, 1.0, 400), np.linspace(0.0, 0.2, 100)])
-    defective = np.arange(500) < 400
-    choice = choose_threshold(p_def, defective, 0.005)  # 400 defective: 2 escapes allowed
-    assert choice["resolved"]
-    assert (p_def[defective] < choice["threshold"]).sum() == 2
-    assert choice["threshold"] == pytest.approx(np.sort(p_def[defective])[2])
+def test_threshold_allows_the_escapes_the_upper_bound_can_vouch_for() -> None:
+    p_def = np.concatenate([np.linspace(0.3, 1.0, 1400), np.linspace(0.0, 0.2, 100)])
+    defective = np.arange(1500) < 1400
+    # 1,400 defects at a 0.5 % target: 2 escapes give a 95 % upper bound of 0.0049, 3 give 0.0056
+    choice = choose_threshold(p_def, defective, 0.005)
+    assert choice["resolved"] and not choice["capped"] and choice["defects_needed"] is None
+    assert (p_def[defective] < choice["threshold"]).sum() == 2 == choice["escapes"]
+    assert upper_bound(2, 1400) <= 0.005 < upper_bound(3, 1400)
 
 
-def test_threshold_unresolvable_target_says_so() -> None:
+def test_threshold_unverifiable_target_says_how_many_defects() -> None:
     p_def = np.array([0.9, 0.7, 0.8, 0.1, 0.2])
     choice = choose_threshold(p_def, np.array([True, True, True, False, False]), 0.005)
     assert not choice["resolved"]
-    assert choice["threshold"] == 0.7  # the lowest defective score: zero escapes on validation
-    assert "cannot be verified" in choice["note"] and "n >= 200" in choice["note"]
+    assert choice["threshold"] == 0.7  # the lowest defective score: zero escapes
+    # zero escapes in n verify 0.5 % once 1 - 0.05 ** (1 / n) <= 0.005: n >= 598
+    assert choice["defects_needed"] == 598 == defects_needed(0.0, 0.005)
+    assert "cannot verify" in choice["note"] and "598" in choice["note"]
     assert choose_threshold(p_def, np.array([True, True, True, False, False]), 0.0)["threshold"] == 0.7
+
+
+def test_false_reject_cap_raises_an_unverifiable_threshold() -> None:
+    # 10 defects (cannot verify 0.5 %), the lowest at 0.05 below most good scores
+    p_def = np.concatenate([np.linspace(0.05, 1.0, 10), np.linspace(0.0, 0.5, 100)])
+    defective = np.arange(110) < 10
+    loose = choose_threshold(p_def, defective, 0.005)
+    assert loose["false_rejects"] == 90  # every good part above 0.05: what issue 18 complained of
+    capped = choose_threshold(p_def, defective, 0.005, max_false_reject=0.05)
+    assert capped["capped"] and capped["false_rejects"] == 5 and not capped["resolved"]
+    assert capped["escapes"] == int((p_def[:10] < capped["threshold"]).sum()) > 0
+    assert "--max-false-reject" in capped["note"]
+
+
+def test_clopper_pearson_bounds() -> None:
+    assert upper_bound(0, 598) <= 0.005 < upper_bound(0, 597)
+    low, high = interval(3, 100)
+    assert low == pytest.approx(0.00622, abs=1e-4) and high == pytest.approx(0.08518, abs=1e-4)
+    assert interval(0, 0) == (0.0, 1.0)
 
 
 def brightness_model(path: Path, size: int = 32) -> Path:
@@ -115,6 +137,25 @@ def test_eval_of_a_model_with_known_outputs(tmp_path: Path, capsys: pytest.Captu
     assert r["confusion"] == [[2, 1, 0], [1, 2, 0], [0, 1, 0]]
     # 12 (defective, good) pairs; 100 ranks below 200/255 and 180 below 200: 10 of 12 in order
     assert r["auroc"] == pytest.approx(10 / 12)
+    assert r["at_0_5"]["accuracy"] == r["accuracy"]  # the card's threshold is 0.5 here
+    assert r["per_class"] == [{"class": "good", "n": 3, "at_threshold": 2 / 3, "at_0_5": 2 / 3},
+                              {"class": "burn", "n": 3, "at_threshold": 2 / 3, "at_0_5": 2 / 3},
+                              {"class": "flash", "n": 1, "at_threshold": 1.0, "at_0_5": 1.0}]
+    assert r["readiness"]["verdict"] == "NOT READY" and r["readiness"]["basis"] == "eval"
+
+
+def test_eval_prints_both_thresholds_per_class_and_the_verdict(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    model = brightness_model(tmp_path / "brightness.onnx")
+    for cls, values in {"good": [20, 40, 200], "burn": [220, 100]}.items():
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for i, v in enumerate(values):
+            cv2.imwrite(str(tmp_path / "data" / cls / f"{i}.png"), np.full((48, 48, 3), v, np.uint8))
+    assert main(["eval", str(model), str(tmp_path / "data")]) == 0
+    out = capsys.readouterr().out
+    assert "at threshold" in out and "at P>=0.5" in out
+    assert "burn" in out and "n=2" in out
+    assert "Verdict: NOT READY (the 5 images given)" in out and "판정: 준비 안 됨" in out
 
 
 def test_eval_refuses_a_tampered_model_as_run_does(tiny_model: Path, tmp_path: Path, capsys) -> None:

@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import pytest
@@ -15,7 +16,8 @@ from edge.cli import main
 from models.card import graph_sha256, load_sidecar, read_card
 from models.features import run_images, session
 from models.graph import feature_graph, model_graph, tap_channels, tap_weight
-from tests.models.synthetic_parts import write_parts
+from models.selection import candidate_shapes
+from tests.models.synthetic_parts import draw_part, write_parts
 
 # Stated floors: these parts have clear defects; the trained model reaches 1.0 on them, the floor
 # leaves room for a changed seed without letting a broken pipeline (chance = 0.33 / 0.5) pass.
@@ -46,7 +48,13 @@ def test_train_summary_card_and_unreadable_file(trained: tuple[Path, dict, Path]
     assert card.sha256 == graph_sha256(onnx.load(str(model)))
     assert card.class_names == ["ok", "notch", "spot"] and card.ok_class == "ok"
     assert card.threshold == pytest.approx(summary["threshold"])
-    assert card.input.name == "image" and card.input.shape == [None, 160, 160, 3]
+    height, width = card.training["selection"]["height_width"]  # chosen by CV (models/selection.py)
+    assert height == width and height in (160, 224, 320)  # square images: squares only
+    assert card.training["selection"]["candidates"]
+    assert card.input.name == "image" and card.input.shape == [None, height, width, 3]
+    assert card.training["latency_ms_per_crop_1_thread"] > 0
+    # the threshold comes from out-of-fold scores of every readable training image
+    assert card.validation["n"] == 90 and "5-fold" in card.validation["basis"]
     assert card.provenance["weights"] == "mobilenet_v2-b0353104.pth"
     assert "BSD-3-Clause" in card.provenance["licence"]
 
@@ -57,10 +65,12 @@ def test_model_outputs_follow_the_contract(trained: tuple[Path, dict, Path],
     data = write_parts(tmp_path, 4, 5)
     paths = sorted(data.glob("*/*.png"))
     sess = session(model)
-    probs, _ = run_images(sess, paths, 160, output="probs", progress=False)
-    heat, _ = run_images(sess, paths, 160, output="heatmap", progress=False)
+    size = read_card(model).input.height_width[0]
+    probs, _ = run_images(sess, paths, size, output="probs", progress=False)
+    heat, _ = run_images(sess, paths, size, output="heatmap", progress=False)
+    cells = -(-size // 16)
     assert probs.shape == (1, 12, 3) and np.allclose(probs[0].sum(axis=1), 1.0, atol=1e-5)
-    assert heat.shape == (1, 12, 10, 10) and heat.min() >= 0.0 and heat.max() <= 1.0
+    assert heat.shape == (1, 12, cells, cells) and heat.min() >= 0.0 and heat.max() <= 1.0
     p_defect = 1.0 - probs[0, :, 0]
     # the map is scaled by P(defect): its peak never exceeds it
     assert np.all(heat[0].max(axis=(1, 2)) <= p_defect + 1e-5)
@@ -105,3 +115,35 @@ def test_heatmap_weights_sum_every_pooling_of_the_deep_tap() -> None:
         weight[1, start:start + per * channels[3]] = 1.0
     assert np.all(tap_weight(weight, 3)[1] == 6.0) and not tap_weight(weight, 3)[0].any()
     assert not tap_weight(weight, 2).any()
+
+
+def test_too_few_defects_cannot_verify_and_is_not_ready(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """8 defect images cannot show a 0.5 % escape rate: train says so, in both languages, and the card too."""
+    data = write_parts(tmp_path / "data", 8, seed=4, classes=("ok", "spot"))
+    for i in range(8, 30):  # more good parts than defects, as on a real line
+        cv2.imwrite(str(data / "ok" / f"{i:03d}.png"), draw_part(np.random.default_rng(i), "ok"))
+    out = tmp_path / "few.onnx"
+    assert main(["train", str(data), "--out", str(out), "--size", "96"]) == 0
+    printed = capsys.readouterr().out
+    assert "Cannot verify the escape target of 0.50 %: 8 defect photos are too few" in printed
+    assert "Verdict: NOT READY" in printed and "판정: 준비 안 됨" in printed
+    assert "about 598 are needed (590 more)" in printed and "more photos of spot" in printed
+    card = read_card(out)
+    verdict = card.validation["readiness"]
+    assert verdict["verdict"] == "NOT READY" and not verdict["escape_verified"]
+    assert verdict["defects_needed"] == 598 and verdict["collect"][0]["class"] == "spot"
+    assert "cannot verify" in card.validation["threshold_note"]
+    assert card.validation["false_reject_rate"] <= 0.01  # the cap, not "reject most good parts"
+
+
+def test_oblong_inputs_get_candidates_of_their_aspect_and_a_working_graph(tmp_path: Path) -> None:
+    assert candidate_shapes((160, 224), 1.0) == [[(160, 160), (224, 224)]]
+    assert candidate_shapes((160, 224), 2.5) == [[(160, 160), (224, 224)], [(400, 160), (560, 224)]]
+    assert candidate_shapes((160,), 0.4)[1] == [(160, 400)]  # wide images: wide inputs
+    paths = sorted(write_parts(tmp_path, 2, 7).glob("*/*.png"))
+    features, _ = run_images(session(feature_graph((96, 48))), paths, (96, 48), progress=False)
+    weight = np.random.default_rng(0).normal(0, 0.05, (3, features.shape[-1])).astype(np.float32)
+    sess = session(model_graph((96, 48), weight, np.zeros(3, np.float32)))
+    heat, _ = run_images(sess, paths, (96, 48), output="heatmap", progress=False)
+    assert features.shape[-1] == 6 * sum(tap_channels()) and heat.shape == (1, 6, 6, 3)
