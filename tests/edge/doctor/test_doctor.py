@@ -118,7 +118,10 @@ def test_good_setup_passes_with_exit_0(tmp_path: Path, tiny_model: Path, broker:
     result = run_doctor(config, PASSWORD, "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     by_name = {r["name"]: r for r in json.loads(result.stdout)}
-    assert {n: r["status"] for n, r in by_name.items() if r["status"] not in ("PASS", "WARN")} == {}
+    # Everything configured passes; the health watch is not configured here (it needs a reference taken
+    # on the line: tests/edge/test_station_health.py checks it), so it alone is skipped.
+    assert {n: r["status"] for n, r in by_name.items() if r["status"] not in ("PASS", "WARN")} == {
+        "health watch": "SKIP"}
     assert by_name["clock"]["status"] in ("PASS", "WARN")  # NTP state may be unknown in a container
     assert "PLC_HEARTBEAT moving" in by_name["PLC heartbeat"]["detail"]
     model = by_name["model"]["detail"]
