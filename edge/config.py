@@ -249,6 +249,7 @@ class HealthSection(Section):
     fail_safe: list[HealthCondition] = Field(
         default_factory=list,
         description="conditions under which parts are sent NO_DECISION (error 9 HEALTH_FAULT), not judged")
+    sample_s: float = Field(default=1.0, gt=0, description="one frame at most this often to the checks")
 
     @field_validator("reference")
     @classmethod

@@ -167,7 +167,9 @@ class Station:
         if self.link is not None:
             sinks.append(PlcSink(self.link, {r.recipe_id: r.judge.class_names for r in self.recipes}))
         if self.health is not None:
-            sinks.append(HealthFeed(self.health, lambda: self.pipeline.latest_frame))
+            assert self.config.health is not None
+            sinks.append(HealthFeed(self.health, lambda: self.pipeline.latest_frame,
+                                    self.config.health.sample_s))
         return sinks
 
     def _health_watch(self) -> HealthWatch | None:

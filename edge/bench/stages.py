@@ -18,10 +18,11 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -30,6 +31,15 @@ import onnxruntime as ort
 RoiXywh = tuple[int, int, int, int]
 BARE_FRAMES = 32  # distinct pre-decoded frames cycled through by the bare stage (real pixels, in cache)
 WARM_RUNS = 3
+
+
+T = TypeVar("T")
+
+
+def fresh(fn: Callable[..., T], *args: Any) -> T:
+    """fn(*args) in a newly spawned interpreter: no thread pool, cache or child of an earlier stage."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
 
 
 def crops_of(frame: np.ndarray, rois: Sequence[RoiXywh], size_wh: tuple[int, int]) -> np.ndarray:
@@ -112,12 +122,14 @@ def naive_fps(model: Path, footage: Path, rois: Sequence[RoiXywh], out: Path, pe
     return frames / elapsed
 
 
-def replay_fps(model: Path, footage: Path) -> dict[str, Any]:
-    """(d): `moldpilot replay FOOTAGE --every-frame --speed max --json` in a child process; its `fps`
-    (frames judged per second, model load excluded), frames in/judged, and the child's peak RSS. Call it
-    from a process with no other children: RUSAGE_CHILDREN is the maximum over all of them."""
+def replay_fps(model: Path, footage: Path, config: Path | None = None) -> dict[str, Any]:
+    """(d): `moldpilot replay FOOTAGE --every-frame --speed max --json` in a child process (with
+    `--config` when given); its `fps` (frames judged per second, model load excluded), frames in/judged,
+    and the child's peak RSS. Call it from a process with no other children: RUSAGE_CHILDREN is the
+    maximum over all of them."""
     cmd = [sys.executable, "-m", "edge.cli", "--log-level", "WARNING", "replay", str(footage),
-           "--every-frame", "--speed", "max", "--json", "--model", str(model)]
+           "--every-frame", "--speed", "max", "--json", "--model", str(model),
+           *(["--config", str(config)] if config is not None else [])]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"replay failed ({done.returncode}): {done.stderr.strip()[-2000:]}")

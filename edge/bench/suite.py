@@ -25,18 +25,17 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import cv2
 import onnxruntime as ort
 
 from edge.bench import watchers
 from edge.bench.console_cost import WATCHERS, console_result, watched_replay_fps
+from edge.bench.health_cost import health_stage
 from edge.bench.latency import triggered_latency
-from edge.bench.stages import bare_fps, decode_fps, naive_fps, replay_fps
+from edge.bench.stages import bare_fps, decode_fps, fresh, naive_fps, replay_fps
 from sim.footage import FootageSettings, write_footage
 
 DEFAULT_SHOTS = 50  # 1000 frames of 4-cavity footage
@@ -46,15 +45,6 @@ TRIGGERS = 150
 TRIGGER_GAP_S = 0.03  # idle time before each trigger, after the previous one was answered
 DEFAULT_ROUNDS = 3
 TARGETS = {"d_over_L": 0.85, "d_over_c": 1.3, "latency_p99_ms": 5.0, "peak_rss_mb": 400.0}
-
-T = TypeVar("T")
-
-
-def fresh(fn: Callable[..., T], *args: Any) -> T:
-    """fn(*args) in a newly spawned interpreter: no thread pool, cache or child of an earlier stage."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
-
 
 def run_suite(
     model: Path,
@@ -122,15 +112,18 @@ def console_stage(model: Path, footage: Path, rois: Any, fps: float, rounds: int
     return console_result(runs["plain"], runs["watched"], latency, watched)
 
 
-def run_console_only(model: Path, shots: int = DEFAULT_SHOTS, seed: int = DEFAULT_SEED, rounds: int = 1,
-                     progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """`moldpilot bench --console-only`: the console stage alone, on the suite's footage."""
+def run_one_stage(stage: str, model: Path, shots: int = DEFAULT_SHOTS, seed: int = DEFAULT_SEED,
+                  rounds: int = 1, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """`moldpilot bench --console-only` / `--health-only`: that stage alone, on the suite's footage."""
     with tempfile.TemporaryDirectory(prefix="moldpilot-bench-") as tmp:
         footage = Path(tmp) / "bench.avi"
         progress(f"writing {shots} shots of 4-cavity footage (seed {seed})")
         timeline = write_footage(footage, FootageSettings(shots=shots, seed=seed, cavities=4))
         load_before = os.getloadavg()[0]
-        result = console_stage(model, footage, timeline.rois_xywh, timeline.fps, rounds, progress)
+        if stage == "health":
+            result = health_stage(model, footage, timeline, rounds, Path(tmp), progress)
+        else:
+            result = console_stage(model, footage, timeline.rois_xywh, timeline.fps, rounds, progress)
     return {**result, "model": str(model), "frames": timeline.frame_count,
             "cores": len(os.sched_getaffinity(0)),
             "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)]}

@@ -27,12 +27,14 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--console-only", action="store_true",
                         help="only the console's cost: replay and triggered latency without and with three "
                              "headless browsers on the live view")
+    parser.add_argument("--health-only", action="store_true",
+                        help="only the health watch's cost: replay without and with a health: section")
     parser.set_defaults(func=_bench)
 
 
 def _bench(args: argparse.Namespace) -> int:
     from edge.bench.console_cost import format_console
-    from edge.bench.suite import format_table, run_console_only, run_suite
+    from edge.bench.suite import format_table, run_one_stage, run_suite
     from edge.commands.replay_cmd import default_model
 
     model = Path(args.model) if args.model else default_model()
@@ -45,8 +47,12 @@ def _bench(args: argparse.Namespace) -> int:
     def progress(step: str) -> None:
         print(step, file=sys.stderr, flush=True)
 
-    if args.console_only:
-        result = run_console_only(model, shots=args.shots, rounds=args.rounds, progress=progress)
+    if args.health_only:
+        result = run_one_stage("health", model, shots=args.shots, rounds=args.rounds, progress=progress)
+        table = (f"health watch: {result['fps_plain']} frames/s without, {result['fps_watched']} with, "
+                 f"ratio {result['ratio']} (target >= {result['target_ratio_min']})")
+    elif args.console_only:
+        result = run_one_stage("console", model, shots=args.shots, rounds=args.rounds, progress=progress)
         table = (format_console(result) if "skipped" not in result
                  else f"console stage skipped: {result['skipped']}")
     else:

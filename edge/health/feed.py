@@ -15,7 +15,7 @@ from edge.frame import Frame
 from edge.health.watch import HealthWatch
 from edge.verdict import ErrorCode, Verdict
 
-SAMPLE_S = 0.5  # at most two frames a second to the camera checks
+SAMPLE_S = 1.0  # at most one frame a second to the camera checks (a press cycles every 2 s or more)
 
 
 class HealthFeed:

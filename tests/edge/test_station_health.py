@@ -43,7 +43,7 @@ def test_a_knocked_camera_is_reported_to_the_plc_and_fails_safe(tiny_model: Path
             f"source: {{kind: file, uri: {footage}, mode: triggered}}\n"
             f"model: {{path: {tiny_model}}}\ndeadline_ms: 5000\n"
             f"plc: {{protocol: modbus-rtu, port: {cable.runtime_path}}}\n"
-            "health: {reference: health, fail_safe: [camera_moved]}\n",
+            "health: {reference: health, fail_safe: [camera_moved], sample_s: 0.3}\n",
             encoding="utf-8",
         )
         assert main(["health", "reference", "-c", str(config_path), "--shots", "10"]) == 0
