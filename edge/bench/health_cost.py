@@ -3,7 +3,8 @@
 Target: throughput within 2 %.
 
 The reference is taken from the footage's first shots, as `moldpilot health reference` takes it, so
-the watch runs every check it would run on a line (score drift stays off: no scores in the reference).
+the watch runs the checks it would run on a line (score drift stays off here: the bench's reference
+carries no model scores, which `health reference` adds).
 """
 
 from __future__ import annotations

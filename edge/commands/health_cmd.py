@@ -3,8 +3,8 @@ commissioning, from the configured source, into the folder of station.yaml `heal
 
 Frames of the loaded fixture, as the watch will see them on the line: a recording with its timeline
 gives the trigger frames of its first N shots; any other source gives N frames, one every
-`--every-s` seconds (take it while good parts run). Score drift needs the good parts' scores, which
-this command does not take: it is off until a reference carries them (the other checks are on).
+`--every-s` seconds (take it while good parts run). The station's model judges every cavity of those
+frames, and the scores of the parts it finds good are the score-drift check's reference distribution.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 from edge.config import StationConfig, load_config
 from edge.errors import ConfigError, DataError
 from edge.health.reference import Reference
-from edge.pipeline.build import cavities_of
+from edge.pipeline.build import cavities_of, judge_for, open_runner
 from edge.sources.factory import open_source
 from edge.station import recorded_rois
 from sim.timeline import load_timeline
@@ -46,9 +46,28 @@ def _reference(args: argparse.Namespace) -> int:
     if config.health is None:
         raise ConfigError(f"{args.config} has no health: section; add 'health: {{reference: var/health}}'")
     frames, rois = reference_frames(config, args.shots, args.every_s)
-    folder = Reference.build(frames, rois).save(Path(config.health.reference))
-    print(json.dumps({"reference": str(folder), "frames": len(frames), "cavities": len(rois)}), flush=True)
+    scores = good_scores(config, frames, rois)
+    folder = Reference.build(frames, rois, good_scores=scores).save(Path(config.health.reference))
+    print(json.dumps({"reference": str(folder), "frames": len(frames), "cavities": len(rois),
+                      "good_scores": len(scores)}), flush=True)
     return 0
+
+
+def good_scores(config: StationConfig, frames: list[np.ndarray],
+                rois: list[tuple[int, int, int, int]]) -> list[float]:
+    """P(defect) of every cavity of `frames` that the station's model (recipe 0) judges OK."""
+    runner = open_runner(config, len(rois), micro_batch=False)
+    try:
+        judge = judge_for(config, runner)
+        scores: list[float] = []
+        for frame in frames:
+            for slot, roi in enumerate(rois):
+                runner.preprocess_into(slot, frame, roi)
+            batch = judge.score(runner.infer(len(rois)).probs)
+            scores += [float(p) for p, ng in zip(batch.p_defect, batch.ng, strict=True) if not ng]
+    finally:
+        runner.close()
+    return scores
 
 
 def reference_frames(config: StationConfig, shots: int,
