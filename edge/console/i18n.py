@@ -127,6 +127,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "plc.peer_lost": ("Peer lost", "상대 끊김"),
     "plc.triggers": ("Triggers", "트리거"),
     "plc.last_trigger_age_s": ("Last trigger, seconds ago", "마지막 트리거 (초 전)"),
+    "plc.heartbeat_age_s": ("PLC heartbeat, seconds ago", "PLC 하트비트 (초 전)"),
     "plc.results_posted": ("Results posted", "보낸 결과"),
     "plc.results_acked": ("Results acknowledged", "확인된 결과"),
     "plc.pending": ("RESULTS_PENDING", "RESULTS_PENDING (대기 결과)"),

@@ -76,7 +76,8 @@ class AsciiLink:
             in_flight = len(self._in_flight)
         return {"protocol": "ascii", **counts, "in_flight": in_flight, "pending": self._results.qsize(),
                 "port_connected": self.port.connected, "port_reconnects": self.port.reconnects,
-                "peer_lost": self.peer.peer_lost, "noise": dict(self.peer.noise),
+                "peer_lost": self.peer.peer_lost, "heartbeat_age_s": round(self.peer.heard_age_s, 1),
+                "noise": dict(self.peer.noise),
                 "duplicates": self.peer.counts["duplicates"], "retransmits": self.peer.counts["retransmits"]}
 
     def close(self) -> None:

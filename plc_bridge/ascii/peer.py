@@ -60,6 +60,11 @@ class AsciiPeer:
         return self._peer_lost
 
     @property
+    def heard_age_s(self) -> float:
+        """Seconds since the line side last sent anything (a frame or its HB)."""
+        return time.monotonic() - self._last_rx_s
+
+    @property
     def closed(self) -> bool:
         return self._stop.is_set()
 

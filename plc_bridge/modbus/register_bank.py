@@ -136,6 +136,7 @@ class RegisterBank:
     def status(self) -> dict[str, object]:
         with self._lock:
             return {**self.counts, "fault": self._fault, "overrun": self._overrun,
+                    "heartbeat_age_s": round(self._clock_s() - self._plc_beat_s, 1),
                     "in_flight": len(self._in_flight), "pending": len(self._fifo) + self._valid,
                     "status_bits": self._regs[m.HR_STATUS]}
 
