@@ -19,8 +19,8 @@ CHART_WH = (520, 180)
 CAVITY_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 # What the links' status() calls report (plc_bridge/modbus/server.py, plc_bridge/ascii/link.py), in
 # the order shown; last_trigger_age_s is the console's own (the newest verdict's trigger).
-PLC_KEYS = ("protocol", "port_connected", "fault", "peer_lost", "heartbeat_age_s", "triggers", "last_trigger_age_s",
-            "results_posted", "results_acked", "pending", "in_flight", "overrun", "results_dropped",
+PLC_KEYS = ("protocol", "port_connected", "fault", "peer_lost", "heartbeat_age_s", "triggers",
+            "last_trigger_age_s", "results_posted", "results_acked", "pending", "in_flight", "overrun", "results_dropped",
             "port_reconnects")
 
 
