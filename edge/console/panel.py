@@ -20,7 +20,8 @@ CAVITY_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564
 # What the links' status() calls report (plc_bridge/modbus/server.py, plc_bridge/ascii/link.py), in
 # the order shown; last_trigger_age_s is the console's own (the newest verdict's trigger).
 PLC_KEYS = ("protocol", "port_connected", "fault", "peer_lost", "heartbeat_age_s", "triggers",
-            "last_trigger_age_s", "results_posted", "results_acked", "pending", "in_flight", "overrun", "results_dropped",
+            "last_trigger_age_s", "results_posted", "results_acked", "pending", "in_flight", "overrun",
+            "results_dropped",
             "port_reconnects")
 
 
