@@ -1,17 +1,20 @@
-"""The health watch in a running station: a knocked camera in real footage raises HR 114 CAMERA_MOVED
-and STATUS ERROR over a real pty Modbus link, turns verdicts into NO_DECISION (HEALTH_FAULT) where
-station.yaml makes it fail safe, and clears when the camera is back."""
+"""The health watch in a running station: each camera fault rendered into real footage sets its HR 114
+bit and STATUS ERROR over a real pty Modbus link within 5 shots, turns verdicts into NO_DECISION
+(HEALTH_FAULT) where station.yaml makes it fail safe, and clears when the fault ends."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
+import pytest
+
 from edge.cli import main
 from edge.commands.replay_cmd import default_model
 from edge.config import HealthSection, SourceSection, load_config
 from edge.doctor.health import check_health
 from edge.doctor.result import Status
+from edge.health.conditions import Condition
 from edge.health.reference import Reference
 from edge.station import Station
 from plc_bridge.modbus import register_map as m
@@ -20,61 +23,74 @@ from sim.footage import FootageSettings, write_footage
 from sim.pty_pair import PtyCable
 from sim.virtual_plc.modbus_master import VirtualModbusPlc
 from sim.virtual_plc.record import plan_from_timeline
-from tests.health_runs import SMALL_FOOTAGE
+from tests.health_runs import EXPECTED, SMALL_FOOTAGE
 from tests.waiting import wait_until
 
-FAULT_FIRST, FAULT_LAST, SHOTS = 14, 19, 26
+FAULT_FIRST, FAULT_LAST, SHOTS = 12, 16, 22
 CYCLE_S = 0.7  # the PLC's rhythm: longer than the feed's sampling interval, so every shot is checked
 
 
-def test_a_knocked_camera_is_reported_to_the_plc_and_fails_safe(tiny_model: Path, tmp_path: Path) -> None:
+def run_line(tmp_path: Path, model: Path, fault: str, fail_safe: str) -> tuple[list[int], list[int], Station]:
+    """Footage with `fault` from shot FAULT_FIRST to FAULT_LAST, its reference from shots 1-10, then a
+    station judging every shot for the virtual PLC over a pty Modbus link at the press's rhythm.
+    Returns HR 114 and STATUS as the PLC read them after each shot, and the closed station."""
     footage = tmp_path / "line.avi"
-    write_footage(
-        footage,
-        FootageSettings(
-            shots=SHOTS,
-            seed=21,
-            **SMALL_FOOTAGE,  # type: ignore[arg-type]
-            faults=(parse_fault(f"camera-shift@{FAULT_FIRST}:{FAULT_LAST}"),),
-        ),
-    )
+    faults = (parse_fault(f"{fault}@{FAULT_FIRST}:{FAULT_LAST}"),)
+    write_footage(footage, FootageSettings(shots=SHOTS, seed=21, **SMALL_FOOTAGE, faults=faults))  # type: ignore[arg-type]
     with PtyCable(tmp_path / "tty") as cable:
         config_path = tmp_path / "station.yaml"
         config_path.write_text(
             "station: {site: s, line: l, name: press1}\n"
             f"source: {{kind: file, uri: {footage}, mode: triggered}}\n"
-            f"model: {{path: {tiny_model}}}\ndeadline_ms: 5000\n"
+            f"model: {{path: {model}}}\ndeadline_ms: 5000\n"
             f"plc: {{protocol: modbus-rtu, port: {cable.runtime_path}}}\n"
-            "health: {reference: health, fail_safe: [camera_moved], sample_s: 0.3}\n",
+            f"health: {{reference: health, fail_safe: [{fail_safe}], sample_s: 0.3}}\n",
             encoding="utf-8",
         )
         assert main(["health", "reference", "-c", str(config_path), "--shots", "10"]) == 0
         station = Station(load_config(config_path))
         station.start()
-        health_after: list[int] = []  # HR 114 as the PLC reads it after each shot
+        health, status = [], []
         try:
             with VirtualModbusPlc(str(cable.plc_path), result_timeout_s=20) as plc:
                 for plan in plan_from_timeline(footage):
                     t0_s = time.monotonic()
-                    record = plc.shot(plan)
-                    assert record.arrived
+                    assert plc.shot(plan).arrived
                     wait_until(
                         lambda n=plan.shot: station.pipeline.stats.snapshot()["triggers"] >= n,
                         "the shot's verdicts",
                     )
                     time.sleep(max(0.0, t0_s + CYCLE_S - time.monotonic()))  # the press's rhythm
-                    health_after.append(plc.read(m.HR_HEALTH, 1)[0])
-                    if plan.shot == FAULT_FIRST + 4:
-                        assert plc.read(m.HR_STATUS, 1)[0] & m.ST_ERROR
+                    health.append(plc.read(m.HR_HEALTH, 1)[0])
+                    status.append(plc.read(m.HR_STATUS, 1)[0])
         finally:
             assert station.close()
-    moved = [shot for shot, bits in enumerate(health_after, start=1) if bits & (1 << 1)]
-    assert moved, f"CAMERA_MOVED never raised: {health_after}"
-    assert FAULT_FIRST <= moved[0] <= FAULT_FIRST + 5, health_after  # detected within 5 shots
-    assert health_after[-1] == 0, health_after  # cleared once the camera is back
-    print("HR 114 after each shot:", health_after, "CAMERA_MOVED first at shot", moved[0])
+    return health, status, station
+
+
+def first_raised(health: list[int], condition: Condition) -> int | None:
+    return next((shot for shot, bits in enumerate(health, start=1) if bits & condition.bit), None)
+
+
+def test_a_knocked_camera_is_reported_to_the_plc_and_fails_safe(tiny_model: Path, tmp_path: Path) -> None:
+    health, status, station = run_line(tmp_path, tiny_model, "camera-shift", "camera_moved")
+    shot = first_raised(health, Condition.CAMERA_MOVED)
+    assert shot is not None and FAULT_FIRST <= shot <= FAULT_FIRST + 5, health  # detected within 5 shots
+    assert status[shot - 1] & m.ST_ERROR  # STATUS ERROR with it
+    assert health[-1] == 0 and not status[-1] & m.ST_ERROR, health  # cleared once the camera is back
     assert station.snapshot()["errors"]["HEALTH_FAULT"] >= 1  # parts not judged on the wrong pixels
     assert station.view().latest_verdicts[1].error_code == 0  # judged again at the end
+
+
+@pytest.mark.parametrize("kind", sorted(set(EXPECTED) - {"camera-shift"}))
+def test_every_fault_kind_sets_its_hr114_bit_and_clears(kind: str, tiny_model: Path, tmp_path: Path) -> None:
+    condition = EXPECTED[kind]  # type: ignore[index]
+    health, _, station = run_line(tmp_path, tiny_model, kind, condition.name.lower())
+    shot = first_raised(health, condition)
+    print(kind, "HR 114 after each shot:", health)
+    assert shot is not None and FAULT_FIRST <= shot <= FAULT_FIRST + 5, health
+    assert health[-1] == 0, health
+    assert station.snapshot()["errors"]["HEALTH_FAULT"] >= 1  # its fail_safe entry was honoured
 
 
 def test_doctor_compares_the_camera_with_the_reference(tmp_path: Path) -> None:
