@@ -183,7 +183,7 @@ def _console(config: StationConfig, pipeline: Pipeline, runner: ModelRunner,
                            plc=None, camera=None, mqtt=None,
                            model={"name": runner.card.name, "created": runner.card.created,
                                   "sha256": runner.card.sha256[:12], "provider": runner.provider},
-                           cavities={c.id: c.roi_xywh for c in pipeline.cavities})
+                           cavities={c.id: c.roi_xywh for c in pipeline.cavities}, health=None)
 
     def refuse(_: object) -> None:
         raise RuntimeError("the benchmark's console changes nothing")

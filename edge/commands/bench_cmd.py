@@ -58,7 +58,8 @@ def _bench(args: argparse.Namespace) -> int:
     else:
         result = run_suite(model, shots=args.shots, rounds=args.rounds, progress=progress)
         table = format_table(result)
-        if "skipped" not in result["console"]:
-            table += "\n" + format_console(result["console"])
+        console = result["console"]
+        table += "\n" + (format_console(console) if "replay_fps" in console
+                         else f"console stage: {console.get('skipped') or console.get('failed')}")
     print(json.dumps(result) if args.json else table, flush=True)
     return 0
