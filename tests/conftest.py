@@ -7,6 +7,7 @@ saved with its card in tmp_path. `mosquitto` / `mosquitto_factory`: a real broke
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,18 @@ from sim.pty_pair import PtyCable
 from tests.mosquitto import MosquittoBroker
 from tests.plc_bridge.plc_helpers import StandInProducer
 from tests.tiny_model import build_tiny_graph, tiny_card
+
+
+@pytest.fixture(autouse=True)
+def _root_log_handlers() -> Iterator[None]:
+    """Tests that call the CLI in-process run its setup_logging, which binds a handler to the
+    sys.stderr pytest captured for that test; later tests' threads would log into the closed stream
+    ("--- Logging error ---"). The root logger is put back as it was after each test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -186,10 +186,12 @@ class ModbusServer:
         if device == self._device and self._server is not None:
             return
         if self._server is not None:
+            # The fault goes out before status() shows the port closed: whoever sees it closed
+            # has already been told why.
+            self._report(True, f"serial port {self.settings.port} lost")
             await self._server.shutdown()
             self._server = None
             self._retry_s, self._next_try_s = RETRY_MIN_S, 0.0
-            self._report(True, f"serial port {self.settings.port} lost")
         now_s = time.monotonic()
         if device is None or now_s < self._next_try_s:
             return
