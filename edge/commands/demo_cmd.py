@@ -70,7 +70,7 @@ def run_demo(args: argparse.Namespace) -> int:
     summary, verdicts = demo_summary(run, timeline, args.parts)
     report = write_report(out / "report", {**summary["scored"], "title": "MoldPilot demo",
                                            "model": model.name, "source": str(out / "line.avi")},
-                         [v.to_dict() for v in verdicts])
+                         verdicts)
     summary = {**summary, "report": str(report)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(summary) if args.json else "\n".join(human_lines(summary)), flush=True)

@@ -92,9 +92,8 @@ def replay_with_report(
     summary = result.summary
     if report_dir:
         (report_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-        evidence = [(v.to_dict(), e.crop_bgr, e.heatmap) for v, e in result.evidence]
-        index = write_report(report_dir, {**summary, "source": str(footage)},
-                             [v.to_dict() for v in result.verdicts], evidence)
+        index = write_report(report_dir, {**summary, "source": str(footage)}, result.verdicts,
+                             result.evidence)
         summary = {**summary, "report": str(index)}
     return summary
 

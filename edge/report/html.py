@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,10 @@ import numpy as np
 from edge.ng_store import overlay, verdict_caption
 from edge.percentiles import percentiles
 from edge.report import plots, stats
+from edge.verdict import Evidence, Verdict
 
 NA = "n/a"
 GALLERY_MIN_SIDE_PX = 192  # small cavity crops are enlarged so the overlay text stays readable
-Evidence = tuple[dict[str, Any], np.ndarray, np.ndarray | None]
 
 COUNT, PERCENT = ",.0f", ".2%"  # format specs; rates in the summary are fractions (0.995 -> 99.50%)
 # (summary key, label, format spec) in the order a supervisor reads them.
@@ -50,8 +51,8 @@ figure img { width: 200px; border: 1px solid #999; }
 def write_report(
     out_dir: Path,
     summary: dict[str, Any],
-    verdicts: list[dict[str, Any]],
-    evidence: list[Evidence] | None = None,
+    verdicts: Sequence[Verdict],
+    evidence: Sequence[tuple[Verdict, Evidence]] = (),
     *,
     ng_rate_window: int | None = None,
     gallery_limit: int = 60,
@@ -59,8 +60,8 @@ def write_report(
     """Write `out_dir`/index.html and its charts; returns the path of index.html.
 
     `summary` is the replay JSON summary (see SUMMARY_ROWS, plus ``per_cavity`` {cavity: {parts,
-    accuracy, ng_rate}} and optional ``title``, ``model``, ``source``); `verdicts` are Verdict dicts;
-    `evidence` is (verdict dict, crop BGR, heatmap or None) per NG part, of which the first
+    accuracy, ng_rate}} and optional ``title``, ``model``, ``source``); `evidence` is the NG parts'
+    (verdict, its crop and heatmap), of which the first
     `gallery_limit` are shown. `ng_rate_window` (shots) defaults to ~1/10 of the run.
     """
     img_dir = Path(out_dir) / "img"
@@ -71,7 +72,7 @@ def write_report(
         _class_section(summary.get("confusion") or {}),
         _cavity_section(summary, verdicts, img_dir, ng_rate_window),
         _latency_section(verdicts, img_dir),
-        _gallery_section(evidence or [], img_dir, gallery_limit),
+        _gallery_section(evidence, img_dir, gallery_limit),
     ]
     title = str(summary.get("title") or "MoldPilot replay report")
     meta_keys = {"model": "Model", "source": "Footage"}
@@ -175,7 +176,7 @@ def _class_section(by_class: dict[str, dict[str, int]]) -> str:
             + _table(headers, rows, marks))
 
 
-def _cavity_section(summary: dict[str, Any], verdicts: list[dict[str, Any]], img_dir: Path,
+def _cavity_section(summary: dict[str, Any], verdicts: Sequence[Verdict], img_dir: Path,
                     window: int | None) -> str:
     per_cavity = {str(c): figures for c, figures in (summary.get("per_cavity") or {}).items()}
     counts = {str(c): n for c, n in stats.decisions_by_cavity(verdicts).items()}
@@ -201,7 +202,7 @@ def _cavity_section(summary: dict[str, Any], verdicts: list[dict[str, Any]], img
             "a rising line is a cavity drifting out of process.</p>")
 
 
-def _latency_section(verdicts: list[dict[str, Any]], img_dir: Path) -> str:
+def _latency_section(verdicts: Sequence[Verdict], img_dir: Path) -> str:
     timings = stats.stage_timings_ms(verdicts)
     if not timings:
         return "<h2>Latency per stage</h2>\n<p>No stage timings in these verdicts: n/a.</p>"
@@ -223,23 +224,23 @@ def _latency_section(verdicts: list[dict[str, Any]], img_dir: Path) -> str:
     return "<h2>Latency per stage</h2>\n" + table + "\n" + note + "\n".join(charts)
 
 
-def _gallery_section(evidence: list[Evidence], img_dir: Path, limit: int) -> str:
+def _gallery_section(evidence: Sequence[tuple[Verdict, Evidence]], img_dir: Path, limit: int) -> str:
     if not evidence:
         return "<h2>NG parts</h2>\n<p>No NG parts in this run.</p>"
     figures = []
-    for i, (record, crop, heatmap) in enumerate(evidence[:limit]):
+    for i, (verdict, pixels) in enumerate(evidence[:limit]):
+        crop = pixels.crop_bgr
         scale = max(1.0, GALLERY_MIN_SIDE_PX / min(crop.shape[:2]))
         if scale > 1.0:
             crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
         path = img_dir / f"ng_{i:03d}.png"
-        if not cv2.imwrite(str(path), overlay(crop, heatmap, verdict_caption(record))):
+        record = verdict.to_dict()  # the caption is drawn from the same record the NG store writes
+        if not cv2.imwrite(str(path), overlay(crop, pixels.heatmap, verdict_caption(record))):
             raise OSError(f"could not write gallery image {path}")
-        part, shot, cavity, decision = (_or_na(record.get(key))
-                                        for key in ("part_id", "shot", "cavity", "decision"))
-        lines = [f"part {part} · shot {shot} · cavity {cavity}",
-                 _words(decision, record.get("defect"), record.get("error"), "score",
-                        _fmt(record.get("score"), ".3f"))]
-        truth = stats.truth_of(record)
+        lines = [f"part {_or_na(verdict.part_id)} · shot {_or_na(verdict.shot)} · cavity {verdict.cavity}",
+                 _words(verdict.decision.name, verdict.defect, record["error"], "score",
+                        _fmt(verdict.score, ".3f"))]
+        truth = stats.truth_of(verdict)
         if truth is not None:
             lines.append(_words("truth", *truth))
         figures.append(f"<figure>{_img(path, 'NG part with heatmap', 'part')}"

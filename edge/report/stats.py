@@ -1,41 +1,29 @@
 """Figures the report derives from the verdict list: confusion matrix, stage latencies, NG rate trends.
 
-Each verdict is a plain dict (the Verdict's JSON): ``decision`` "OK"|"NG"|"NO_DECISION", ``cavity``,
-``shot``, ``timings_ms`` {stage: ms} and an optional ``truth`` (see `truth_of`). Missing
-optional keys are skipped, never guessed. Headline rates (accuracy, escape rate, ...) are not computed
-here: they come from the replay summary, so the report and `replay --json` cannot disagree.
+The verdicts are `Verdict`s, as the run produced them; a ground truth (`Verdict.truth`, "ok" or a
+defect name) is there only for simulator footage, and a part without one is left out of the escape
+counts, never guessed. Headline rates (accuracy, escape rate, ...) are not computed here: they come
+from the replay summary, so the report and `replay --json` cannot disagree.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
+
+from edge.verdict import Decision, Verdict
 
 DECISIONS = ("OK", "NG", "NO_DECISION")
 TRUTHS = ("OK", "NG")
 
 
-def truth_of(verdict: dict[str, Any]) -> tuple[str, str | None] | None:
-    """("OK" | "NG", defect or None) from the verdict's ground truth, or None when there is none.
-
-    Accepts both shapes in use: the Verdict's ``truth`` string ("ok" or a defect name) and a dict
-    {"label": "ok"|"ng", "defect": ...}.
-    """
-    truth = verdict.get("truth")
-    if isinstance(truth, dict):
-        label, defect = truth.get("label"), truth.get("defect")
-        return None if label is None else (str(label).upper(), defect)
-    if isinstance(truth, str) and truth:
-        return ("OK", None) if truth.lower() == "ok" else ("NG", truth)
-    return None
-
-
-def truth_label(verdict: dict[str, Any]) -> str | None:
-    """"OK" / "NG" from the verdict's ground truth, or None when there is none."""
-    truth = truth_of(verdict)
-    return truth[0] if truth else None
+def truth_of(verdict: Verdict) -> tuple[str, str | None] | None:
+    """("OK" | "NG", defect or None) from the verdict's ground truth, or None when there is none."""
+    if not verdict.truth:
+        return None
+    return ("OK", None) if verdict.truth.lower() == "ok" else ("NG", verdict.truth)
 
 
 def confusion(by_class: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
@@ -70,23 +58,23 @@ def by_truth_class(by_class: dict[str, dict[str, int]]) -> dict[str, Counter[str
     return dict(sorted(classes.items(), key=lambda item: (item[0] != "ok", item[0])))
 
 
-def stage_timings_ms(verdicts: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+def stage_timings_ms(verdicts: Sequence[Verdict]) -> dict[str, np.ndarray]:
     """Per stage, all its timings; stages in pipeline order (first seen first)."""
     stages: dict[str, list[float]] = {}
     for verdict in verdicts:
-        for stage, ms in (verdict.get("timings_ms") or {}).items():
-            if ms is not None:
-                stages.setdefault(stage, []).append(float(ms))
+        for stage, ms in verdict.timings_ms.items():
+            stages.setdefault(stage, []).append(float(ms))
     return {stage: np.asarray(values) for stage, values in stages.items()}
 
 
-def decisions_by_cavity(verdicts: list[dict[str, Any]]) -> dict[Any, Counter[str]]:
+def decisions_by_cavity(verdicts: Sequence[Verdict]) -> dict[int, Counter[str]]:
     """Per cavity, how many OK / NG / NO_DECISION verdicts and ESCAPE (truth NG, verdict OK)."""
-    counts: dict[Any, Counter[str]] = {}
+    counts: dict[int, Counter[str]] = {}
     for verdict in verdicts:
-        counter = counts.setdefault(verdict.get("cavity"), Counter())
-        counter[verdict.get("decision")] += 1
-        if truth_label(verdict) == "NG" and verdict.get("decision") == "OK":
+        counter = counts.setdefault(verdict.cavity, Counter())
+        counter[verdict.decision.name] += 1
+        truth = truth_of(verdict)
+        if truth is not None and truth[0] == "NG" and verdict.decision is Decision.OK:
             counter["ESCAPE"] += 1
     return counts
 
@@ -96,9 +84,7 @@ def auto_window(n_per_cavity: int) -> int:
     return int(np.clip(n_per_cavity // 10, 5, 200))
 
 
-def ng_rate_by_cavity(
-    verdicts: list[dict[str, Any]], window: int
-) -> dict[Any, tuple[np.ndarray, np.ndarray]]:
+def ng_rate_by_cavity(verdicts: Sequence[Verdict], window: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Per cavity: (shot, NG rate in % over the last `window` verdicts of that cavity).
 
     Only NG verdicts count (NO_DECISION is a vision-system problem, shown in the tables, not a
@@ -106,24 +92,23 @@ def ng_rate_by_cavity(
     (a PLC that sends none) a verdict is placed by its count within its cavity (1, 2, ...), so the x
     axis counts that cavity's parts, as the window does (see `has_shots` for the axis label).
     """
-    rows: dict[Any, list[tuple[float, float]]] = {}
+    rows: dict[int, list[tuple[float, float]]] = {}
     shots = has_shots(verdicts)
     for verdict in verdicts:
-        points = rows.setdefault(verdict.get("cavity"), [])
-        x = float(verdict["shot"]) if shots else float(len(points) + 1)
-        points.append((x, verdict.get("decision") == "NG"))
+        points = rows.setdefault(verdict.cavity, [])
+        x = float(verdict.shot) if shots and verdict.shot is not None else float(len(points) + 1)
+        points.append((x, verdict.decision is Decision.NG))
     trends = {}
     for cavity, points in rows.items():
         points.sort(key=lambda p: p[0])
-        shots, is_ng = (np.asarray(col, float) for col in zip(*points, strict=True))
+        xs, is_ng = (np.asarray(col, float) for col in zip(*points, strict=True))
         total = np.concatenate([[0.0], np.cumsum(is_ng)])
         ends = np.arange(1, len(is_ng) + 1)
         starts = np.maximum(ends - window, 0)
-        trends[cavity] = (shots, 100.0 * (total[ends] - total[starts]) / (ends - starts))
+        trends[cavity] = (xs, 100.0 * (total[ends] - total[starts]) / (ends - starts))
     return trends
 
 
-def has_shots(verdicts: list[dict[str, Any]]) -> bool:
+def has_shots(verdicts: Sequence[Verdict]) -> bool:
     """Whether every verdict carries its shot number (the NG-rate chart's x axis is then "shot")."""
-    return bool(verdicts) and all(v.get("shot") is not None for v in verdicts)
-
+    return bool(verdicts) and all(v.shot is not None for v in verdicts)
