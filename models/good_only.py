@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,15 @@ from models.features import run_images, session
 from models.good_only_choice import choose_good_only
 from models.graph import MEAN, STD, backbone_card
 from models.operating_point import MAX_FALSE_REJECT, choose_threshold
-from models.padim import fit_design_subspace, fit_gaussians, pooled, remove_design, score_images
+from models.padim import (
+    DesignSubspace,
+    GaussianMaps,
+    fit_design_subspace,
+    fit_gaussians,
+    pooled,
+    remove_design,
+    score_images,
+)
 from models.padim_graph import (
     EMBEDDING,
     TAP_CHANNELS_TOTAL,
@@ -105,6 +114,37 @@ def calibrate(distance: np.ndarray, defective: np.ndarray, target_escape: float,
             "resolved": bool(choice["resolved"])}
 
 
+@dataclass
+class _Embedded:
+    """The embeddings of the training and validation images that could be read."""
+
+    train: np.ndarray  # [n_train, D, h, w]
+    val: np.ndarray  # [n_val, D, h, w]
+    val_paths: list[Path]
+    val_labels: np.ndarray  # 0 good, 1 defect
+    unreadable: list[Path]
+
+
+@dataclass
+class _Fit:
+    """The Gaussians and the two calibrations (image score, heatmap) fitted on `_Embedded`."""
+
+    image_gaussians: GaussianMaps
+    map_gaussians: GaussianMaps
+    val_distance: np.ndarray
+    val_maps: np.ndarray
+    cal: dict
+    map_cal: dict
+
+    @property
+    def score_scale(self) -> tuple[float, float]:
+        return self.cal["threshold_distance"], self.cal["steepness"]
+
+    @property
+    def map_scale(self) -> tuple[float, float]:
+        return self.map_cal["threshold_distance"], self.map_cal["steepness"]
+
+
 def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok", target_escape: float = 0.005,
                     ok_quantile: float = 0.995, val_fraction: float = 0.2, seed: int = 0,
                     size: int = DEFAULT_SIZE, n_channels: int = 100, n_groups: int = 1,
@@ -137,7 +177,38 @@ def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok",
                                   [data.paths[i] for i in val_index[val_defect]], seed, threads, progress)
         size, score_source, channels = choice["size"], choice["score_source"], np.array(choice["channels"])
     trunk = embedding_graph(size, channels, grey) if quantized is None else embedding_part(quantized)
-    extractor = session(trunk, threads)
+    emb = _embed_split(session(trunk, threads), data, train_index, val_index, size, n_groups, progress)
+    design = (stored_design(quantized) if quantized is not None
+              else _design(emb, design_components, data, seed))
+    if design is not None:
+        emb.train, emb.val = remove_design(emb.train, design), remove_design(emb.val, design)
+    fit = _fit(emb, n_groups, score_source, target_escape, ok_quantile, seed)
+    if quantized is None:
+        model = anomaly_graph(size, channels, fit.image_gaussians, fit.map_gaussians, fit.score_scale,
+                              fit.map_scale, score_source, design, grey)
+    else:
+        model = with_statistics(quantized, fit.image_gaussians, fit.map_gaussians, fit.score_scale,
+                                fit.map_scale)
+    class_names = [data.ok_class, ANOMALY_CLASS]
+    validation = _validation(model, emb, fit, size, class_names, target_escape)
+    training = {
+        "mode": "good-only", "data": str(data.root), "counts": data.counts(), "n_train_ok": len(emb.train),
+        "n_val": len(emb.val_labels), "unreadable": len(emb.unreadable), "val_fraction": val_fraction,
+        "seed": seed, "target_escape": target_escape, "ok_quantile": ok_quantile,
+        "max_train_images": max_train_images, **_method(fit, channels, design, grey, n_groups, score_source),
+        "grid_cells": [size // 8, size // 8], "train_embedding_bytes": int(emb.train.nbytes),
+        "auto_choice": choice,
+    }
+    card = _card(name or Path(out).stem, size, data.ok_class, class_names, training, validation)
+    save_model(model, card, out)
+    return {"model": str(out), "seconds": round(time.perf_counter() - started, 1), "class_names": class_names,
+            "threshold": CARD_THRESHOLD, "training": card.training, "validation": validation,
+            "unreadable_files": [str(p) for p in emb.unreadable]}
+
+
+def _embed_split(extractor: InferenceSession, data: Dataset, train_index: np.ndarray, val_index: np.ndarray,
+                 size: int, n_groups: int, progress: bool) -> _Embedded:
+    """Embeddings of the split; unreadable files are left out (and listed); too few good ones raise."""
     train_paths = [data.paths[i] for i in train_index]
     train_emb, train_ok = _embed(extractor, train_paths, size, "embed train", progress)
     val_paths = [data.paths[i] for i in val_index]
@@ -146,54 +217,88 @@ def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok",
                   if not ok]
     if unreadable:
         log.warning("skipped %d unreadable file(s): %s", len(unreadable), ", ".join(map(str, unreadable)))
-    val_paths = [p for p, ok in zip(val_paths, val_ok, strict=True) if ok]
     val_labels = (data.labels[val_index][val_ok] != 0).astype(np.int64)
     n_val_ok = int((val_labels == 0).sum())
     if len(train_emb) < 2 * n_groups or n_val_ok == 0:
         raise DatasetError(f"{data.root}: too few readable good images ({len(train_emb)} train, {n_val_ok} "
                            f"validation) for {n_groups} group(s); add good images")
+    return _Embedded(train_emb, val_emb, [p for p, ok in zip(val_paths, val_ok, strict=True) if ok],
+                     val_labels, unreadable)
 
-    if quantized is not None:
-        design = stored_design(quantized)
-    elif design_components:
-        if design_components >= len(train_emb):
-            raise DatasetError(f"{data.root}: {design_components} design components need more good training "
-                               f"images than that ({len(train_emb)} readable); add good images or lower "
-                               "--design-components")
-        design = fit_design_subspace(train_emb, design_components, seed)
-    else:
-        design = None
-    if design is not None:
-        train_emb, val_emb = remove_design(train_emb, design), remove_design(val_emb, design)
-    group = _groups(train_emb, n_groups, seed)
-    image_gaussians = fit_gaussians(pooled(train_emb), group, n_groups)
-    map_gaussians = fit_gaussians(train_emb, group, n_groups)
-    image_distance, val_maps = score_images(val_emb, image_gaussians, map_gaussians)
+
+def _design(emb: _Embedded, design_components: int, data: Dataset, seed: int) -> DesignSubspace | None:
+    """The good parts' design subspace of `design_components` components, or None for 0."""
+    if not design_components:
+        return None
+    if design_components >= len(emb.train):
+        raise DatasetError(f"{data.root}: {design_components} design components need more good training "
+                           f"images than that ({len(emb.train)} readable); add good images or lower "
+                           "--design-components")
+    return fit_design_subspace(emb.train, design_components, seed)
+
+
+def _fit(emb: _Embedded, n_groups: int, score_source: ScoreSource, target_escape: float,
+         ok_quantile: float, seed: int) -> _Fit:
+    """Gaussians on the training embeddings; the image score and the heatmap calibrated on validation."""
+    group = _groups(emb.train, n_groups, seed)
+    image_gaussians = fit_gaussians(pooled(emb.train), group, n_groups)
+    map_gaussians = fit_gaussians(emb.train, group, n_groups)
+    image_distance, val_maps = score_images(emb.val, image_gaussians, map_gaussians)
     val_distance = image_distance if score_source == "global" else val_maps.max(axis=(1, 2))
-    cal = calibrate(val_distance, val_labels == 1, target_escape, ok_quantile)
-    good_peaks = val_maps[val_labels == 0].max(axis=(1, 2))
+    cal = calibrate(val_distance, emb.val_labels == 1, target_escape, ok_quantile)
+    good_peaks = val_maps[emb.val_labels == 0].max(axis=(1, 2))
     map_cal = calibrate(good_peaks, np.zeros(len(good_peaks), bool), target_escape, ok_quantile)
-    score_scale = (cal["threshold_distance"], cal["steepness"])
-    map_scale = (map_cal["threshold_distance"], map_cal["steepness"])
-    if quantized is None:
-        model = anomaly_graph(size, channels, image_gaussians, map_gaussians, score_scale, map_scale,
-                              score_source, design, grey)
-    else:
-        model = with_statistics(quantized, image_gaussians, map_gaussians, score_scale, map_scale)
+    return _Fit(image_gaussians, map_gaussians, val_distance, val_maps, cal, map_cal)
 
-    val_score = normalise(val_distance, *score_scale)
-    class_names = [data.ok_class, ANOMALY_CLASS]
-    validation = metrics(val_labels, np.stack([1.0 - val_score, val_score], axis=1), CARD_THRESHOLD,
+
+def _validation(model: onnx.ModelProto, emb: _Embedded, fit: _Fit, size: int, class_names: list[str],
+                target_escape: float) -> dict:
+    """Validation metrics at the card threshold, the readiness verdict, and the graph checked against
+    the numpy reference on the validation images."""
+    val_score = normalise(fit.val_distance, *fit.score_scale)
+    validation = metrics(emb.val_labels, np.stack([1.0 - val_score, val_score], axis=1), CARD_THRESHOLD,
                          class_names)
-    reference = {"anomaly_score": val_score, "heatmap": normalise(val_maps, *map_scale)}
-    validation.update(threshold_rule=cal["rule"], threshold_resolved=cal["resolved"],
-                      onnx_vs_numpy_max_abs=_check_graph(model, val_paths, size, reference),
-                      readiness=readiness(val_labels, val_score, CARD_THRESHOLD, class_names, target_escape,
-                                          MAX_FALSE_REJECT, basis="val"))
+    reference = {"anomaly_score": val_score, "heatmap": normalise(fit.val_maps, *fit.map_scale)}
+    validation.update(threshold_rule=fit.cal["rule"], threshold_resolved=fit.cal["resolved"],
+                      onnx_vs_numpy_max_abs=_check_graph(model, emb.val_paths, size, reference),
+                      readiness=readiness(emb.val_labels, val_score, CARD_THRESHOLD, class_names,
+                                          target_escape, MAX_FALSE_REJECT, basis="val"))
+    return validation
+
+
+def _method(fit: _Fit, channels: np.ndarray, design: DesignSubspace | None, grey: bool, n_groups: int,
+            score_source: ScoreSource) -> dict:
+    """What the card says about the method and its fitted sizes and scales."""
+    return {
+        "method": "Ledoit-Wolf Gaussians over feat_b3/b6/b10/b13 at stride 8"
+                  + ("" if design is None else " minus their projection on the good parts' principal "
+                     "components (design subspace)")
+                  + ": score = "
+                  + ("Mahalanobis distance of the global average" if score_source == "global" else
+                     "peak of the heatmap")
+                  + ", heatmap = per-location (PaDiM) distance, 3x3 blur; best of k-means groups",
+        "channels": channels.tolist(),
+        "design_components": 0 if design is None else len(design.scale),
+        "pixels": "grey, brightness-normalised" if grey else "colour",
+        "groups": n_groups,
+        "score_source": score_source,
+        "mean_shrinkage": {"image": float(fit.image_gaussians.shrinkage.mean()),
+                           "map": float(fit.map_gaussians.shrinkage.mean())},
+        "score_scale": {"threshold_distance": fit.score_scale[0], "steepness": fit.score_scale[1]},
+        "heatmap_scale": {"threshold_distance": fit.map_scale[0], "steepness": fit.map_scale[1],
+                          "rule": fit.map_cal["rule"].replace("scores", "map maxima")},
+        "normalisation": "sigmoid(steepness * ln(distance / threshold_distance)); 0.5 = threshold",
+        "parameter_bytes": fit.image_gaussians.nbytes + fit.map_gaussians.nbytes
+                           + (0 if design is None else design.nbytes),
+    }
+
+
+def _card(name: str, size: int, ok_class: str, class_names: list[str], training: dict,
+          validation: dict) -> ModelCard:
     cells = size // 8
     backbone = backbone_card()
-    card = ModelCard(
-        name=name or Path(out).stem,
+    return ModelCard(
+        name=name,
         input=InputSpec(name="image", shape=[None, size, size, 3], dtype="uint8", layout="NHWC", colour="bgr",
                         resize=ResizeSpec(width=size, height=size, interpolation="area"), mean=MEAN, std=STD,
                         normalize_in_graph=True),
@@ -201,52 +306,13 @@ def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok",
                  OutputSpec(name="heatmap", kind="heatmap", shape=[None, cells, cells]),
                  OutputSpec(name="anomaly_score", kind="anomaly_score", shape=[None])],
         class_names=class_names,
-        ok_class=data.ok_class,
+        ok_class=ok_class,
         threshold=CARD_THRESHOLD,
-        training={
-            "mode": "good-only",
-            "data": str(data.root),
-            "counts": data.counts(),
-            "n_train_ok": len(train_emb),
-            "n_val": len(val_labels),
-            "unreadable": len(unreadable),
-            "val_fraction": val_fraction,
-            "seed": seed,
-            "target_escape": target_escape,
-            "ok_quantile": ok_quantile,
-            "max_train_images": max_train_images,
-            "method": "Ledoit-Wolf Gaussians over feat_b3/b6/b10/b13 at stride 8"
-                      + ("" if design is None else " minus their projection on the good parts' principal "
-                         "components (design subspace)")
-                      + ": score = "
-                      + ("Mahalanobis distance of the global average" if score_source == "global" else
-                         "peak of the heatmap")
-                      + ", heatmap = per-location (PaDiM) distance, 3x3 blur; best of k-means groups",
-            "channels": channels.tolist(),
-            "design_components": 0 if design is None else len(design.scale),
-            "pixels": "grey, brightness-normalised" if grey else "colour",
-            "groups": n_groups,
-            "score_source": score_source,
-            "grid_cells": [cells, cells],
-            "mean_shrinkage": {"image": float(image_gaussians.shrinkage.mean()),
-                               "map": float(map_gaussians.shrinkage.mean())},
-            "score_scale": {"threshold_distance": score_scale[0], "steepness": score_scale[1]},
-            "heatmap_scale": {"threshold_distance": map_scale[0], "steepness": map_scale[1],
-                              "rule": map_cal["rule"].replace("scores", "map maxima")},
-            "normalisation": "sigmoid(steepness * ln(distance / threshold_distance)); 0.5 = threshold",
-            "parameter_bytes": image_gaussians.nbytes + map_gaussians.nbytes
-                               + (0 if design is None else design.nbytes),
-            "train_embedding_bytes": int(train_emb.nbytes),
-            "auto_choice": choice,
-        },
+        training=training,
         validation=validation,
         provenance={"backbone": backbone["truncation"], **backbone["provenance"],
                     "backbone_file_sha256": backbone["file_sha256"]},
     )
-    save_model(model, card, out)
-    return {"model": str(out), "seconds": round(time.perf_counter() - started, 1), "class_names": class_names,
-            "threshold": CARD_THRESHOLD, "training": card.training, "validation": validation,
-            "unreadable_files": [str(p) for p in unreadable]}
 
 
 def _check_graph(model: onnx.ModelProto, paths: list[Path], size: int,
