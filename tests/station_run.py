@@ -25,18 +25,22 @@ def start_run(config: Path, out: Path, log: Path) -> subprocess.Popen[bytes]:
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
+def triggered_station(config: Path, source: str, model: str, plc_port: Path | None, *more: str) -> Path:
+    """Write station.yaml to `config`: press1, a triggered source (`source`: the flow mapping's kind,
+    uri, ... entries), `model` (YAML: a path or a mapping), a 5 s deadline, a Modbus RTU slave on
+    `plc_port` (none if None) and the `more` lines as they are. Returns `config`."""
+    lines = ["station: {site: s, line: l, name: press1}", f"source: {{{source}, mode: triggered}}",
+             f"model: {model}", "deadline_ms: 5000", *more]
+    if plc_port is not None:
+        lines.append(f"plc: {{protocol: modbus-rtu, port: {plc_port}}}")
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return config
+
+
 def two_cavity_station(folder: Path, model: Path, plc_section: str, shots: int, seed: int) -> Path:
     """station.yaml in `folder`: a triggered folder source of `shots` random 64x48 images (two 32x48
     cavities), `model`, a 5 s deadline and `plc_section` (a YAML flow mapping). Returns its path."""
     images = write_noise_images(folder / "images", shots, seed)
-    config = folder / "station.yaml"
-    config.write_text(
-        "station: {site: s, line: l, name: press1}\n"
-        f"source: {{kind: folder, uri: {images}, mode: triggered}}\n"
-        f"model: {{path: {model}}}\n"
-        "cavities: [{id: 1, roi: [0, 0, 32, 48]}, {id: 2, roi: [32, 0, 32, 48]}]\n"
-        "deadline_ms: 5000\n"
-        f"plc: {plc_section}\n",
-        encoding="utf-8",
-    )
-    return config
+    return triggered_station(folder / "station.yaml", f"kind: folder, uri: {images}", f"{{path: {model}}}",
+                             None, "cavities: [{id: 1, roi: [0, 0, 32, 48]}, {id: 2, roi: [32, 0, 32, 48]}]",
+                             f"plc: {plc_section}")

@@ -17,7 +17,7 @@ from sim.virtual_plc.ascii_master import VirtualAsciiPlc
 from sim.virtual_plc.modbus_master import VirtualModbusPlc
 from sim.virtual_plc.record import ShotRecord, plan_from_timeline, synthetic_plan
 from tests.recipe_models import MODEL_B, model_says
-from tests.station_run import start_run, two_cavity_station, wait_for_text
+from tests.station_run import start_run, triggered_station, two_cavity_station, wait_for_text
 from tests.tiny_model import tiny_card, write_solid_images
 
 SHOTS = 8
@@ -69,16 +69,8 @@ def run_recipe_shots(tmp_path: Path, model: str, recipes: str, recipe_of: list[i
     Returns the PLC's records, the JSONL of verdicts and the run's log (after a clean exit)."""
     images = write_solid_images(tmp_path / "images", len(recipe_of))
     with PtyCable(tmp_path / "tty") as cable:
-        config = tmp_path / "station.yaml"
-        config.write_text(
-            "station: {site: s, line: l, name: press1}\n"
-            f"source: {{kind: folder, uri: {images}, mode: triggered}}\n"
-            f"model: {model}\n"
-            "deadline_ms: 5000\n"
-            f"plc: {{protocol: modbus-rtu, port: {cable.runtime_path}}}\n"
-            f"recipes: {recipes}\n",
-            encoding="utf-8",
-        )
+        config = triggered_station(tmp_path / "station.yaml", f"kind: folder, uri: {images}", model,
+                                   cable.runtime_path, f"recipes: {recipes}")
         out, log = tmp_path / "verdicts.jsonl", tmp_path / "run.log"
         proc = start_run(config, out, log)
         try:
@@ -165,12 +157,9 @@ def test_a_recording_replayed_to_a_plc_judges_each_trigger_on_its_own_shot(tiny_
     timeline = write_footage(footage, FootageSettings(shots=6, seed=7, cavities=2, fps=4, cycle_s=1.0,
                                                       cell_px=64))
     with PtyCable(tmp_path / "tty") as cable:
-        config = tmp_path / "plc.yaml"
-        config.write_text(
-            "station: {site: s, line: l, name: press1}\n"
-            f"source: {{kind: file, uri: {footage}, mode: triggered, timeline: {footage}.timeline.json}}\n"
-            f"model: {{path: {tiny_model}}}\ndeadline_ms: 5000\n"
-            f"plc: {{protocol: modbus-rtu, port: {cable.runtime_path}}}\n", encoding="utf-8")
+        config = triggered_station(tmp_path / "plc.yaml",
+                                   f"kind: file, uri: {footage}, timeline: {footage}.timeline.json",
+                                   f"{{path: {tiny_model}}}", cable.runtime_path)
         out, log = tmp_path / "verdicts.jsonl", tmp_path / "run.log"
         proc = start_run(config, out, log)
         try:

@@ -24,6 +24,7 @@ from sim.pty_pair import PtyCable
 from sim.virtual_plc.modbus_master import VirtualModbusPlc
 from sim.virtual_plc.record import plan_from_timeline
 from tests.health_runs import EXPECTED, SMALL_FOOTAGE
+from tests.station_run import triggered_station
 from tests.waiting import wait_until
 
 FAULT_FIRST, FAULT_LAST, SHOTS = 12, 16, 22
@@ -38,15 +39,9 @@ def run_line(tmp_path: Path, model: Path, fault: str, fail_safe: str) -> tuple[l
     faults = (parse_fault(f"{fault}@{FAULT_FIRST}:{FAULT_LAST}"),)
     write_footage(footage, FootageSettings(shots=SHOTS, seed=21, **SMALL_FOOTAGE, faults=faults))  # type: ignore[arg-type]
     with PtyCable(tmp_path / "tty") as cable:
-        config_path = tmp_path / "station.yaml"
-        config_path.write_text(
-            "station: {site: s, line: l, name: press1}\n"
-            f"source: {{kind: file, uri: {footage}, mode: triggered}}\n"
-            f"model: {{path: {model}}}\ndeadline_ms: 5000\n"
-            f"plc: {{protocol: modbus-rtu, port: {cable.runtime_path}}}\n"
-            f"health: {{reference: health, fail_safe: [{fail_safe}], sample_s: 0.3}}\n",
-            encoding="utf-8",
-        )
+        config_path = triggered_station(
+            tmp_path / "station.yaml", f"kind: file, uri: {footage}", f"{{path: {model}}}",
+            cable.runtime_path, f"health: {{reference: health, fail_safe: [{fail_safe}], sample_s: 0.3}}")
         assert main(["health", "reference", "-c", str(config_path), "--shots", "10"]) == 0
         station = Station(load_config(config_path))
         station.start()
