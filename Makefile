@@ -34,7 +34,7 @@ system-packages:
 test: venv system-packages
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # `make demo CONSOLE=1`: the demo with the station console; its URL is printed, Ctrl-C ends it.
 demo: venv system-packages

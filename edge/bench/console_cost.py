@@ -47,8 +47,11 @@ def watched_replay_fps(model: Path, footage: Path, watchers: int = WATCHERS) -> 
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             _wait_listening(port, proc)
             browsers.watch(f"http://127.0.0.1:{port}")
+            before, t0_s = browsers.pictures_shown(), time.monotonic()
             out, err = proc.communicate()
+            watched_s = time.monotonic() - t0_s
             shown = browsers.frames_shown()
+            pictures = [n - b for n, b in zip(browsers.pictures_shown(), before, strict=True)]
         finally:
             browsers.close()
     if proc.returncode != 0:
@@ -57,6 +60,7 @@ def watched_replay_fps(model: Path, footage: Path, watchers: int = WATCHERS) -> 
     return {"fps": summary["fps"], "frames_in": summary["frames_in"],
             "frames_judged": summary["frames_judged"],
             "watchers": watchers, "last_frame_shown": shown,
+            "pictures_per_s": [round(n / watched_s, 1) for n in pictures],
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}
 
 
@@ -89,6 +93,7 @@ def console_result(plain: list[dict[str, Any]], watched: list[dict[str, Any]], l
         "latency_minus_model_p50_ms": {"without_console": latency_plain["p50_ms"],
                                        f"with_{WATCHERS}_browsers": latency_watched["p50_ms"]},
         "nothing_dropped": best_watched["frames_judged"] == best_watched["frames_in"],
+        "pictures_per_s_each_browser": best_watched["pictures_per_s"],
         "targets": {"throughput_within_3_pct": ratio >= TARGETS["throughput_ratio_min"],
                     "p99_within_1_ms": extra_ms <= TARGETS["latency_p99_extra_ms_max"]},
     }

@@ -3,10 +3,17 @@
 Debian's chromium through chromium-driver (selenium, a dev dependency). The browsers are started
 before the station, so the station is not measured while they boot; `watch(url)` points each at the
 live view at `fps` frames per second; `close()` quits them all.
+
+The browsers stand in for the screens of supervisors on other PCs and phones, so they run at the
+lowest CPU priority (nice 19, inherited by every chromium process from its chromedriver): on a 2-core
+bench machine three software-rendering Chromiums at normal priority take the cores the replay
+measures, which is what a browser costs the PC it runs on, not what watching costs the station.
+`pictures_shown()` proves they still watched at their rate while niced.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +24,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 WATCH_FPS = 10  # the live view's highest rate
 FIRST_FRAME_WAIT_S = 30.0
+BROWSER_NICE = 19
 
 
 def missing() -> str | None:
@@ -30,7 +38,7 @@ def missing() -> str | None:
 
 
 class Watchers:
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, nice: int = BROWSER_NICE) -> None:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
@@ -41,7 +49,8 @@ class Watchers:
             for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                         "--window-size=1280,1000"):
                 options.add_argument(arg)
-            self.drivers.append(webdriver.Chrome(service=Service(CHROMEDRIVER), options=options))
+            service = Service(CHROMEDRIVER, popen_kw={"preexec_fn": lambda: os.nice(nice)})
+            self.drivers.append(webdriver.Chrome(service=service, options=options))
 
     def watch(self, url: str, fps: int = WATCH_FPS) -> None:
         """Open the live view in every browser at `fps` and wait until each shows a frame."""
@@ -59,6 +68,11 @@ class Watchers:
 
     def frames_shown(self) -> list[Any]:
         return [d.execute_script("return document.getElementById('frame-id').textContent;")
+                for d in self.drivers]
+
+    def pictures_shown(self) -> list[int]:
+        """How many pictures each browser has drawn since it opened the live view."""
+        return [int(d.execute_script("return document.getElementById('view').dataset.frames || 0;"))
                 for d in self.drivers]
 
     def close(self) -> None:

@@ -89,6 +89,7 @@
         });
         shownKey = key;
         canvas.dataset.shown = key;  // frame/heatmap/lost of the picture on the canvas
+        canvas.dataset.frames = Number(canvas.dataset.frames || 0) + 1;  // pictures shown since loaded
       }
       draw();
     } catch (e) {
