@@ -11,7 +11,7 @@ used to train or calibrate either model (models/default/build_default.py, finish
 Cost: `moldpilot replay --every-frame --speed max` of one fresh recording (seed 4344) with each model, in
 interleaved rounds; CPU-seconds of the whole replay process (start-up included) from its rusage, so
 other load on the machine moves them little; the headline is the median over rounds of the per-round
-ratio new / old of parts per CPU-second. Default OLD: the FP32 four-view sim_parts_v2 from git history.
+ratio new / old of parts per CPU-second. Default OLD: sim_parts_v2 as commit cf41c81 shipped it.
 """
 
 from __future__ import annotations
@@ -100,13 +100,14 @@ def cost_rounds(models: dict[str, Path], shots: int, rounds: int, tmp: Path,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--old", type=Path, help="default: sim_parts_v2 from git history")
-    parser.add_argument("--new", type=Path, default=next(iter(sorted((ROOT / "models/default").glob("*.onnx")))),
+    shipped = next(iter(sorted((ROOT / "models/default").glob("*.onnx"))))
+    parser.add_argument("--new", type=Path, default=shipped,
                         help="default: the shipped default")
     parser.add_argument("--seeds", default="777002-777009", help="first-last")
     parser.add_argument("--shots", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cost-shots", type=int, default=50, help="shots of the cost recording (default 50)")
-    parser.add_argument("--footage-dir", type=Path, help="keep / reuse the recordings here (default: a temp dir)")
+    parser.add_argument("--footage-dir", type=Path, help="keep / reuse the recordings (default: a temp dir)")
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--skip-cost", action="store_true")
     args = parser.parse_args()
