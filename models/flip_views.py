@@ -14,13 +14,15 @@ rejects; four views 0.997 at 0.3 %. Cost: four times the model's compute per cro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import onnx
 from onnx import helper
 
 from models.graph import _const as graph_const
 
-VIEWS = 4
+VIEWS = ("as_is", "lr", "tb", "half_turn")  # the default: every mirror image of a crop
 _PREFIX = "flip_"
 
 
@@ -29,8 +31,11 @@ def _const(graph: onnx.GraphProto, name: str, value: np.ndarray) -> str:
 
 
 def average_flips(model: onnx.ModelProto, image: str = "image", probs: str = "probs",
-                  heatmap: str | None = "heatmap") -> onnx.ModelProto:
-    """A copy of `model` whose `probs` is averaged over four flip views (see the module docstring)."""
+                  heatmap: str | None = "heatmap", views: Sequence[str] = VIEWS) -> onnx.ModelProto:
+    """A copy of `model` whose `probs` is averaged over `views` (names from VIEWS, "as_is" first; see the
+    module docstring): fewer views cost less, each view is one more pass of the network."""
+    if not views or views[0] != "as_is" or len(set(views)) != len(views) or not set(views) <= set(VIEWS):
+        raise ValueError(f"views must start with 'as_is' and name each of {VIEWS} at most once, got {views}")
     model = onnx.ModelProto.FromString(model.SerializeToString())
     graph = model.graph
     inner = {name: _PREFIX + "all_" + name for name in (image, probs, heatmap) if name}
@@ -45,17 +50,19 @@ def average_flips(model: onnx.ModelProto, image: str = "image", probs: str = "pr
     def flip(source: str, axis: int, out: str) -> onnx.NodeProto:  # NHWC: 1 = rows, 2 = columns
         return helper.make_node("Slice", [source, *reverse, axes[axis], steps], [out])
 
-    first = [
-        flip(image, 2, _PREFIX + "lr"),
-        flip(image, 1, _PREFIX + "tb"),
-        flip(_PREFIX + "lr", 1, _PREFIX + "half_turn"),
-        helper.make_node("Concat", [image, _PREFIX + "lr", _PREFIX + "tb", _PREFIX + "half_turn"],
-                         [inner[image]], axis=0),
-    ]
-    views_first = _const(graph, "views_first", np.array([VIEWS, -1], np.int64))
+    first = []
+    if {"lr", "half_turn"} & set(views):
+        first.append(flip(image, 2, _PREFIX + "lr"))
+    if "tb" in views:
+        first.append(flip(image, 1, _PREFIX + "tb"))
+    if "half_turn" in views:
+        first.append(flip(_PREFIX + "lr", 1, _PREFIX + "half_turn"))
+    stacked = [image, *(_PREFIX + v for v in views[1:])]
+    first.append(helper.make_node("Concat", stacked, [inner[image]], axis=0))
+    views_first = _const(graph, "views_first", np.array([len(views), -1], np.int64))
 
     def by_view(source: str, tag: str) -> list[onnx.NodeProto]:
-        """[VIEWS * N, ...] -> `flip_<tag>_views` [VIEWS, N, ...]."""
+        """[views * N, ...] -> `flip_<tag>_views` [views, N, ...]."""
         shape, views_shape = f"{_PREFIX}{tag}_shape", f"{_PREFIX}{tag}_views_shape"
         return [helper.make_node("Shape", [source], [shape], start=1),
                 helper.make_node("Concat", [views_first, shape], [views_shape], axis=0),

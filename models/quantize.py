@@ -47,6 +47,7 @@ from models.good_only import split_good, train_good_only
 from models.graph import BACKBONE_ONNX
 
 FIRST_BLOCK, LAST_BLOCK = 0, 13  # of models/backbone (blocks 0..13), kept float32
+_FINE_TUNED = ("/frozen/", "/tuned/")  # node names of the fine-tuned default model's blocks
 VAL_FRACTION = 0.2  # of the calibration folder's good images, held out when there is no --val
 
 
@@ -87,8 +88,10 @@ def _figures(model: onnx.ModelProto | Path, card: ModelCard, data: Dataset,
 
 
 def _inner_block(node_name: str) -> bool:
-    """True for nodes of MobileNetV2 blocks 1-12: the stem (block 0) and the last block stay float."""
-    found = re.match(r"/blocks\.(\d+)/", node_name)
+    """True for nodes of MobileNetV2 blocks 1-12: the stem (block 0) and the last block stay float.
+    `/blocks.N/` in the backbone file (models/backbone); `/frozen/frozen.N/`, `/tuned/tuned.N/` in the
+    fine-tuned default model (models/default/build_default.py), N the same block index."""
+    found = re.match(r"/(?:blocks|frozen/frozen|tuned/tuned)\.(\d+)/", node_name)
     return found is not None and FIRST_BLOCK < int(found.group(1)) < LAST_BLOCK
 
 
@@ -130,7 +133,8 @@ def quantize_model(model_path: str | Path, calib_dir: str | Path, out: str | Pat
     calib_paths, val_set = _split(calib, calib_count, val, seed, VAL_FRACTION)
     fp32 = onnx.load(str(model_path))
     backbone_nodes = {n.name for n in onnx.load(str(BACKBONE_ONNX)).graph.node}
-    to_quantize = [n.name for n in fp32.graph.node if n.name in backbone_nodes and _inner_block(n.name)]
+    to_quantize = [n.name for n in fp32.graph.node
+                   if (n.name in backbone_nodes or n.name.startswith(_FINE_TUNED)) and _inner_block(n.name)]
     if not to_quantize:
         raise QuantizeError(f"{model_path} holds none of the backbone's nodes; only MoldPilot models built "
                             "on models/backbone can be quantised")
@@ -155,7 +159,8 @@ def quantize_model(model_path: str | Path, calib_dir: str | Path, out: str | Pat
     if drop > max_drop and not force:
         raise QuantizeError(f"INT8 {key} {after[key]:.4f} is {drop:.4f} below FP32 {before[key]:.4f} on "
                             f"{before['n']} validation images (limit --max-drop {max_drop}); not written. "
-                            "Calibrate on more good images, or pass --force to write it anyway")
+                            "Calibrate on more good images, or pass --force to write it anyway (to measure "
+                            "it only: the runtime refuses an INT8 model that failed this gate)")
     quantized = card.model_copy(deep=True)
     quantized.name = f"{card.name}_int8"
     quantized.quantization = {

@@ -25,7 +25,9 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
                         help="labelled validation folder (default: held out of --calib)")
     parser.add_argument("--max-drop", type=float, default=0.01,
                         help="largest accepted drop of AUROC/accuracy, absolute (default 0.01)")
-    parser.add_argument("--force", action="store_true", help="write the INT8 model even if it drops more")
+    parser.add_argument("--force", action="store_true",
+                        help="write the INT8 model even if it drops more (to measure it only: its card says "
+                             "so, and run / replay / eval refuse it)")
     parser.add_argument("--calib-count", type=int, default=200,
                         help="good images to calibrate on (default 200)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")

@@ -39,6 +39,7 @@ import onnxruntime as ort
 from google.protobuf.message import DecodeError
 
 from edge.errors import ModelError
+from edge.pipeline.int8_gate import check_int8_gate
 from edge.pipeline.providers import PROVIDERS, ProviderChoice, resolve_providers
 from models.card import CardError, ModelCard, embedded_card, graph_sha256, load_sidecar, sidecar_path
 
@@ -306,9 +307,10 @@ def _resize(src: np.ndarray, size_wh: tuple[int, int], dst: np.ndarray, interpol
 
 def load_checked(path: Path) -> tuple[bytes, ModelCard]:
     """The model's bytes and card, refused with a ModelError when the card is missing, the two cards
-    disagree, the graph's sha256 is not the card's (tampered or damaged) or the input is not what the
-    runner feeds. The one check every command that loads a model goes through (run, replay, doctor,
-    eval, config check), so none can accept a model another refuses."""
+    disagree, the graph's sha256 is not the card's (tampered or damaged), an INT8 graph has not passed
+    its accuracy gate (edge/pipeline/int8_gate.py) or the input is not what the runner feeds. The one
+    check every command that loads a model goes through (run, replay, doctor, eval, config check), so
+    none can accept a model another refuses."""
     name = path.name
     try:
         data = path.read_bytes()
@@ -337,6 +339,7 @@ def load_checked(path: Path) -> tuple[bytes, ModelCard]:
     if actual != card.sha256:
         raise ModelError(f"model {name} was modified after its card was written (sha256 {actual[:12]}… "
                          f"!= card {card.sha256[:12]}…); re-export it or restore the original file")
+    check_int8_gate(model, card, name)
     spec = card.input
     if spec.dtype != "uint8" or spec.layout != "NHWC" or not spec.normalize_in_graph:
         raise ModelError(f"model {name} takes {spec.dtype} {spec.layout} input (normalize_in_graph="

@@ -10,9 +10,10 @@ What: ImageNet MobileNetV2 up to block 13 (stride 16, 96 channels), fine-tuned o
 global average pooling and a linear layer over `ok` + the seven defects. Blocks 0..3 stay frozen (edges
 and blobs are generic; freezing them doubles training speed). Half the training crops of each epoch go
 through the MJPG writer and reader first (sim.footage.mjpg_round_trip), as the camera stream does; plus
-quarter turns and flips. The shipped graph averages P over the crop and three mirror images
-(models/flip_views.py): one view 0.952 accuracy at the 0.5 % escape threshold on 2,000 fresh crops, four
-views 0.997 (an earlier, shorter-trained network; the shipped one: see the README).
+quarter turns and flips. Then models/default/finish_default.py (torch-free): the graph averages P over
+test-time views (models/flip_views.py; one view 0.952 accuracy at the 0.5 % escape threshold on 2,000
+fresh crops, four views 0.997, for an earlier, shorter-trained network), the threshold, and optionally
+INT8 with `moldpilot quantize`'s gate (what fewer views and INT8 measured: finish_default.py).
 
 Tried and not shipped: 30,000 crops, 7 epochs and a focal loss (gamma 2) for the faint defects. Same
 validation figures (accuracy 0.9975, escape 0.0049); on 8 fresh 100-shot recordings (seeds 777002-777009)
@@ -25,8 +26,8 @@ the simulator's defect boxes, on a 2x enlarged input, at 4x the compute. The Ima
 separate a sink mark from a housing's own ribs; fine-tuning the middle blocks does (figures in the card
 and in the README). On real photos (the casting set) the frozen recipe already reaches 99 %.
 
-`--finish MODEL.onnx` redoes only the steps after fine-tuning (flip views, threshold, card) on the
-network of a model this script built, e.g. to change the threshold rule without 45 minutes of training.
+To redo only the steps after fine-tuning (views, threshold, INT8, card), e.g. to change the threshold
+rule without 45 minutes of training: `models/default/finish_default.py --from MODEL.onnx`.
 
 Deterministic: crops rendered from fixed simulator seeds (item i depends only on (seed, i)), fixed
 torch seed, deterministic algorithms, a fixed thread count. Seeds 777001 and up are kept for evaluation.
@@ -37,62 +38,41 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections import Counter
-from datetime import datetime, timezone
-from multiprocessing import Pool
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnx
 import torch
 from torch import nn
 
 from models.backbone.export_mobilenet_v2 import MobileNetV2, find_weights
-from models.card import InputSpec, ModelCard, OutputSpec, ResizeSpec, read_card, save_model
-from models.evaluate import metrics
+from models.card import InputSpec, ModelCard, OutputSpec, ResizeSpec
+from models.default import finish_default
+from models.default.finish_default import (
+    CLASS_NAMES,
+    DEFECT_RATE,
+    THREADS,
+    VAL_COUNT,
+    VAL_SEED,
+    render,
+    score,
+)
 from models.features import session
-from models.flip_views import average_flips, one_view_of
 from models.graph import MEAN, STD, backbone_card
-from models.operating_point import choose_threshold
 from models.trainer import DEFAULT_SIZE
-from sim.dataset import render_item
-from sim.defects import DEFECT_NAMES
-from sim.footage import mjpg_round_trip
 
 HERE = Path(__file__).resolve().parent
 NAME = "sim_parts_v2"
 TRAIN_SEED = 20260601  # simulator seed of the training crops
-VAL_SEED = 20260602  # simulator seed of the validation crops (threshold and card metrics)
 TRAIN_COUNT = 20_000
-VAL_COUNT = 2_000  # ~1,000 defective, each scored as rendered and after MJPG: 10 escapes at the target
-DEFECT_RATE = 0.5
-TARGET_ESCAPE = 0.005
 FROZEN_BLOCKS = 4  # features[0..3]: stride 4, 24 channels
 LAST_BLOCK = 13  # features[13]: stride 16, 96 channels; 10 x 10 cells at 160 px
 CHANNELS = 96
 EPOCHS = 10
 BATCH = 32
 LEARNING_RATE = 1e-3
-THREADS = 2  # fixed: the reduction order, and so the last bits of the weights, follow the thread count
-CLASS_NAMES = ["ok", *sorted(DEFECT_NAMES)]
-
-
-def _render_one(args: tuple[int, int]) -> tuple[np.ndarray, int]:
-    seed, index = args
-    image, row = render_item(seed, index, DEFAULT_SIZE, DEFECT_RATE, "mixed")
-    return image, CLASS_NAMES.index(row.class_name)
-
-
-def render(seed: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(crops as rendered, the same crops after an MJPG round trip, class indices)."""
-    cv2.setNumThreads(1)
-    with Pool(THREADS) as pool:
-        items = pool.map(_render_one, [(seed, i) for i in range(count)], chunksize=64)
-    crops = np.stack([image for image, _ in items])
-    return crops, mjpg_round_trip(crops, seed), np.array([label for _, label in items])
 
 
 class DefectNet(nn.Module):
@@ -187,12 +167,6 @@ def export(net: DefectNet, sample: np.ndarray) -> onnx.ModelProto:
     return model
 
 
-def score(model: onnx.ModelProto, crops: np.ndarray) -> np.ndarray:
-    sess = session(model, THREADS)
-    return np.concatenate([sess.run(["probs"], {"image": crops[i:i + 100]})[0]
-                           for i in range(0, len(crops), 100)])
-
-
 def build(out: Path) -> dict:
     """Render, fine-tune, export, then `finish`."""
     started = time.perf_counter()
@@ -209,17 +183,8 @@ def build(out: Path) -> dict:
 
 
 def finish(one_view: onnx.ModelProto, counts: dict[str, int], out: Path) -> dict:
-    """Flip views (models/flip_views.py), the threshold on the validation crops (each scored as rendered
-    and after MJPG), the card; saves `out` + its card."""
-    model = average_flips(one_view)
-    val_crops, val_mjpg, val_labels = render(VAL_SEED, VAL_COUNT)
-    both = np.concatenate([val_labels, val_labels])
-    probs = np.concatenate([score(model, val_crops), score(model, val_mjpg)])
-    choice = choose_threshold(1.0 - probs[:, 0], both != 0, TARGET_ESCAPE)
-    validation = metrics(both, probs, choice["threshold"], CLASS_NAMES)
-    validation.update(target_escape=TARGET_ESCAPE, threshold_resolved=choice["resolved"],
-                      threshold_note=choice["note"])
-
+    """The card of this build, then the torch-free steps (models/default/finish_default.py): test-time
+    views, threshold, INT8; saves `out` + its card."""
     backbone = backbone_card()
     grid = -(-DEFAULT_SIZE // 16)
     card = ModelCard(
@@ -232,13 +197,13 @@ def finish(one_view: onnx.ModelProto, counts: dict[str, int], out: Path) -> dict
                  OutputSpec(name="heatmap", kind="heatmap", shape=[None, grid, grid])],
         class_names=CLASS_NAMES,
         ok_class="ok",
-        threshold=choice["threshold"],
+        threshold=0.5,  # chosen by finish_default
         training={
             "data": (f"simulator crops, seed {TRAIN_SEED}, {TRAIN_COUNT} items, {DEFECT_RATE} defect rate, "
                      f"all shapes (= moldpilot sim dataset --count {TRAIN_COUNT} --seed {TRAIN_SEED} "
                      f"--size {DEFAULT_SIZE} --defect-rate {DEFECT_RATE} --shape mixed), rendered in "
                      "memory; half of each epoch through the MJPG writer; built by "
-                     "models/default/build_default.py"),
+                     "models/default/build_default.py, finished by models/default/finish_default.py"),
             "counts": counts,
             "n_train": TRAIN_COUNT,
             "n_val": 2 * VAL_COUNT,
@@ -247,37 +212,24 @@ def finish(one_view: onnx.ModelProto, counts: dict[str, int], out: Path) -> dict
             "head": (f"MobileNetV2 blocks {FROZEN_BLOCKS}..{LAST_BLOCK} fine-tuned ({EPOCHS} epochs, AdamW, "
                      f"one-cycle lr {LEARNING_RATE}, batch {BATCH}, quarter turns and flips), blocks "
                      f"0..{FROZEN_BLOCKS - 1} frozen; global average pool + linear over {len(CLASS_NAMES)} "
-                     "classes; P(defect) = 1 - P(ok), averaged over the crop and three mirror images "
-                     "(models/flip_views.py)"),
+                     "classes; P(defect) = 1 - P(ok), averaged over the test-time views (`views`, "
+                     "models/flip_views.py)"),
             "heatmap": "class-activation map (strongest defect logit - ok logit per cell), 10x10 (stride 16)",
         },
-        validation=validation,
         provenance={"backbone": f"features[0..{LAST_BLOCK}] of MobileNetV2, ImageNet initialisation, "
                                 f"blocks {FROZEN_BLOCKS}..{LAST_BLOCK} fine-tuned on simulator crops",
                     **backbone["provenance"]},
     )
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch:
-        card.created = datetime.fromtimestamp(int(epoch), timezone.utc).isoformat(timespec="seconds")
-    save_model(model, card, out)
+    summary = finish_default.finish(one_view, card, out)
     session(out)  # the saved file loads
-    return {"model": str(out), "threshold": choice["threshold"], "sha256": card.sha256,
-            "validation": validation}
+    return summary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE / f"{NAME}.onnx")
-    parser.add_argument("--finish", type=Path, metavar="MODEL.onnx",
-                        help="skip rendering and fine-tuning: take the network of a model this script "
-                             "built (its card gives the training counts) and redo the steps after it")
     args = parser.parse_args()
-    if args.finish:
-        built = onnx.load(str(args.finish))
-        counts = read_card(args.finish).training["counts"]
-        summary = finish(one_view_of(built), counts, args.out)
-    else:
-        summary = build(args.out)
+    summary = build(args.out)
     summary["validation"] = {k: summary["validation"][k] for k in ("accuracy", "escape_rate", "auroc",
                                                                    "false_reject_rate", "class_accuracy")}
     print(json.dumps(summary, indent=2))

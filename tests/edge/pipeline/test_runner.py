@@ -95,6 +95,22 @@ def test_fallback_to_cpu_when_gpu_providers_missing(
     assert "runs on CPUExecutionProvider (requested: tensorrt, cuda)" in caplog.text
 
 
+def test_openvino_absent_falls_back_to_cpu_with_one_line(
+    tiny_model: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No mock: this onnxruntime build (PyPI onnxruntime) has no OpenVINO provider; `providers: [openvino,
+    cpu]` in station.yaml runs on CPU, and the log says so in exactly one warning line."""
+    assert "OpenVINOExecutionProvider" not in ort.get_available_providers()
+    caplog.set_level(logging.INFO, logger="edge.pipeline")
+    with ModelRunner(tiny_model, providers=["openvino", "cpu"], max_batch=2) as runner:
+        assert runner.provider == "CPUExecutionProvider"
+        runner.input_buffer[...] = 100
+        assert runner.infer(2).probs.shape == (2, 4)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == ["execution provider openvino (OpenVINOExecutionProvider) is not available in this "
+                        "onnxruntime build; skipping"]
+
+
 def test_provider_list_and_trt_options_when_gpu_is_available(
     tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
