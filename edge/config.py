@@ -138,6 +138,21 @@ class RecipeSection(Section):
         return _existing_file(value, info, "model file")
 
 
+class ShadowSection(Section):
+    """Shadow mode (edge/pipeline/shadow.py): a candidate model judges the live parts too, on a
+    low-priority thread, and the console shows how often it agrees with the active model and the labels."""
+
+    model: str | None = Field(default=None, description="candidate ONNX model judged from the start; "
+                                                         "null = started from the console")
+    window_parts: int = Field(default=200, ge=1, le=100_000, description="agreement over the last N parts")
+    queue_size: int = Field(default=4, ge=1, le=1000, description="batches waiting; beyond, oldest dropped")
+
+    @field_validator("model")
+    @classmethod
+    def _model_exists(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _existing_file(value, info, "shadow model file")
+
+
 class PlcSection(Section):
     protocol: Literal["modbus-rtu", "modbus-tcp", "ascii", "none"] = "modbus-rtu"
     port: str | None = Field(default=None, description="serial device, e.g. /dev/ttyUSB0")
@@ -326,6 +341,7 @@ class StationConfig(Section):
     metrics: MetricsSection | None = None
     health: HealthSection | None = None
     console: ConsoleSection | None = None
+    shadow: ShadowSection | None = None
     recipes: dict[int, RecipeSection] | None = Field(
         default=None, description="model and threshold sets by the RECIPE_ID the PLC writes to HR 4"
     )

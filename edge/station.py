@@ -8,7 +8,9 @@ Every collaborator is built here and handed to the next in its constructor; noth
 afterwards. The two callbacks that point back at the station itself (a trigger the queue cannot take is
 answered by the pipeline; the MQTT status carries the station's figures) are bound methods of this
 object, only called once `start()` has run. The console's hooks are bound methods too: `view()` and
-`apply_rois()` (new cavity ROIs between batches, edge/pipeline/loop.py `swap_cavities`).
+`apply_rois()` (new cavity ROIs between batches, edge/pipeline/loop.py `swap_cavities`), and
+`start_shadow()` / `stop_shadow()` (a candidate model judging beside the active one, edge/pipeline/
+shadow.py, swapped in between batches by `swap_shadow`).
 
 `run`, `replay` and `demo` (which runs `moldpilot run`) use it; `record` shares its trigger inputs and
 PLC link (`open_trigger_link`). `start()`, `stop()` (drain: no new triggers, every accepted one still
@@ -29,7 +31,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.config import CavitySection, StationConfig
+from edge.config import CavitySection, ShadowSection, StationConfig
 from edge.console import Console, StationHooks, VerdictHistory
 from edge.disk_reserve import disk_reserve
 from edge.errors import ConfigError
@@ -49,6 +51,7 @@ from edge.pipeline.capture import Job
 from edge.pipeline.gate import FailSafeGate
 from edge.pipeline.loop import RoiXywh
 from edge.pipeline.runner import ModelRunner
+from edge.pipeline.shadow import LabelOf, Shadow, open_shadow
 from edge.sinks.base import Sink
 from edge.sinks.jsonl import JsonlSink
 from edge.sinks.mqtt import build_mqtt_sink
@@ -95,22 +98,28 @@ class StationView:
     model: dict[str, str]  # name, created, sha256 prefix, execution provider of recipe 0's model
     cavities: dict[int, RoiXywh | None]  # cavity -> its ROI in frame pixels (None: the whole frame)
     health: dict[str, Any] | None  # HR 114 bits, raised conditions, each check's figure and bound
+    shadow: dict[str, Any] | None = None  # the shadow candidate's counts and agreement (Shadow.view)
 
 
 class Station:
     def __init__(self, config: StationConfig, sinks: Sequence[Sink] = (), *,
                  replay: ReplayPlan | None = None, metrics_port: int | None = None,
-                 jsonl: Path | None = None) -> None:
+                 jsonl: Path | None = None, label_of: LabelOf | None = None) -> None:
         """`sinks`: more places for every verdict (a replay's memory, its report's JSONL); `replay`:
         judge a recording as edge/replay.py plans it (no PLC link, no recipes); `metrics_port`: serve
         the Prometheus endpoint on 127.0.0.1 there even without a `metrics:` section; `jsonl`: append
         every verdict to this file (rotated at JSONL_ROTATE_MB), under the station's disk reserve. A
         `console:` section serves the console (edge/console) from `start()` to `close()`; the ROI
-        editor writes to the file the config was loaded from (`config.source_path`), if any."""
+        editor writes to the file the config was loaded from (`config.source_path`), if any.
+        `label_of(part_id, cavity)`: the operator's label of a part (a class name) or None, for the
+        shadow candidate's agreement with the labels."""
         self.config = config
         # One free-space reserve for the NG store, the JSONL and the MQTT outbox (edge/disk_reserve.py).
         self.disk = disk_reserve(config)
         self._jsonl = jsonl
+        self._label_of = label_of
+        self.shadow: Shadow | None = None
+        self._shadow_lock = threading.Lock()  # console starts and stops; never taken by the pipeline
         self.history = VerdictHistory() if config.console is not None else None
         self.stop_event = threading.Event()  # a live source's reconnect wrapper stops waiting on it
         self.tally = Tally()
@@ -148,6 +157,9 @@ class Station:
             self.pipeline = station_pipeline(config, self.source, self.recipes, all_sinks, self.cavities,
                                              self.triggers, self.stop_event, self.timeline, self.gate)
         try:
+            if config.shadow is not None and config.shadow.model:
+                self.shadow = self._open_shadow(config.shadow.model)
+                self.pipeline.swap_shadow(self.shadow)
             self.console = self._console()
         except BaseException:
             self.recipes.close()
@@ -186,6 +198,8 @@ class Station:
     def start(self) -> None:
         if self.metrics is not None:
             self.metrics.start()
+        if self.shadow is not None:
+            self.shadow.start()
         self.pipeline.start()
         if self.link is not None:
             try:
@@ -205,6 +219,8 @@ class Station:
         the source and the endpoint; True if every thread finished in time."""
         self.stop()
         clean = self.pipeline.close(timeout_s)
+        if self.shadow is not None:  # kept: the final snapshot still shows what it judged
+            clean = self.shadow.close(timeout_s) and clean
         if self.link is not None:
             self.link.close()
         self.recipes.close()
@@ -242,6 +258,7 @@ class Station:
                    "provider": runner.provider},
             cavities={c.id: c.roi_xywh for c in self.pipeline.cavities},
             health=self._health_view(),
+            shadow=self.shadow_view(),
         )
 
     def _health_view(self) -> dict[str, Any] | None:
@@ -258,6 +275,8 @@ class Station:
         snap = self.pipeline.snapshot()
         if self.link is not None:
             snap["plc"] = self.link.status()
+        if (shadow := self.shadow_view()) is not None:
+            snap["shadow"] = shadow
         return snap
 
     def figures(self) -> dict[str, Any]:
@@ -265,7 +284,45 @@ class Station:
         runner = self.runner
         return station_figures(self.tally, self.pipeline.snapshot(), self.source, self.link,
                                self.mqtt.publisher if self.mqtt else None,
-                               {"name": runner.card.name, "provider": runner.provider})
+                               {"name": runner.card.name, "provider": runner.provider}, self.shadow_view())
+
+    # -- shadow mode ----------------------------------------------------------------------------------
+
+    def start_shadow(self, model_path: str | Path, version: str | None = None) -> None:
+        """Load, check and warm up the candidate at `model_path` (a ModelError says what is wrong, and the
+        running shadow, if any, carries on), then judge beside the active model from the next batch."""
+        with self._shadow_lock:
+            shadow = self._open_shadow(model_path, version)
+            shadow.start()
+            previous = self.pipeline.swap_shadow(shadow)
+            self.shadow = shadow
+            if previous is not None:
+                previous.close()
+        log.info("shadow mode on: %s%s", shadow.name, f" {version}" if version else "")
+
+    def stop_shadow(self) -> None:
+        """No shadow judging from the next batch on; the candidate finishes what was queued."""
+        with self._shadow_lock:
+            previous = self.pipeline.swap_shadow(None)
+            self.shadow = None
+            if previous is not None:
+                previous.close()
+                log.info("shadow mode off: %s", previous.name)
+
+    def shadow_view(self) -> dict[str, Any] | None:
+        shadow = self.shadow
+        return shadow.view() if shadow is not None else None
+
+    def _open_shadow(self, model_path: str | Path, version: str | None = None) -> Shadow:
+        section = self.config.shadow or ShadowSection()  # started from the console without a section
+        return open_shadow(model_path, version, self._label_of, section.window_parts, section.queue_size)
+
+    def _shadow_candidate(self) -> None:
+        """The console's start button: the candidate station.yaml names (the registry's, once merged)."""
+        model = self.config.shadow.model if self.config.shadow is not None else None
+        if not model:
+            raise ConfigError("no candidate model to shadow: set shadow.model in station.yaml")
+        self.start_shadow(model)
 
     # -- the console ----------------------------------------------------------------------------------
 
@@ -293,7 +350,8 @@ class Station:
             return None
         hooks = StationHooks(view=self.view, apply_rois=self.apply_rois, model_crop=self.model_crop,
                              config=lambda: self.config, history=self.history,
-                             config_path=self.config.source_path)
+                             config_path=self.config.source_path, shadow_view=self.shadow_view,
+                             start_shadow=self._shadow_candidate, stop_shadow=self.stop_shadow)
         return Console(self.config.console, hooks)
 
     # -- callbacks into the station -------------------------------------------------------------------

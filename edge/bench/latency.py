@@ -9,6 +9,10 @@ fall at every phase of the camera's frame clock, some just as a frame is being d
 The figures come from the pipeline's own stamps: `Verdict.timings_ms["total"]` runs from the trigger
 to the moment the verdicts are handed to the sinks, `["infer"]` is the model run; their difference is
 what the pipeline adds to the model (issue 4 target: p99 <= 5 ms).
+
+With `shadow` (a model file), a candidate judges every trigger beside the active model, as `Station.
+start_shadow` wires it (edge/pipeline/shadow.py); `burst` > 0 then fires that many more triggers back
+to back (each as soon as the previous one was answered) for the triggers/s the line can sustain.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from edge.pipeline.build import cavities_of, judge_for, open_runner, station_pip
 from edge.pipeline.loop import Pipeline
 from edge.pipeline.recipes import RecipeBook
 from edge.pipeline.runner import ModelRunner
+from edge.pipeline.shadow import open_shadow
 from edge.sources.opencv import VideoCaptureSource
 from edge.station import TRIGGER_QUEUE_SIZE, StationView
 from edge.triggers import SoftwareTrigger, TriggerQueue
@@ -97,11 +102,12 @@ class Answers:
 
 def triggered_latency(
     model: Path, footage: Path, rois: Sequence[RoiXywh], fps: float, triggers: int, gap_s: float,
-    watchers: int = 0,
+    watchers: int = 0, shadow: Path | None = None, burst: int = 0,
 ) -> dict[str, Any]:
     """p50/p99 of trigger-to-sinks minus model time over `triggers` software triggers, each fired
     gap_s + U(0, 1/fps) after the previous one was answered. `watchers` > 0: the station's console
-    serves on a free port and that many headless browsers watch its live view all along."""
+    serves on a free port and that many headless browsers watch its live view all along. `shadow`,
+    `burst`: see the module docstring; the per-trigger samples come back too, to pool rounds."""
     config = StationConfig.model_validate({
         "station": {"site": "bench", "line": "bench", "name": "bench"},
         "source": {"kind": "file", "uri": str(footage), "mode": "triggered"},
@@ -120,6 +126,10 @@ def triggered_latency(
     pipeline = station_pipeline(config, source, recipes, [answers, *([history] if history else [])], cavities,
                                 trigger_queue)
     console = _console(config, pipeline, runner, history) if history is not None else None
+    candidate = open_shadow(shadow) if shadow is not None else None
+    if candidate is not None:
+        candidate.start()
+        pipeline.swap_shadow(candidate)
     browsers = None
     rng = np.random.default_rng(0)
     try:
@@ -136,19 +146,26 @@ def triggered_latency(
             software.fire(part_id=part_id)
             if not answers.wait_for(warm_up + part_id * len(cavities), ANSWER_WAIT_S):
                 raise RuntimeError(f"trigger {part_id} got no verdicts within {ANSWER_WAIT_S} s")
+        answered = warm_up + triggers * len(cavities)
+        burst_s = _burst(software, answers, answered, triggers, burst, len(cavities))
     finally:
         if browsers is not None:
             browsers.close()
         pipeline.close()
+        if candidate is not None:
+            candidate.close()  # judges what it still had queued: its counts are final
+        shadow_view = candidate.view() if candidate is not None else None
         if console is not None:
             console.close()
         source.close()
         runner.close()
     # The timings dict is shared by the cavities of one trigger: one sample per trigger.
-    measured = [v for v in answers.verdicts if v.part_id != 0]
+    measured = [v for v in answers.verdicts if v.part_id is not None and 0 < v.part_id <= triggers]
     per_trigger = {v.seq: v.timings_ms for v in measured}
-    overhead_ms = percentiles(t["total"] - t.get("infer", 0.0) for t in per_trigger.values())
+    overhead = [t["total"] - t.get("infer", 0.0) for t in per_trigger.values()]
+    overhead_ms = percentiles(overhead)
     infer = [t.get("infer", 0.0) for t in per_trigger.values()]
+    total = [t["total"] for t in per_trigger.values()]
     return {
         "triggers": triggers,
         "verdicts": len(measured),
@@ -158,7 +175,24 @@ def triggered_latency(
         "p99_ms": overhead_ms["p99"],
         "max_ms": overhead_ms["max"],
         "model_p50_ms": percentiles(infer)["p50"],
+        "total_ms": percentiles(total),
+        "samples_ms": {"total": total, "minus_model": overhead},
+        "burst_verdicts": sum(1 for v in answers.verdicts if v.part_id is not None and v.part_id > triggers),
+        "burst_triggers_per_s": round(burst / burst_s, 2) if burst and burst_s else None,
+        "shadow": shadow_view,
     }
+
+
+def _burst(software: SoftwareTrigger, answers: Answers, answered: int, first: int, count: int,
+           n_cavities: int) -> float:
+    """Fire `count` triggers back to back (part ids after `first`), each once the previous one was
+    answered; the seconds it took."""
+    t0_s = time.monotonic()
+    for k in range(1, count + 1):
+        software.fire(part_id=first + k)
+        if not answers.wait_for(answered + k * n_cavities, ANSWER_WAIT_S):
+            raise RuntimeError(f"burst trigger {k} got no verdicts within {ANSWER_WAIT_S} s")
+    return time.monotonic() - t0_s
 
 
 def _watch(console: Console, watchers: int, software: SoftwareTrigger, answers: Answers,

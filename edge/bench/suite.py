@@ -35,6 +35,7 @@ from edge.bench import watchers
 from edge.bench.console_cost import WATCHERS, console_result, watched_replay_fps
 from edge.bench.health_cost import health_stage
 from edge.bench.latency import triggered_latency
+from edge.bench.shadow_cost import shadow_stage
 from edge.bench.stages import bare_fps, decode_fps, fresh, naive_fps, replay_fps
 from sim.footage import FootageSettings, write_footage
 
@@ -117,7 +118,8 @@ def console_stage(model: Path, footage: Path, rois: Any, fps: float, rounds: int
 
 def run_one_stage(stage: str, model: Path, shots: int = DEFAULT_SHOTS, seed: int = DEFAULT_SEED,
                   rounds: int = 1, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """`moldpilot bench --console-only` / `--health-only`: that stage alone, on the suite's footage."""
+    """`moldpilot bench --console-only` / `--health-only` / `--shadow-only`: that stage alone, on the
+    suite's footage."""
     with tempfile.TemporaryDirectory(prefix="moldpilot-bench-") as tmp:
         footage = Path(tmp) / "bench.avi"
         progress(f"writing {shots} shots of 4-cavity footage (seed {seed})")
@@ -125,6 +127,8 @@ def run_one_stage(stage: str, model: Path, shots: int = DEFAULT_SHOTS, seed: int
         load_before = os.getloadavg()[0]
         if stage == "health":
             result = health_stage(model, footage, timeline, rounds, Path(tmp), progress)
+        elif stage == "shadow":
+            result = shadow_stage(model, footage, timeline, rounds, progress)
         else:
             result = console_stage(model, footage, timeline.rois_xywh, timeline.fps, rounds, progress)
     return {**result, "model": str(model), "frames": timeline.frame_count,

@@ -29,11 +29,15 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
                              "headless browsers on the live view")
     parser.add_argument("--health-only", action="store_true",
                         help="only the health watch's cost: replay without and with a health: section")
+    parser.add_argument("--shadow-only", action="store_true",
+                        help="only shadow mode's cost: triggered latency and back-to-back triggers/s "
+                             "without and with a candidate model judging beside the active one")
     parser.set_defaults(func=_bench)
 
 
 def _bench(args: argparse.Namespace) -> int:
     from edge.bench.console_cost import format_console
+    from edge.bench.shadow_cost import format_shadow
     from edge.bench.suite import format_table, run_one_stage, run_suite
     from edge.commands.replay_cmd import default_model
 
@@ -47,7 +51,10 @@ def _bench(args: argparse.Namespace) -> int:
     def progress(step: str) -> None:
         print(step, file=sys.stderr, flush=True)
 
-    if args.health_only:
+    if args.shadow_only:
+        result = run_one_stage("shadow", model, shots=args.shots, rounds=args.rounds, progress=progress)
+        table = format_shadow(result) + f"\n  1-min load {result['load_avg_1m']}"
+    elif args.health_only:
         result = run_one_stage("health", model, shots=args.shots, rounds=args.rounds, progress=progress)
         table = (f"health watch: {result['fps_plain']} frames/s without, {result['fps_watched']} with, "
                  f"ratio {result['ratio']} (target >= {result['target_ratio_min']})")

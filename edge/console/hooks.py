@@ -21,7 +21,10 @@ class StationHooks:
     """`view()`: the station's `StationView` (read-only, lock-free); `apply_rois(sections)`: validated
     cavities, applied between batches; `model_crop(image, roi)`: the crop as the model sees it
     (resized, its colour); `config()`: the station's settings now; `config_path`: station.yaml, or None
-    when the station runs on built-in settings (replay, demo) and a saved layout lives only in memory."""
+    when the station runs on built-in settings (replay, demo) and a saved layout lives only in memory.
+    Shadow mode (edge/console/shadow.py): `shadow_view()` the candidate's counts and agreement (None:
+    off), `start_shadow()` / `stop_shadow()` (start may raise a MoldPilotError that says why); None
+    where the station offers no shadow mode."""
 
     view: Callable[[], Any]
     apply_rois: Callable[[Sequence[CavitySection]], None]
@@ -29,3 +32,6 @@ class StationHooks:
     config: Callable[[], StationConfig]
     history: VerdictHistory
     config_path: Path | None = None
+    shadow_view: Callable[[], dict[str, Any] | None] | None = None
+    start_shadow: Callable[[], None] | None = None
+    stop_shadow: Callable[[], None] | None = None

@@ -58,10 +58,26 @@ class FiguresCollector(Collector):
                                     value=float(f["mqtt"]["connected"]))
             yield GaugeMetricFamily("moldpilot_mqtt_backlog", "Messages waiting in the durable outbox",
                                     value=f["mqtt"]["backlog"])
+        if f.get("shadow") is not None:
+            yield from _shadow(f["shadow"])
         if f["model"] is not None:
             info = InfoMetricFamily("moldpilot_model", "The model and the execution provider it runs on")
             info.add_metric([], f["model"])
             yield info
+
+
+def _shadow(shadow: dict[str, Any]) -> Iterator[Metric]:
+    """The shadow candidate: parts judged and dropped, agreement over its window (left out until known)."""
+    parts = CounterMetricFamily("moldpilot_shadow_parts", "Parts the shadow candidate judged or dropped",
+                                labels=["state"])
+    parts.add_metric(["judged"], shadow["parts_judged"])
+    parts.add_metric(["dropped"], shadow["dropped"])
+    yield parts
+    for key, text in (("agreement_active", "Share of the window's parts the candidate decided as the active "
+                                           "model did"),
+                      ("agreement_labels", "Share of the window's labelled parts the candidate got right")):
+        if shadow[key] is not None:
+            yield GaugeMetricFamily(f"moldpilot_shadow_{key}", text, value=shadow[key])
 
 
 def _by_two(name: str, text: str, label: str, nested: dict[str, dict[str, int]]) -> CounterMetricFamily:

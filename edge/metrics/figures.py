@@ -13,6 +13,10 @@ from typing import Any, Protocol
 
 from edge.metrics.tally import Tally
 
+# What of the shadow candidate's view the status and the scrape carry (not its disagreement list).
+SHADOW_KEYS = ("name", "version", "parts_judged", "dropped", "errors", "window_parts", "agreement_active",
+               "agreement_labels")
+
 
 class _Link(Protocol):
     def status(self) -> dict[str, object]: ...
@@ -23,9 +27,11 @@ class _Publisher(Protocol):
 
 
 def station_figures(tally: Tally, snap: dict[str, Any], source: Any, link: _Link | None,
-                    publisher: _Publisher | None, model: dict[str, str]) -> dict[str, Any]:
+                    publisher: _Publisher | None, model: dict[str, str],
+                    shadow: dict[str, Any] | None = None) -> dict[str, Any]:
     """The station's figures from its parts: the verdict tally, the pipeline's snapshot `snap`, the
-    source, the PLC link and the MQTT publisher (None where the station has none) and the model."""
+    source, the PLC link and the MQTT publisher (None where the station has none), the model, and the
+    shadow candidate's view (edge/pipeline/shadow.py; None while shadow mode is off)."""
     backlog = _publisher_stats(publisher) if publisher is not None else None
     return {
         **tally.snapshot(),
@@ -38,6 +44,7 @@ def station_figures(tally: Tally, snap: dict[str, Any], source: Any, link: _Link
         "plc_link_up": link_up(link.status()) if link is not None else None,
         "mqtt": {"connected": backlog.connected, "backlog": backlog.backlog} if backlog is not None else None,
         "model": model,
+        "shadow": {k: shadow[k] for k in SHADOW_KEYS} if shadow is not None else None,
     }
 
 

@@ -9,7 +9,9 @@ edge/pipeline/recipes.py) and, per batch:
    the runner's `max_batch` crops; in triggered mode a job is processed alone, so a trigger never waits
    for others;
 2. lets its lane preprocess, run, score and build the verdicts;
-3. hands them to the sinks (non-blocking under SinkPolicy.DROP) in the order the jobs were taken.
+3. hands them to the sinks (non-blocking under SinkPolicy.DROP) in the order the jobs were taken;
+4. then, with a shadow candidate on (edge/pipeline/shadow.py), offers it references to the batch: a
+   non-blocking put, read once per batch (`shadow`, swapped by one reference assignment).
 
 Several lanes (replay on a CPU: one per core, each on one intra-op thread; see ModelRunner.lane) run
 batches side by side, since whole batches in parallel use the cores better than one batch split across
@@ -32,6 +34,7 @@ from edge.pipeline.feeds import Feed
 from edge.pipeline.gate import FailSafeGate
 from edge.pipeline.lane import WHOLE_FRAME, Cavity, Lane, no_decision
 from edge.pipeline.recipes import RecipeBook, RoiXywh, Runner
+from edge.pipeline.shadow import Shadow
 from edge.pipeline.stats import Stats
 from edge.sinks.base import FanOut
 from edge.triggers import Trigger, TriggerQueue
@@ -58,16 +61,18 @@ class Pipeline:
         micro_batch: bool = False,
         lanes: Sequence[RecipeBook] = (),
         gate: FailSafeGate | None = None,
+        shadow: Shadow | None = None,
     ) -> None:
         """`recipes`: what RECIPE_ID selects (a single recipe 0 for a station without recipes:
         `RecipeBook.single(runner, judge)`); `lanes`: more books (`recipes.lane()`), each on one more
-        inference thread."""
+        inference thread; `shadow`: a candidate that judges every batch after it (`swap_shadow`)."""
         if not cavities:
             raise ValueError("at least one cavity is needed (WHOLE_FRAME for a single-part station)")
         self.recipes, self.feed, self.fanout = recipes, feed, fanout
         self.cavities = tuple(cavities)
         self.reader, self.triggers, self.ring = reader, triggers, ring
         self.micro_batch = micro_batch
+        self.shadow = shadow
         self.stats = Stats()
         self.done = threading.Event()  # set when the inference threads have answered their last job
         self._lanes = [Lane(book, self.cavities, self.stats, fanout.wants_evidence, gate)
@@ -140,8 +145,11 @@ class Pipeline:
     def _run(self, lane: Lane) -> None:
         try:
             while (taken := self._take(lane)) is not None:
-                ticket, jobs = taken
-                self._hand_over(ticket, jobs, lane.answer(jobs))
+                ticket, jobs, shadow = taken
+                answers = lane.answer(jobs)
+                self._hand_over(ticket, jobs, answers)
+                if shadow is not None:  # after the hand-over: the sinks and the PLC never wait for it
+                    shadow.offer(jobs, lane.cavities, answers)
         finally:
             with self._emit_lock:
                 self._running -= 1
@@ -150,14 +158,16 @@ class Pipeline:
                 self._t_end_s = time.monotonic()
                 self.done.set()
 
-    def _take(self, lane: Lane) -> tuple[int, list[Job]] | None:
-        """The next batch and its ticket (its place in the hand-over order); None when the feed ends.
-        The lane judges it with the cavities current when it is taken (`swap_cavities`)."""
+    def _take(self, lane: Lane) -> tuple[int, list[Job], Shadow | None] | None:
+        """The next batch, its ticket (its place in the hand-over order) and the shadow candidate to
+        offer it to; None when the feed ends. The lane judges it with the cavities current when it is
+        taken (`swap_cavities`), and the shadow current then sees it (`swap_shadow`)."""
         with self._take_lock:
             job = self.feed.get()
             if job is None:
                 return None
             lane.cavities = cavities = self.cavities  # one read: the whole batch uses the same layout
+            shadow = self.shadow
             jobs, n_cav = [job], len(cavities)
             if self.micro_batch:
                 crops = n_cav
@@ -165,7 +175,7 @@ class Pipeline:
                     jobs.append(more)
                     crops += n_cav
             self._tickets += 1
-            return self._tickets - 1, jobs
+            return self._tickets - 1, jobs, shadow
 
     def _hand_over(self, ticket: int, jobs: list[Job], answers: list[tuple[Verdict, ...]]) -> None:
         """Emit this batch and any later ones already waiting, in ticket order; count them after."""
@@ -189,6 +199,14 @@ class Pipeline:
         if not cavities:
             raise ValueError("at least one cavity is needed (WHOLE_FRAME for a single-part station)")
         self.cavities = tuple(cavities)
+
+    def swap_shadow(self, shadow: Shadow | None) -> Shadow | None:
+        """Start (a Shadow) or end (None) shadow judging from the next batch taken; returns the previous
+        one, which its owner closes (a batch taken before the swap may still be offered to it: `close`
+        counts such a late one as dropped). One reference assignment, read once per batch by `_take`,
+        as `swap_cavities`."""
+        previous, self.shadow = self.shadow, shadow
+        return previous
 
     def reject(self, trigger: Trigger) -> None:
         """A trigger the queue could not take (the station's TriggerQueue on_reject, on the submitter's

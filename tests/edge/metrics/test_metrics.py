@@ -161,6 +161,32 @@ def test_figures_are_one_dict_for_status_and_endpoint() -> None:
     assert "moldpilot_mqtt_connected" not in samples  # no broker configured: not known, so not shown
 
 
+def test_the_shadow_candidates_agreement_is_a_figure_and_a_series_while_it_runs() -> None:
+    """The shadow's view (edge/pipeline/shadow.py `Shadow.view`) in the figures and the scrape; its
+    label agreement stays out of the scrape until some part is labelled (not known, not shown)."""
+    view = {"name": "cand", "version": "v3", "running": True, "parts_offered": 40, "parts_judged": 36,
+            "dropped": 4, "skipped": 0, "errors": 0, "window_parts": 200, "in_window": 36, "compared": 36,
+            "agreement_active": 0.9444, "labelled": 0, "agreement_labels": None,
+            "active_agreement_labels": None, "disagreements": [{"part_id": 7}]}
+
+    def figures() -> dict[str, Any]:
+        return station_figures(Tally(), SNAPSHOT, None, None, None, {"name": "m", "provider": "cpu"}, view)
+
+    assert figures()["shadow"]["agreement_active"] == 0.9444 and "disagreements" not in figures()["shadow"]
+    off = station_figures(Tally(), SNAPSHOT, None, None, None, {"name": "m", "provider": "cpu"})
+    assert off["shadow"] is None
+    metrics = StationMetrics("127.0.0.1", 0, figures)
+    metrics.start()
+    try:
+        samples = scrape(metrics.port)
+    finally:
+        metrics.close()
+    assert total(samples, "moldpilot_shadow_parts_total", state="judged") == 36
+    assert total(samples, "moldpilot_shadow_parts_total", state="dropped") == 4
+    assert total(samples, "moldpilot_shadow_agreement_active") == 0.9444
+    assert "moldpilot_shadow_agreement_labels" not in samples
+
+
 def test_mqtt_status_carries_the_figures_the_endpoint_shows(mosquitto: MosquittoBroker,
                                                              tmp_path: Path) -> None:
     config = StationConfig.model_validate({
