@@ -12,6 +12,7 @@ import numpy as np
 
 from edge.config import CavitySection, StationConfig
 from edge.console.history import VerdictHistory
+from edge.teach.desk import TeachDesk
 
 RoiXywh = tuple[int, int, int, int]
 
@@ -21,7 +22,8 @@ class StationHooks:
     """`view()`: the station's `StationView` (read-only, lock-free); `apply_rois(sections)`: validated
     cavities, applied between batches; `model_crop(image, roi)`: the crop as the model sees it
     (resized, its colour); `config()`: the station's settings now; `config_path`: station.yaml, or None
-    when the station runs on built-in settings (replay, demo) and a saved layout lives only in memory."""
+    when the station runs on built-in settings (replay, demo) and a saved layout lives only in memory;
+    `teach`: the teach page's jobs and folders (edge/teach/desk.py), None for no teach page."""
 
     view: Callable[[], Any]
     apply_rois: Callable[[Sequence[CavitySection]], None]
@@ -29,3 +31,4 @@ class StationHooks:
     config: Callable[[], StationConfig]
     history: VerdictHistory
     config_path: Path | None = None
+    teach: TeachDesk | None = None
