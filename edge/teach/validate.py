@@ -13,6 +13,7 @@ frame). It also keeps the candidate's scores and truths, for the threshold previ
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,8 @@ import cv2
 from edge.errors import MoldPilotError
 from edge.teach.jobs import CHILD_THREADS, child_env, low_priority_command
 from sim.timeline import load_timeline
+
+log = logging.getLogger(__name__)
 
 MAX_DISAGREEMENT_IMAGES = 60  # crops written; every disagreement is still listed and counted
 CHILD_TIMEOUT_S = 3600.0
@@ -56,10 +59,10 @@ def holdout_parts(model: Path, holdout: Path, run: Callable[..., dict] = run_cli
     return result, parts
 
 
-def footage_parts(model: Path, footage: Path, out_dir: Path,
+def footage_parts(model: Path, footage: Path, jsonl: Path,
                   run: Callable[..., dict] = run_cli) -> tuple[dict, list[Part]]:
-    """`replay` of `footage` with `model`: its summary and one Part per scored verdict."""
-    jsonl = out_dir / f"{footage.stem}.{model.parent.name}.{model.stem}.jsonl"
+    """`replay` of `footage` with `model` (verdicts into `jsonl`): its summary and one Part per scored
+    verdict."""
     summary = run(["replay", str(footage), "--model", str(model), "--json", "--jsonl", str(jsonl)])
     parts = []
     for line in jsonl.read_text(encoding="utf-8").splitlines():
@@ -109,8 +112,8 @@ def validate(candidate: Path, active: Path, out_dir: Path, holdout: Path | None 
         if holdout is not None:
             summaries[name]["holdout_eval"], parts = holdout_parts(model, holdout, run)
             summaries[name]["holdout_eval"].pop("readiness", None)
-        for video in footage:
-            summary, more = footage_parts(model, video, out_dir, run)
+        for n, video in enumerate(footage):
+            summary, more = footage_parts(model, video, out_dir / f"{name}-{n}-{video.stem}.jsonl", run)
             summaries[name]["footage_replay"].append({k: summary.get(k) for k in (
                 "parts", "scored_parts", "ng_parts", "ok_parts", "accuracy", "escape_rate",
                 "false_reject_rate", "per_cavity")})
@@ -219,6 +222,7 @@ class ValidationRunner:
             save(version, record)
             result: dict[str, Any] = {"state": "done"}
         except Exception as exc:  # one failed validation is shown on the page, not a dead console
+            log.exception("teach: validation of %s failed", version)
             result = {"state": "failed", "error": str(exc)}
         with self._lock:
             self._state.update(result, finished_at=time.time())

@@ -6,6 +6,7 @@
   const lang = document.documentElement.lang;
   let preview = null;  // {rows: [[upper|null, escapes, false_rejects]...], n_ng, n_ok, threshold}
   let shownRecord = null;
+  let recordKey = null;
 
   // The same lookup as edge/teach/threshold.py at_threshold: the first row whose upper bound >= t.
   function atThreshold(rows, t) {
@@ -116,7 +117,12 @@
         + (v.error ? ": " + v.error : "");
       root.dataset.validation = v.state;
       $("validate").disabled = !s.can_validate || v.state === "running";
-      if (v.state !== "running") showRecord(await MP.getJSON("/api/teach/validation"));
+      // The record (and the slider's table) once per candidate and finished validation, not every second.
+      const key = s.candidate + ":" + (v.finished_at || "");
+      if (v.state !== "running" && s.candidate && key !== recordKey) {
+        recordKey = key;
+        showRecord(await MP.getJSON("/api/teach/validation"));
+      }
     } catch (e) { $("train-status").textContent = String(e); }
   }
 

@@ -35,7 +35,7 @@ def _unused(*_: Any) -> Any:
 @pytest.fixture
 def teach_console(tmp_path: Path, bezel_train: Path, bezel_clip: Path) -> Iterator[tuple[str, Any]]:
     known = {p.name for p in bezel_train.iterdir() if p.is_dir()}
-    holdout = bezel_dataset(tmp_path / "holdout", 24, seed=78, keep=known)
+    holdout = bezel_dataset(tmp_path / "holdout", 30, seed=78, keep=known, min_per_class=1)
     desk = make_desk(tmp_path, bezel_train, holdout, (bezel_clip,))
     hooks = StationHooks(view=_unused, apply_rois=_unused, model_crop=_unused, config=_unused,
                          history=VerdictHistory(), teach=desk)

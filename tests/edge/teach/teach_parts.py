@@ -29,12 +29,14 @@ FAST_TRAIN = ("--size", "160")  # one input size: the trainer's own fixed settin
 MIN_PER_CLASS = 6  # the trainer needs 5 per class; a class the sample drew fewer of is left out
 
 
-def bezel_dataset(folder: Path, count: int, seed: int, keep: set[str] | None = None) -> Path:
-    """`count` crops of the bezel mold in the trainer's layout; classes with fewer than MIN_PER_CLASS
-    images (or not in `keep`) are removed, as an engineer would before training."""
+def bezel_dataset(folder: Path, count: int, seed: int, keep: set[str] | None = None,
+                  min_per_class: int = MIN_PER_CLASS) -> Path:
+    """`count` crops of the bezel mold in the trainer's layout; classes with fewer than `min_per_class`
+    images (or not in `keep`: a hold-out of the classes a model knows) are removed, as an engineer would
+    before training."""
     counts = write_dataset(folder, count, seed, 160, 0.5, "bezel", mold=MOLD)
     for name, n in counts.items():
-        if name != "ok" and (n < MIN_PER_CLASS or (keep is not None and name not in keep)):
+        if name != "ok" and (n < min_per_class or (keep is not None and name not in keep)):
             shutil.rmtree(folder / name)
     return folder
 

@@ -17,7 +17,7 @@ from tests.waiting import wait_until
 
 def test_candidate_beside_the_active_model(bezel_model: Path, bezel_clip: Path, tmp_path: Path) -> None:
     known = set(read_card(bezel_model).class_names)
-    holdout = bezel_dataset(tmp_path / "holdout", 40, seed=77, keep=known)
+    holdout = bezel_dataset(tmp_path / "holdout", 40, seed=77, keep=known, min_per_class=1)
     record = validate(bezel_model, SHIPPED, tmp_path / "out", holdout, [bezel_clip])
     json.dumps(record)  # what save_validation stores: plain JSON
     n_images = sum(1 for _ in holdout.glob("*/*.png"))
