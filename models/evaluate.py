@@ -94,8 +94,9 @@ def per_class(labels: np.ndarray, p_defect: np.ndarray, thresholds: dict[str, fl
 
 
 def evaluate_model(model_path: str | Path, data_dir: str | Path, ok_class: str | None = None,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, images: bool = False) -> dict:
     """Run a MoldPilot ONNX model over a labelled folder; DatasetError/CardError for unusable input.
+    `images`: also list each readable image's file, folder class and P(defect) under "images".
 
     The folder's ok class (default: the card's `ok_class`) maps to the model's ok class; every other
     folder must be one of the model's defect classes (for a good-only model: any folder, all "anomaly").
@@ -134,4 +135,8 @@ def evaluate_model(model_path: str | Path, data_dir: str | Path, ok_class: str |
                             data.class_names),
         readiness=readiness(folder_labels, p_defect, card.threshold, data.class_names, target,
                             card.validation.get("max_false_reject", MAX_FALSE_REJECT), basis="eval"))
+    if images:  # every image's score: for a side-by-side of two models and the threshold preview
+        paths = [p for p, ok in zip(data.paths, readable, strict=True) if ok]
+        result["images"] = [{"file": str(path), "class": data.class_names[label], "p_defect": float(p)}
+                            for path, label, p in zip(paths, folder_labels, p_defect, strict=True)]
     return result

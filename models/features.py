@@ -20,6 +20,9 @@ from tqdm import tqdm
 from models.dataset import Size, load_image
 
 View = Callable[[np.ndarray], np.ndarray]
+# A progress bar on stderr (True), none (False), or a callback `(stage, done, total)` after each batch
+# (`moldpilot train --progress-json`: the console's training job reads it).
+Progress = bool | Callable[[str, int, int], None]
 IDENTITY: dict[str, View] = {"identity": lambda a: a}
 # The views of models/flip_views.py (test-time averaging in the graph): they keep any input's shape.
 FLIP_VIEWS: dict[str, View] = {
@@ -49,7 +52,7 @@ def run_images(
     views: dict[str, View] = IDENTITY,
     output: str | None = None,
     desc: str = "images",
-    progress: bool = True,
+    progress: Progress = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Output `output` (default: the first) for each readable image and view.
 
@@ -59,7 +62,9 @@ def run_images(
     in_name = sess.get_inputs()[0].name
     readable = np.zeros(len(paths), dtype=bool)
     chunks: list[list[np.ndarray]] = [[] for _ in views]
-    with tqdm(total=len(paths), desc=desc, unit="img", disable=not progress, leave=False) as bar:
+    report = progress if callable(progress) else None
+    with tqdm(total=len(paths), desc=desc, unit="img", disable=report is not None or not progress,
+              leave=False) as bar:
         for start in range(0, len(paths), BATCH):
             batch = []
             for i, path in enumerate(paths[start:start + BATCH], start):
@@ -72,6 +77,8 @@ def run_images(
                     x = np.ascontiguousarray(np.stack([view(a) for a in batch]))
                     chunks[k].append(sess.run([name], {in_name: x})[0])
             bar.update(min(BATCH, len(paths) - start))
+            if report is not None:
+                report(desc, min(start + BATCH, len(paths)), len(paths))
     shape = sess.get_outputs()[[o.name for o in sess.get_outputs()].index(name)].shape
     empty = np.zeros((0, *[d if isinstance(d, int) else 0 for d in shape[1:]]), np.float32)
     return np.stack([np.concatenate(c) if c else empty for c in chunks]), readable

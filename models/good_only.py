@@ -37,7 +37,7 @@ from sklearn.cluster import KMeans
 from models.card import InputSpec, ModelCard, OutputSpec, ResizeSpec, save_model
 from models.dataset import MIN_IMAGES_PER_CLASS, Dataset, DatasetError, scan
 from models.evaluate import metrics
-from models.features import run_images, session
+from models.features import Progress, run_images, session
 from models.good_only_choice import choose_good_only
 from models.graph import MEAN, STD, backbone_card
 from models.operating_point import MAX_FALSE_REJECT, choose_threshold
@@ -73,7 +73,7 @@ MIN_STEEPNESS_RATIO = 1.05  # threshold / median good distance, floor (a thresho
 
 
 def _embed(extractor: InferenceSession, paths: list[Path], size: int, desc: str,
-           progress: bool) -> tuple[np.ndarray, np.ndarray]:
+           progress: Progress) -> tuple[np.ndarray, np.ndarray]:
     values, readable = run_images(extractor, paths, size, output=EMBEDDING, desc=desc, progress=progress)
     return values[0], readable
 
@@ -149,7 +149,7 @@ def train_good_only(data_dir: str | Path, out: str | Path, ok_class: str = "ok",
                     ok_quantile: float = 0.995, val_fraction: float = 0.2, seed: int = 0,
                     size: int = DEFAULT_SIZE, n_channels: int = 100, n_groups: int = 1,
                     score_source: ScoreSource = "global", max_train_images: int = 2000,
-                    progress: bool = True, name: str | None = None, threads: int = 0,
+                    progress: Progress = True, name: str | None = None, threads: int = 0,
                     quantized: onnx.ModelProto | None = None, design_components: int = 0,
                     grey: bool = False, auto: bool = False) -> dict:
     """Train and save a good-only MODEL.onnx + MODEL.card.json; returns a summary.

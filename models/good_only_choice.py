@@ -25,7 +25,7 @@ import numpy as np
 
 from models.dataset import load_image
 from models.evaluate import auroc
-from models.features import run_arrays, run_images, session
+from models.features import Progress, run_arrays, run_images, session
 from models.padim import fit_gaussians, pooled, score_images
 from models.padim_graph import EMBEDDING, TAP_CHANNELS_TOTAL, embedding_graph
 
@@ -93,7 +93,7 @@ def _score(train: np.ndarray, good: np.ndarray, bad: np.ndarray, channels: np.nd
 
 
 def choose_good_only(train_paths: list[Path], good_paths: list[Path], defect_paths: list[Path],
-                     seed: int = 0, threads: int = 0, progress: bool = True) -> dict:
+                     seed: int = 0, threads: int = 0, progress: Progress = True) -> dict:
     """Size, channels and score source for a good-only model (see the module docstring)."""
     rng = np.random.default_rng(seed)
     train_paths = [train_paths[i] for i in np.sort(rng.permutation(len(train_paths))[:CHOICE_TRAIN_IMAGES])]

@@ -33,7 +33,7 @@ import numpy as np
 import onnx
 
 from models.evaluate import auroc
-from models.features import FLIP_VIEWS, IDENTITY, run_images, session
+from models.features import FLIP_VIEWS, IDENTITY, Progress, run_images, session
 from models.flip_views import average_flips
 from models.graph import feature_columns, feature_graph
 from models.head import cross_validate, cv_log_loss
@@ -148,7 +148,7 @@ def _pick(leaders: list[dict]) -> dict:
 
 def choose(paths: list[Path], labels: np.ndarray, n_classes: int, seed: int = 0,
            sizes: tuple[int, ...] = SIZES, column_sets: tuple[str, ...] = tuple(COLUMN_SETS),
-           latency_budget_ms: float = LATENCY_BUDGET_MS, threads: int = 0, progress: bool = True,
+           latency_budget_ms: float = LATENCY_BUDGET_MS, threads: int = 0, progress: Progress = True,
            aspect: float = 1.0) -> Selection:
     """Screen the candidates on a sample of (paths, labels); see the module docstring.
 

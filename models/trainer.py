@@ -27,7 +27,7 @@ from onnxruntime import InferenceSession
 from models.card import InputSpec, ModelCard, OutputSpec, ResizeSpec, save_model
 from models.dataset import Dataset, check_counts, median_aspect, scan
 from models.evaluate import metrics
-from models.features import FLIP_VIEWS, TRAIN_VIEWS, run_images, session
+from models.features import FLIP_VIEWS, TRAIN_VIEWS, Progress, run_images, session
 from models.flip_views import average_flips
 from models.graph import MEAN, POOLINGS, STD, backbone_card, feature_graph, model_graph
 from models.head import FOLDS, fit_head
@@ -54,7 +54,7 @@ def _views(size: tuple[int, int]) -> dict:
 
 
 def _features(sess: InferenceSession, data: Dataset, size: tuple[int, int],
-              progress: bool) -> tuple[np.ndarray, Dataset]:
+              progress: Progress) -> tuple[np.ndarray, Dataset]:
     values, readable = run_images(sess, data.paths, size, _views(size), desc="features", progress=progress)
     kept = data.subset(np.flatnonzero(readable))
     kept.unreadable = [p for p, ok in zip(data.paths, readable, strict=True) if not ok]
@@ -115,7 +115,7 @@ def _validation(data: Dataset, oof: np.ndarray, target_escape: float, max_false_
 def train(data_dir: str | Path, out: str | Path, ok_class: str = "ok", target_escape: float = 0.005,
           max_false_reject: float = MAX_FALSE_REJECT, seed: int = 0, size: int | None = None,
           features: str | None = None, latency_budget_ms: float = LATENCY_BUDGET_MS, folds: int = FOLDS,
-          progress: bool = True, name: str | None = None, threads: int = 0,
+          progress: Progress = True, name: str | None = None, threads: int = 0,
           test_time_views: bool = True) -> dict:
     """Train and save MODEL.onnx + MODEL.card.json; returns a summary (DatasetError for unusable data).
 

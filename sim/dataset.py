@@ -28,7 +28,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from sim.parts import SHAPES, Shape, sample_design
+from sim.parts import ALL_SHAPES, Shape, sample_design
 from sim.render import render_crop
 from sim.shot import sample_color, sample_lighting, sample_part, sample_shape
 
@@ -66,10 +66,11 @@ def render_item(
     rng = np.random.default_rng([seed, index])
     part_shape = sample_shape(rng, shape)
     # Drawn even with a mold, so pose, lighting and defect of item i do not depend on `mold`.
-    design, color = sample_design(part_shape, rng), sample_color(rng)
+    design, color = sample_design(part_shape, rng), sample_color(rng, part_shape)
     if mold is not None:
-        mold_rng = np.random.default_rng([mold, SHAPES.index(part_shape)])
-        design, color = sample_design(part_shape, mold_rng), sample_color(np.random.default_rng([mold]))
+        mold_rng = np.random.default_rng([mold, ALL_SHAPES.index(part_shape)])
+        design = sample_design(part_shape, mold_rng)
+        color = sample_color(np.random.default_rng([mold]), part_shape)
     spec = sample_part(rng, design, size_px, color, sample_lighting(rng), defect_rate)
     image, bbox = render_crop(spec, scene_seed=int(rng.integers(2**63)))
     label: Literal["ok", "ng"] = "ng" if spec.defect else "ok"

@@ -32,7 +32,7 @@ from typing import Literal, get_args
 import cv2
 import numpy as np
 
-from sim.parts import SHAPES, PartDesign, Shape, sample_design
+from sim.parts import ALL_SHAPES, SHAPES, PartDesign, Shape, sample_design
 from sim.shot import PALETTE_BGR
 
 FaultKind = Literal[
@@ -123,7 +123,8 @@ def changed_mold(mold: Mold, severity: float, rng: np.random.Generator) -> Mold:
     if severity < 0.5:
         return Mold(tuple(sample_design(d.shape, rng) for d in mold.designs), mold.color_bgr)
     # Another part type per cavity, and a palette colour far from the old one.
-    shapes: list[Shape] = [SHAPES[(SHAPES.index(d.shape) + 1) % len(SHAPES)] for d in mold.designs]
+    # (A new design, sim.parts.NEW_SHAPES, changes to one of the older shapes.)
+    shapes: list[Shape] = [SHAPES[(ALL_SHAPES.index(d.shape) + 1) % len(SHAPES)] for d in mold.designs]
     old = np.asarray(mold.color_bgr)
     far = [c for c in PALETTE_BGR if np.abs(np.asarray(c) - old).max() > 0.3]
     b, g, r = far[int(rng.integers(len(far)))]

@@ -113,7 +113,8 @@ class FootagePlan:
         line_shape = sample_shape(rng, "mixed") if s.shape is None else s.shape
         shapes = [SHAPES[i % len(SHAPES)] if line_shape == "mixed" else line_shape for i in range(s.cavities)]
         self.shape = line_shape
-        self.mold = Mold(tuple(sample_design(shape, rng) for shape in shapes), sample_color(rng))
+        self.mold = Mold(tuple(sample_design(shape, rng) for shape in shapes),
+                         sample_color(rng, line_shape))
         self.drift = LightingDrift.sample(rng)
         w, h = self.layout.frame_wh
         self.plate = fixture_background(h, w, rng, grey=_PLATE_GREY)

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 
 from sim.defects import DEFECT_NAMES
-from sim.parts import SHAPES, PartDesign, Pose, Shape
+from sim.parts import NEW_SHAPES, SHAPES, PartDesign, Pose, Shape
 from sim.render import Lighting, PartSpec
 
 CAVITY_COUNTS = (1, 2, 4, 8)
@@ -33,6 +33,11 @@ PALETTE_BGR = (
     (0.15, 0.75, 0.88),
     (0.25, 0.55, 0.20),
     (0.10, 0.45, 0.90),
+)
+# The resins of the new designs (sim.parts.NEW_SHAPES), outside the palette above: violet and mauve.
+NEW_PALETTE_BGR = (
+    (0.52, 0.20, 0.45),
+    (0.58, 0.34, 0.56),
 )
 
 
@@ -124,9 +129,11 @@ def sample_shape(rng: np.random.Generator, shape: Shape | Literal["mixed"]) -> S
     return drawn if shape == "mixed" else shape
 
 
-def sample_color(rng: np.random.Generator) -> tuple[float, float, float]:
-    """A resin colour from the palette, with batch-to-batch variation."""
-    base = np.asarray(PALETTE_BGR[int(rng.integers(len(PALETTE_BGR)))])
+def sample_color(rng: np.random.Generator, shape: str | None = None) -> tuple[float, float, float]:
+    """A resin colour from the palette, with batch-to-batch variation; a new design (`shape` in
+    NEW_SHAPES) comes in its own resins. The same draws either way."""
+    palette = NEW_PALETTE_BGR if shape in NEW_SHAPES else PALETTE_BGR
+    base = np.asarray(palette[int(rng.integers(len(PALETTE_BGR))) % len(palette)])
     b, g, r = np.clip(base + rng.uniform(-0.04, 0.04, 3), 0.0, 1.0)
     return float(b), float(g), float(r)
 

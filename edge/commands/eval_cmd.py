@@ -19,6 +19,8 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--overlays", metavar="DIR",
                         help="also write each image with its heatmap and verdict drawn on it to DIR/<class>/")
     parser.add_argument("--json", action="store_true", help="print one JSON object (default: a summary)")
+    parser.add_argument("--images", action="store_true",
+                        help="with --json: also list every image's file, class and P(defect)")
     parser.set_defaults(func=_eval)
 
 
@@ -31,7 +33,8 @@ def _eval(args: argparse.Namespace) -> int:
 
     load_checked(Path(args.model))  # the check run, replay and doctor make: a tampered model is refused
     try:
-        result = evaluate_model(args.model, args.data_dir, args.ok_class, progress=sys.stderr.isatty())
+        result = evaluate_model(args.model, args.data_dir, args.ok_class, progress=sys.stderr.isatty(),
+                                images=args.images)
     except DatasetError as exc:
         raise DataError(str(exc)) from exc
     except CardError as exc:

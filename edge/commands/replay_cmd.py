@@ -41,6 +41,8 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--speed", choices=["max", "realtime"], default="max", help="replay pace")
     parser.add_argument("--report", metavar="DIR", help="write summary, verdicts and an HTML report to DIR")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    parser.add_argument("--jsonl", metavar="FILE",
+                        help="write every verdict (score, decision, truth) to FILE, one JSON per line")
     parser.add_argument("--metrics-port", type=int, metavar="PORT",
                         help="serve Prometheus metrics on 127.0.0.1:PORT while the replay runs")
     parser.add_argument("--console", action="store_true",
@@ -60,6 +62,7 @@ def _replay(args: argparse.Namespace) -> int:
     summary = replay_with_report(footage, console or config, timeline, every_frame=args.every_frame,
                                  speed=args.speed, model_path=args.model,
                                  report_dir=Path(args.report) if args.report else None,
+                                 jsonl=Path(args.jsonl) if args.jsonl else None,
                                  metrics_port=args.metrics_port,
                                  watch=show_console_url if console else None,
                                  hold=serve_until_interrupted if console else None)
@@ -76,16 +79,20 @@ def replay_with_report(
     speed: Speed = "max",
     model_path: str | None = None,
     report_dir: Path | None = None,
+    jsonl: Path | None = None,
     progress: bool = True,
     metrics_port: int | None = None,
     watch: Callable[[Station], None] | None = None,
     hold: Callable[[Station], None] | None = None,
 ) -> dict[str, Any]:
-    """Replay `footage`; with `report_dir`, also write summary.json, verdicts.jsonl and index.html there.
-    Returns the summary (with the report's path under "report")."""
-    sinks = [JsonlSink(report_dir / "verdicts.jsonl")] if report_dir else []
-    if report_dir and (report_dir / "verdicts.jsonl").exists():
-        (report_dir / "verdicts.jsonl").unlink()  # a report describes one run, not an append of several
+    """Replay `footage`; with `report_dir`, also write summary.json, verdicts.jsonl and index.html there;
+    with `jsonl`, every verdict to that file. Returns the summary (with the report's path under "report")."""
+    files = {name: path for name, path in (("jsonl", report_dir / "verdicts.jsonl" if report_dir else None),
+                                           ("jsonl-file", jsonl)) if path is not None}
+    for path in files.values():
+        if path.exists():
+            path.unlink()  # a file of verdicts describes one run, not an append of several
+    sinks = [JsonlSink(path, name) for name, path in files.items()]
     result = replay(footage, config, timeline, every_frame=every_frame, speed=speed,
                     model_path=model_path, sinks=sinks, progress=progress, metrics_port=metrics_port,
                     evidence_limit=GALLERY_PARTS if report_dir else 0, watch=watch, hold=hold)

@@ -18,7 +18,7 @@ from sim.dataset import write_dataset
 from sim.defects import DEFECT_NAMES
 from sim.faults import DEFAULT_SEVERITY, FAULT_SYNTAX, Fault, parse_fault
 from sim.footage import FootageSettings, write_footage
-from sim.parts import SHAPES
+from sim.parts import ALL_SHAPES
 from sim.shot import CAVITY_COUNTS
 from sim.timeline import timeline_path
 
@@ -140,7 +140,8 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     ds.add_argument("--seed", type=int, required=True, help="same seed, same bytes")
     ds.add_argument("--size", type=_int_at_least(32), default=160, help="crop side in px (default 160)")
     ds.add_argument("--defect-rate", type=_rate, default=0.5, help="share of NG crops (default 0.5)")
-    ds.add_argument("--shape", choices=[*SHAPES, "mixed"], default="mixed", help="part type (default mixed)")
+    ds.add_argument("--shape", choices=[*ALL_SHAPES, "mixed"], default="mixed",
+                    help="part type (default mixed; bezel: a design no shipped model has seen)")
     ds.add_argument("--mold", type=_int_at_least(0), metavar="N",
                     help="one mold: every crop of a shape has mold N's design and resin colour, as on a line "
                          "(default: a new design and colour per crop)")
@@ -164,7 +165,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     )
     ft.add_argument(
         "--shape",
-        choices=[*SHAPES, "mixed"],
+        choices=[*ALL_SHAPES, "mixed"],
         default=None,
         help="part type; default: one type chosen by the seed; mixed: a family mold, one type per cavity",
     )

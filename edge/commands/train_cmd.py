@@ -50,8 +50,23 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
                            "before the Gaussians: for parts of many designs in one model (default 0: off)")
     good.add_argument("--grey", action="store_true",
                       help="judge brightness-normalised grey, not colour (resin colour is not a defect)")
+    parser.add_argument("--threads", type=int, default=0, metavar="N",
+                        help="feature-extraction threads (default 0: every core); the console's training "
+                             "job runs with few, so the line keeps its latency")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.add_argument("--progress-json", action="store_true",
+                        help="report progress on stderr as JSON lines " + PROGRESS_FORMAT + " (read by "
+                             "the console's training job, edge/teach/jobs.py)")
     parser.set_defaults(func=_train)
+
+
+PROGRESS_FORMAT = '{"progress": {"stage": STAGE, "done": N, "total": M}}'
+
+
+def _print_progress(stage: str, done: int, total: int) -> None:
+    """One machine-readable progress line per batch of images (see PROGRESS_FORMAT)."""
+    print(json.dumps({"progress": {"stage": stage, "done": done, "total": total}}), file=sys.stderr,
+          flush=True)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -66,8 +81,11 @@ def _train(args: argparse.Namespace) -> int:
                         f"{args.max_false_reject} and {args.val_fraction}")
     if args.size is not None and not 32 <= args.size <= 1024:
         raise DataError(f"--size must be between 32 and 1024 pixels, got {args.size}")
+    if args.threads < 0:
+        raise DataError(f"--threads must be 0 (every core) or more, got {args.threads}")
     common = {"ok_class": args.ok_class, "target_escape": args.target_escape, "seed": args.seed,
-              "progress": sys.stderr.isatty()}
+              "progress": _print_progress if args.progress_json else sys.stderr.isatty(),
+              "threads": args.threads}
     try:
         if args.mode == "good-only":
             from models.good_only import train_good_only

@@ -12,6 +12,7 @@ import numpy as np
 
 from edge.config import CavitySection, StationConfig
 from edge.console.history import VerdictHistory
+from edge.teach.desk import TeachDesk
 
 RoiXywh = tuple[int, int, int, int]
 
@@ -24,7 +25,8 @@ class StationHooks:
     when the station runs on built-in settings (replay, demo) and a saved layout lives only in memory.
     Shadow mode (edge/console/shadow.py): `shadow_view()` the candidate's counts and agreement (None:
     off), `start_shadow()` / `stop_shadow()` (start may raise a MoldPilotError that says why); None
-    where the station offers no shadow mode."""
+    where the station offers no shadow mode. `teach`: the teach page's jobs and folders
+    (edge/teach/desk.py), None for no teach page."""
 
     view: Callable[[], Any]
     apply_rois: Callable[[Sequence[CavitySection]], None]
@@ -35,3 +37,4 @@ class StationHooks:
     shadow_view: Callable[[], dict[str, Any] | None] | None = None
     start_shadow: Callable[[], None] | None = None
     stop_shadow: Callable[[], None] | None = None
+    teach: TeachDesk | None = None

@@ -224,6 +224,151 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "shadow.active_with_labels": ("Active model right by the same labels", "같은 라벨 기준 현재 모델 정답"),
     "shadow.err.none": ("This station offers no shadow mode.", "이 스테이션에는 섀도 모드가 없습니다."),
     "shadow.err.start": ("Shadow mode not started: {why}", "섀도 모드를 시작하지 못했습니다: {why}"),
+    # -- teach: training, validation and threshold preview (edge/console/teach.py) --
+    "nav.teach": (
+        "Teach",
+        "학습",
+    ),
+    "teach.no_desk": (
+        "This station has no teach desk (no model registry or dataset folder is set up).",
+        "이 스테이션에는 학습 기능이 없습니다 (모델 저장소 또는 데이터셋 폴더가 "
+        "설정되지 않음).",
+    ),
+    "teach.viewer_note": (
+        "You are a viewer: you may look, but only an engineer may train, validate or save.",
+        "조회자는 볼 수만 있으며 학습, 검증, 저장은 엔지니어만 할 수 있습니다.",
+    ),
+    "teach.dataset": (
+        "Labelled parts",
+        "라벨링된 부품",
+    ),
+    "teach.hint": (
+        "{defects} defect photos; verifying the 0.5 % escape target needs about {needed} with none "
+        "passed.",
+        "불량 사진 {defects}장; 불량 유출 목표 0.5 %를 검증하려면 통과 "
+        "없이 약 {needed}장이 필요합니다.",
+    ),
+    "teach.not_trainable": (
+        "Not ready to train: {why}",
+        "아직 학습할 수 없습니다: {why}",
+    ),
+    "teach.train": (
+        "Start training",
+        "학습 시작",
+    ),
+    "teach.cancel": (
+        "Cancel",
+        "취소",
+    ),
+    "teach.job.idle": (
+        "No training yet",
+        "아직 학습 없음",
+    ),
+    "teach.job.running": (
+        "Running",
+        "진행 중",
+    ),
+    "teach.job.done": (
+        "Finished",
+        "완료",
+    ),
+    "teach.job.failed": (
+        "Failed",
+        "실패",
+    ),
+    "teach.job.cancelled": (
+        "Cancelled",
+        "취소됨",
+    ),
+    "teach.stage": (
+        "step {step}: {stage}, {done} of {total} images",
+        "단계 {step}: {stage}, {total}장 중 {done}장",
+    ),
+    "teach.validate_title": (
+        "Candidate beside the active model",
+        "후보 모델과 현재 모델 비교",
+    ),
+    "teach.validate": (
+        "Validate the candidate",
+        "후보 모델 검증",
+    ),
+    "teach.escapes": (
+        "escapes",
+        "불량 유출",
+    ),
+    "teach.false_rejects": (
+        "false rejects",
+        "과검출",
+    ),
+    "teach.holdout": (
+        "hold-out",
+        "검증용 사진",
+    ),
+    "teach.footage": (
+        "footage",
+        "녹화 영상",
+    ),
+    "teach.active": (
+        "Active model",
+        "현재 모델",
+    ),
+    "teach.candidate": (
+        "Candidate",
+        "후보 모델",
+    ),
+    "teach.disagree": (
+        "Parts the two models judge differently",
+        "두 모델의 판정이 다른 부품",
+    ),
+    "teach.disagree_caption": (
+        "truth {truth}: active {active}, candidate {candidate}; {right} is right",
+        "실제 {truth}: 현재 {active}, 후보 {candidate}; "
+        "{right} 판정이 맞음",
+    ),
+    "teach.threshold_title": (
+        "Threshold preview",
+        "판정 기준 미리보기",
+    ),
+    "teach.threshold_help": (
+        "Move the slider: the candidate's validation parts show what each threshold would pass and "
+        "reject. A part is NG when its score is at or above the threshold.",
+        "슬라이더를 움직이면 후보 모델의 검증 부품으로 각 기준값에서 통과와 불량 판정이 "
+        "어떻게 되는지 보여줍니다. 점수가 기준값 이상이면 불량입니다.",
+    ),
+    "teach.tradeoff": (
+        "escapes {escapes} of {n_ng} defective, false rejects {false_rejects} of {n_ok} good "
+        "(card: {card})",
+        "불량 {n_ng}개 중 유출 {escapes}개, 양품 {n_ok}개 중 과검출 "
+        "{false_rejects}개 (카드: {card})",
+    ),
+    "teach.save_threshold": (
+        "Save threshold into the card",
+        "기준값을 모델 카드에 저장",
+    ),
+    "teach.threshold_saved": (
+        "Saved {value} into the candidate's card.",
+        "후보 모델 카드에 {value}을(를) 저장했습니다.",
+    ),
+    "teach.err.busy": (
+        "A training job is running: wait for it or cancel it.",
+        "학습이 진행 중입니다. 끝날 때까지 기다리거나 취소하십시오.",
+    ),
+    "teach.err.refused": (
+        "Refused: {why}",
+        "거부됨: {why}",
+    ),
+    "teach.err.no_candidate": (
+        "there is no candidate and active model to compare; train one first",
+        "비교할 후보 모델과 현재 모델이 없습니다. 먼저 학습하십시오",
+    ),
+    "teach.err.no_validation": (
+        "the candidate has no validation yet; validate it first",
+        "후보 모델의 검증 결과가 없습니다. 먼저 검증하십시오",
+    ),
+    "teach.err.threshold": (
+        "the threshold sent is not a number",
+        "보낸 기준값이 숫자가 아닙니다",
+    ),
 }
 
 CATALOGUE: dict[Lang, dict[str, str]] = {

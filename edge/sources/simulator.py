@@ -15,7 +15,7 @@ import numpy as np
 
 from edge.sources.base import SourceError
 from sim.footage import FootagePlan, FootageSettings
-from sim.parts import SHAPES
+from sim.parts import ALL_SHAPES
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ def parse_uri(uri: str) -> FootageSettings:
             values[key] = SETTING_TYPES[key](value)
         except ValueError:
             raise SourceError(f"sim source uri {uri!r}: {key}={value!r} is not a valid value") from None
-    if values.get("shape", "mixed") not in (*SHAPES, "mixed"):
-        raise SourceError(f"sim source uri {uri!r}: shape must be one of {', '.join(SHAPES)} or mixed")
+    if values.get("shape", "mixed") not in (*ALL_SHAPES, "mixed"):
+        raise SourceError(f"sim source uri {uri!r}: shape must be one of {', '.join(ALL_SHAPES)} or mixed")
     if "seed" not in values:
         raise SourceError(f"sim source uri {uri!r}: the seed is missing, e.g. 'seed=7,shots=20'")
     try:

@@ -1,4 +1,5 @@
-"""Every defect, on every shape, visibly changes the pixels inside its bbox and nothing outside it."""
+"""Every defect, on every shape (the new bezel too), visibly changes the pixels inside its bbox and nothing
+outside it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 from sim.defects import DEFECT_NAMES, apply_defect
-from sim.parts import SHAPES, Pose, build_part_maps, sample_design
+from sim.parts import ALL_SHAPES, Pose, build_part_maps, sample_design
 from sim.render import BBOX_DIFF_LEVEL, VISIBLE_LEVEL, VISIBLE_MIN_PX, Lighting, PartSpec, render_crop
 
 SUBTLE, OBVIOUS = 0.15, 1.0
@@ -34,7 +35,7 @@ def diff_to_clean(spec: PartSpec) -> tuple[np.ndarray, tuple[int, int, int, int]
     return np.abs(image.astype(np.int16) - clean.astype(np.int16)).max(axis=2), bbox
 
 
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", ALL_SHAPES)
 @pytest.mark.parametrize("defect", DEFECT_NAMES)
 def test_subtle_defect_changes_pixels_inside_its_bbox_only(shape: str, defect: str) -> None:
     diff, (x, y, w, h) = diff_to_clean(spec_for(shape, defect, SUBTLE))

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.edge.console.harness import ConsoleRun, chromium, chromium_missing, screenshot_saver
+from tests.edge.teach.teach_parts import bezel_clip, bezel_train  # noqa: F401  (the teach page's test)
 
 
 @pytest.fixture(scope="module")

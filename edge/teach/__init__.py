@@ -1,0 +1,6 @@
+"""Teaching the station its mold: training and validation jobs, the threshold preview, the review queue.
+
+Below the console and above the sinks in the layers: the console drives it, and it never imports the
+console, the pipeline or the station. What must run "the same pipeline as replay" (validation on
+footage) runs `python -m edge.cli replay` / `eval` as a low-priority child process.
+"""
