@@ -12,6 +12,7 @@ import numpy as np
 
 from edge.config import CavitySection, StationConfig
 from edge.console.history import VerdictHistory
+from edge.teach.review import ReviewDesk
 
 RoiXywh = tuple[int, int, int, int]
 
@@ -29,3 +30,4 @@ class StationHooks:
     config: Callable[[], StationConfig]
     history: VerdictHistory
     config_path: Path | None = None
+    review: ReviewDesk | None = None  # the review queue, labels and collect runs of a `review:` section

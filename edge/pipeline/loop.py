@@ -70,7 +70,8 @@ class Pipeline:
         self.micro_batch = micro_batch
         self.stats = Stats()
         self.done = threading.Event()  # set when the inference threads have answered their last job
-        self._lanes = [Lane(book, self.cavities, self.stats, fanout.wants_evidence, gate)
+        self._lanes = [Lane(book, self.cavities, self.stats, fanout.wants_evidence, gate,
+                            fanout.ok_evidence_share)
                        for book in (recipes, *lanes)]
         self._threads = [threading.Thread(target=self._run, args=(lane,), daemon=True,
                                           name="inference" if i == 0 else f"inference-{i + 1}")
