@@ -32,6 +32,10 @@ def routes(ctx: Ctx) -> list[BaseRoute]:
     def desk() -> ReviewDesk | None:
         return ctx.hooks.review
 
+    def sink_figures() -> dict[str, Any]:
+        view = ctx.hooks.view()
+        return dict(view.counters.get("sinks", {}).get("review", {}))
+
     async def page(request: Request) -> Response:
         review = desk()
         return ctx.page(request, "review.html", has_review=review is not None,
@@ -45,7 +49,7 @@ def routes(ctx: Ctx) -> list[BaseRoute]:
         skip = frozenset(request.query_params.get("skip", "").split(",")) - {""}
         limit = min(MAX_LISTING, int(request.query_params.get("limit") or WAITING_PARTS))
         parts = [_part(record) for record in review.queue.waiting(limit, skip)]
-        return JSONResponse({"review": True, "parts": parts, "counts": counts(review),
+        return JSONResponse({"review": True, "parts": parts, "counts": counts(review, sink_figures()),
                              "collect": review.collector.progress()})
 
     async def file(request: Request) -> Response:
@@ -71,7 +75,7 @@ def routes(ctx: Ctx) -> list[BaseRoute]:
                                           _who(request), body.get("defect"))
         except LabelError as exc:
             return _error(request, exc.code)
-        return JSONResponse({"row": row, "counts": counts(review)})
+        return JSONResponse({"row": row, "counts": counts(review, sink_figures())})
 
     @station_write
     async def collect(request: Request) -> Response:
@@ -101,13 +105,15 @@ def routes(ctx: Ctx) -> list[BaseRoute]:
             Route("/api/review/collect", collect, methods=["POST"])]
 
 
-def counts(review: ReviewDesk) -> dict[str, Any]:
-    """What the page's counters show: waiting, labelled (in the dataset), dropped, and why."""
-    stats = review.queue.stats()
-    return {"waiting": stats.waiting, "labelled": sum(review.labels.counts().values()),
-            "dropped": stats.dropped, "dropped_ok": stats.dropped_ok, "dropped_ng": stats.dropped_ng,
-            "not_stored": stats.not_stored, "no_picture": review.sink.no_picture,
-            "per_class": review.labels.counts()}
+def counts(review: ReviewDesk, sink: dict[str, Any]) -> dict[str, Any]:
+    """What the page's counters show: waiting, labelled (in the dataset), dropped, and why: the queue's
+    bound, a failed write, or the sink's own queue full (`sink`: its fan-out figures)."""
+    stats, per_class = review.queue.stats(), review.labels.counts()
+    sink_dropped = int(sink.get("dropped", 0)) + int(sink.get("errors", 0))
+    return {"waiting": stats.waiting, "labelled": sum(per_class.values()),
+            "dropped": stats.dropped + sink_dropped, "dropped_ok": stats.dropped_ok,
+            "dropped_ng": stats.dropped_ng, "not_stored": stats.not_stored + sink_dropped,
+            "no_picture": review.sink.no_picture, "per_class": per_class}
 
 
 def _part(record: dict[str, Any]) -> dict[str, Any]:

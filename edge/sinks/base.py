@@ -177,6 +177,7 @@ class FanOut:
         self.workers = [SinkWorker(s, policy, getattr(s, "queue_size", maxsize)) for s in sinks]
         self.wants_evidence = any(getattr(s, "wants_evidence", False) for s in sinks)
         self._ok_shares = [s.ok_evidence_share for s in sinks if hasattr(s, "ok_evidence_share")]
+        self.asks_ok_evidence = bool(self._ok_shares)
 
     def ok_evidence_share(self, cavity: int) -> float:
         """The largest share of `cavity`'s OK parts some sink wants the evidence of (0.0: none)."""

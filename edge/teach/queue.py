@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 CROP_SUFFIX = ".png"
 RECORD_SUFFIX = ".json"
-ITEM_ID = re.compile(r"^\d{8}T\d{9}_[A-Za-z0-9-]+_c[A-Za-z0-9-]+_[A-Z_]+(-\d+)?$")
+ITEM_ID = re.compile(r"^\d{8}T\d{9}_[A-Za-z0-9-]+_c[A-Za-z0-9-]+_[A-Za-z-]+(-\d+)?$")  # see _new_id
 _UNSAFE = re.compile(r"[^A-Za-z0-9-]+")
 OK_SAMPLE = "ok_sample"  # the record's `kind` of an OK part kept at random
 

@@ -86,7 +86,7 @@
     const r = await MP.postJSON("/api/review/label", {item: part.id, answer, defect});
     st.inflight.delete(part.id);
     if (r.status === 200) {
-      if (answer !== "undone") { st.done.push(part); st.labelled += 1; }
+      if (answer !== "undone") st.labelled += 1;
       root.dataset.labelled = st.labelled;
       counts(r.data.counts);
       return true;
@@ -100,8 +100,13 @@
     if (!part || !engineer) { if (!engineer) say(MP.t("review.viewer_note")); return; }
     if (answer === "right" && part.decision === "NO_DECISION") { say(MP.t("review.err.no_class")); return; }
     say("");
+    st.inflight.add(part.id);  // before next(): the refill it may start must not bring this part back
+    st.done.push(part);  // in key order, whatever order the answers come back in: ← undoes this one
     next();  // the next part is on screen before the answer comes back
-    if (!await send(part, answer, defect)) {  // refused: the part comes back first
+    part.pending = send(part, answer, defect);
+    if (!await part.pending) {  // refused: the part comes back first
+      const at = st.done.indexOf(part);
+      if (at >= 0) st.done.splice(at, 1);
       if (st.current) st.queue.unshift(st.current);
       st.current = part;
       render();
@@ -111,6 +116,7 @@
   async function undo() {
     const part = st.done.pop();
     if (!part || !engineer) return;
+    if (!await part.pending) return;  // its label was refused: nothing to undo
     if (await send(part, "undone")) {
       st.labelled -= 1;
       root.dataset.labelled = st.labelled;

@@ -59,10 +59,15 @@ def test_an_operator_labels_the_queue_with_the_keyboard_only(tmp_path: Path, bro
         truth = {(s.shot, c.cavity): (c.defect or "ok") if c.label != "ok" else "ok"
                  for s in run.timeline.shots for c in s.cavities}
         assert run.station is not None
-        wait_until(lambda: run.station.pipeline.done.is_set(), "the replay to judge every shot", 120)  # type: ignore[union-attr]
+        pipeline = run.station.pipeline
+        wait_until(lambda: pipeline.done.is_set() and pipeline.fanout.stats()["review"].queued == 0,
+                   "every part judged and through the review sink", 120)
         browser.get(run.url + "/review")
         first = wait_until(lambda: (s := _shown(browser))["id"] and s, "a part on the review page")
         classes = first["classes"].split(",")
+        wait_until(lambda: browser.execute_script(  # the crop and its heatmap, side by side
+            "return ['crop', 'overlay'].every(id => document.getElementById(id).naturalWidth > 0);"),
+            "the part's crop and heatmap on screen")
         waiting = int(browser.find_element("id", "n-waiting").text)
         assert waiting >= AT_LEAST + 2
         screenshot(browser, "review")
@@ -84,6 +89,8 @@ def test_an_operator_labels_the_queue_with_the_keyboard_only(tmp_path: Path, bro
             shown = _next(browser, shown["id"])
         wait_until(lambda: _shown(browser)["labelled"] == str(len(expected)), "every label answered")
         elapsed_s = time.monotonic() - t0_s
+        assert browser.find_element("id", "n-labelled").text == str(len(expected))
+        assert browser.find_element("id", "n-dropped").text == "0"
         screenshot(browser, "review-done")
     finally:
         run.close()

@@ -15,7 +15,7 @@ CLASSES = ["ok", "burn", "crack", "flash", "scratch", "short_shot", "sink_mark",
 
 def crop(index: int) -> np.ndarray:
     """A real simulator crop (BGR uint8), a new one per index."""
-    image, _ = render_item(7, index, size_px=48)
+    image, _ = render_item(7, index, size_px=64, defect_rate=0.0)
     return image
 
 
@@ -28,4 +28,4 @@ def verdict(n: int, decision: Decision = Decision.NG, defect: str | None = "flas
         defect=defect if decision is Decision.NG else None, score=0.9 if decision is Decision.NG else
         (0.1 if scored else None), error_code=ErrorCode.NONE if scored else ErrorCode.DEADLINE_MISSED,
         timings_ms={"total": 5.0}, t_trigger_s=time.monotonic(), t_wall_s=time.time(),
-        evidence=Evidence(crop(n), np.full((4, 4), 0.5, np.float32), (0, 0, 48, 48)) if picture else None)
+        evidence=Evidence(crop(n), np.full((4, 4), 0.5, np.float32), (0, 0, 64, 64)) if picture else None)
