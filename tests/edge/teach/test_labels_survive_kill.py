@@ -127,6 +127,7 @@ def test_labels_answered_before_a_sigkill_are_all_there_once_after_the_restart(
     worker.join(30)
     assert len(answered) >= 16
     cut_off = [item for item in in_flight if item not in answered]  # sent, never answered
+    print(f"\nSIGKILL after {len(answered)} answered labels, {len(cut_off)} request(s) cut off")
 
     second = Station(config, footage, tmp_path / "second.log")
     try:
