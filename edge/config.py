@@ -318,6 +318,24 @@ class ConsoleSection(Section):
         return self
 
 
+class ReviewSection(Section):
+    """The review queue and labels (edge/teach): NG and NO_DECISION parts plus a random share of OK parts
+    kept with their crop and heatmap for a person to label; labels go into `dataset` in the trainer's
+    layout (<class>/<file>.png + labels.csv), which `moldpilot train DATASET` reads as it is."""
+
+    folder: str = Field(default="var/review", description="the queue: crop, overlay and record per part")
+    dataset: str = Field(default="var/dataset", description="labelled crops, one folder per class")
+    ok_sample: float = Field(default=0.05, ge=0.0, le=1.0,
+                             description="share of OK parts kept for review (escapes hide among them)")
+    max_parts: int = Field(default=2000, ge=10, description="parts kept in the queue; the oldest "
+                                                            "unlabelled OK samples give way first")
+
+    @field_validator("folder", "dataset")
+    @classmethod
+    def _paths(cls, value: str, info: ValidationInfo) -> str:
+        return _required_path(value, info)
+
+
 def is_loopback(host: str) -> bool:
     """127.0.0.0/8, ::1 or localhost: only this PC can reach the address."""
     if host == "localhost":
@@ -342,6 +360,7 @@ class StationConfig(Section):
     health: HealthSection | None = None
     console: ConsoleSection | None = None
     shadow: ShadowSection | None = None
+    review: ReviewSection | None = None
     recipes: dict[int, RecipeSection] | None = Field(
         default=None, description="model and threshold sets by the RECIPE_ID the PLC writes to HR 4"
     )

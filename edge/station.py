@@ -59,6 +59,7 @@ from edge.sinks.ng_store import build_ng_store_sink
 from edge.sinks.plc import PlcSink, open_link
 from edge.sources.base import FrameSource
 from edge.sources.factory import open_source
+from edge.teach.review import build_review
 from edge.triggers import Trigger, TriggerQueue
 from edge.verdict import Verdict
 from plc_bridge.link import FaultCallback, LinkError, PlcLink
@@ -147,6 +148,14 @@ class Station:
         except BaseException:
             self.source.close()
             raise
+        try:
+            card = self.runner.card  # labels are filed under the class names of the model section's card
+            self.review = (build_review(config.review, card.class_names, card.ok_class, card.name)
+                           if config.review is not None else None)
+        except BaseException:
+            self.recipes.close()
+            self.source.close()
+            raise
         all_sinks = [*sinks, *self._own_sinks()]
         if replay is not None:
             pace_fps = (replay.fps or self.source.fps) if replay.realtime else None
@@ -178,6 +187,8 @@ class Station:
             sinks.append(build_ng_store_sink(self.config.storage, self.disk))
         if self.link is not None:
             sinks.append(PlcSink(self.link, {r.recipe_id: r.judge.class_names for r in self.recipes}))
+        if self.review is not None:
+            sinks.append(self.review.sink)
         if self.health is not None:
             assert self.config.health is not None
             sinks.append(HealthFeed(self.health, lambda: self.pipeline.latest_frame,
@@ -351,7 +362,8 @@ class Station:
         hooks = StationHooks(view=self.view, apply_rois=self.apply_rois, model_crop=self.model_crop,
                              config=lambda: self.config, history=self.history,
                              config_path=self.config.source_path, shadow_view=self.shadow_view,
-                             start_shadow=self._shadow_candidate, stop_shadow=self.stop_shadow)
+                             start_shadow=self._shadow_candidate, stop_shadow=self.stop_shadow,
+                             review=self.review)
         return Console(self.config.console, hooks)
 
     # -- callbacks into the station -------------------------------------------------------------------

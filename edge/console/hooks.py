@@ -13,6 +13,7 @@ import numpy as np
 from edge.config import CavitySection, StationConfig
 from edge.console.history import VerdictHistory
 from edge.teach.desk import TeachDesk
+from edge.teach.review import ReviewDesk
 
 RoiXywh = tuple[int, int, int, int]
 
@@ -38,3 +39,4 @@ class StationHooks:
     start_shadow: Callable[[], None] | None = None
     stop_shadow: Callable[[], None] | None = None
     teach: TeachDesk | None = None
+    review: ReviewDesk | None = None  # the review queue, labels and collect runs of a `review:` section

@@ -23,8 +23,9 @@ deadline is judged on that same figure).
 from __future__ import annotations
 
 import logging
+import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,10 +65,13 @@ class Lane:
 
     def __init__(
         self, recipes: RecipeBook, cavities: Sequence[Cavity], stats: Stats, wants_evidence: bool,
-        gate: FailSafeGate | None = None,
+        gate: FailSafeGate | None = None, ok_share: Callable[[int], float] | None = None,
     ) -> None:
+        """`ok_share(cavity)`: the share of OK parts whose evidence is copied too (the review sample)."""
         self.recipes, self.cavities, self.stats = recipes, tuple(cavities), stats
         self.wants_evidence = wants_evidence
+        self.ok_share = ok_share
+        self._draw = random.Random().random  # one draw per OK part when a share is asked for
         self.gate = gate
         self._model_failures = 0
         self._unknown_recipes: set[int | None] = set()  # logged once each; every part is counted in Stats
@@ -175,7 +179,7 @@ class Lane:
     ) -> tuple[Verdict, ...]:
         # Evidence copies of the parts that will be rejected first, then the stamp, then the cheap
         # Verdict objects. An OK part that turns NO_DECISION on the deadline is copied after the stamp:
-        # it is late anyway.
+        # it is late anyway; so is an OK part drawn for review, which must not delay the PLC.
         wanted = self.wants_evidence and job.frame is not None
         evidence = [_evidence(job, cavity, result) if wanted and _rejected(result) else None
                     for cavity, result in zip(self.cavities, results, strict=True)]
@@ -191,10 +195,19 @@ class Lane:
                 score, defect_index, ng, _ = result
                 decision, error = recipe.judge.decide(ng, timings["total"])
                 defect = recipe.judge.class_names[defect_index] if ng else None
-                if wanted and proof is None and decision is Decision.NO_DECISION:
+                if wanted and proof is None and (decision is Decision.NO_DECISION or (
+                        decision is Decision.OK and self._sampled(cavity.id))):
                     proof = _evidence(job, cavity, result)
             verdicts.append(_verdict(job, cavity, decision, error, score, defect, timings, proof))
         return tuple(verdicts)
+
+
+    def _sampled(self, cavity_id: int) -> bool:
+        """Whether this OK part's crop is copied for review: a random draw against the asked share."""
+        if self.ok_share is None:
+            return False
+        share = self.ok_share(cavity_id)
+        return share > 0.0 and (share >= 1.0 or self._draw() < share)
 
 
 def no_decision(

@@ -75,7 +75,8 @@ class Pipeline:
         self.shadow = shadow
         self.stats = Stats()
         self.done = threading.Event()  # set when the inference threads have answered their last job
-        self._lanes = [Lane(book, self.cavities, self.stats, fanout.wants_evidence, gate)
+        ok_share = fanout.ok_evidence_share if fanout.asks_ok_evidence else None  # None: no draw at all
+        self._lanes = [Lane(book, self.cavities, self.stats, fanout.wants_evidence, gate, ok_share)
                        for book in (recipes, *lanes)]
         self._threads = [threading.Thread(target=self._run, args=(lane,), daemon=True,
                                           name="inference" if i == 0 else f"inference-{i + 1}")

@@ -39,6 +39,9 @@ class Sink(Protocol):
 
     `wants_evidence`: the pipeline attaches `Verdict.evidence` (crop + heatmap copies) to NG and
     NO_DECISION verdicts only if some sink asks for it, since copying pixels is not free.
+    An optional `ok_evidence_share(cavity) -> float` method asks for the evidence of that share of the
+    cavity's OK parts too, drawn at random on the inference thread (the review queue's OK sample); it is
+    called once per OK part, so it must be a cheap, lock-free read.
     An optional `queue_size` attribute (triggers) overrides the fan-out's default for this sink, and an
     optional `tick()` method is called on the sink's thread when no verdict came for TICK_S (periodic
     status and alert work that must go on while the line stands still).
@@ -173,6 +176,15 @@ class FanOut:
             raise ValueError(f"sink names must be unique, got {names}")
         self.workers = [SinkWorker(s, policy, getattr(s, "queue_size", maxsize)) for s in sinks]
         self.wants_evidence = any(getattr(s, "wants_evidence", False) for s in sinks)
+        self._ok_shares = [s.ok_evidence_share for s in sinks if hasattr(s, "ok_evidence_share")]
+        self.asks_ok_evidence = bool(self._ok_shares)
+
+    def ok_evidence_share(self, cavity: int) -> float:
+        """The largest share of `cavity`'s OK parts some sink wants the evidence of (0.0: none)."""
+        share = 0.0
+        for ask in self._ok_shares:
+            share = max(share, ask(cavity))
+        return share
 
     def start(self) -> None:
         started: list[SinkWorker] = []

@@ -10,7 +10,7 @@ import dataclasses
 import threading
 from collections.abc import Sequence
 
-from edge.verdict import Evidence, Verdict
+from edge.verdict import Decision, Evidence, Verdict
 
 
 class MemorySink:
@@ -30,7 +30,9 @@ class MemorySink:
             for verdict in verdicts:
                 bare = dataclasses.replace(verdict, evidence=None) if verdict.evidence else verdict
                 self._verdicts.append(bare)
-                if verdict.evidence is not None and len(self._evidence) < self.evidence_limit:
+                # OK parts may carry evidence too (the review queue's sample): not for this gallery
+                if verdict.evidence is not None and verdict.decision is not Decision.OK \
+                        and len(self._evidence) < self.evidence_limit:
                     self._evidence.append((bare, verdict.evidence))
 
     def close(self) -> None:

@@ -1,4 +1,5 @@
-"""Teaching the station its mold: training and validation jobs, the threshold preview, the review queue.
+"""Teaching the station its mold: the review queue, labels filed into a dataset in the trainer's layout,
+collect runs, training and validation jobs and the threshold preview.
 
 Below the console and above the sinks in the layers: the console drives it, and it never imports the
 console, the pipeline or the station. What must run "the same pipeline as replay" (validation on

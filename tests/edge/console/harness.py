@@ -36,7 +36,10 @@ class ConsoleRun:
 
     def __init__(self, folder: Path, model: Path, *, shots: int = 12, console: dict[str, Any] | None = None,
                  threshold: float | None = None, defect_rate: float = 0.3,
-                 shadow: dict[str, Any] | None = None) -> None:
+                 sections: dict[str, Any] | None = None, every_frame: bool = True,
+                 speed: str = "realtime") -> None:
+        """`sections`: more station.yaml sections (e.g. `review:`, `shadow:`); `every_frame=False` judges the
+        timeline's triggers only (one verdict per part), `speed="max"` as fast as the model goes."""
         folder.mkdir(parents=True, exist_ok=True)
         self.footage = folder / "line.avi"
         self.timeline = write_footage(self.footage, FootageSettings(shots=shots, seed=1919, cavities=4,
@@ -48,8 +51,9 @@ class ConsoleRun:
             "cavities": [{"id": i + 1, "roi": list(roi)} for i, roi in enumerate(self.timeline.rois_xywh)],
             "storage": {"ng_dir": str(folder / "ng"), "quota_mb": 50},
             "console": {"port": 0, **(console or {})},
-            **({"shadow": shadow} if shadow is not None else {}),
+            **(sections or {}),
         }
+        self.every_frame, self.speed = every_frame, speed
         self.config_path = folder / "station.yaml"
         self.config_path.write_text("# the test's station\n" + yaml.safe_dump(doc, sort_keys=False))
         self.memory = MemorySink("test", evidence_limit=100_000)
@@ -61,8 +65,9 @@ class ConsoleRun:
 
     def _run(self) -> None:
         try:
-            self.result = replay(self.footage, load_config(self.config_path), self.timeline, every_frame=True,
-                                 speed="realtime", sinks=[self.memory], progress=False,
+            self.result = replay(self.footage, load_config(self.config_path), self.timeline,
+                                 every_frame=self.every_frame, speed=self.speed,  # type: ignore[arg-type]
+                                 sinks=[self.memory], progress=False,
                                  watch=self._watch, hold=lambda _: self._release.wait())
         except BaseException as exc:  # handed to the test, which fails with it
             self.error = exc

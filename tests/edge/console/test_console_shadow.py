@@ -33,7 +33,7 @@ def _row(browser: Any, table: str, label: str) -> str | None:
 def test_an_engineer_sees_the_agreement_and_stops_and_starts_the_shadow(
         console_run: Callable[..., ConsoleRun], browser: Any, tiny_model: Path,
         screenshot: Callable[[Any, str], Any]) -> None:
-    run = console_run(shots=12, shadow={"model": str(tiny_model), "window_parts": 50})
+    run = console_run(shots=12, sections={"shadow": {"model": str(tiny_model), "window_parts": 50}})
     assert run.station is not None
     browser.get(run.url + "/shadow")
     wait_until(lambda: _state(browser) == "on", "the shadow page showing the candidate judging")
@@ -55,7 +55,7 @@ def test_an_engineer_sees_the_agreement_and_stops_and_starts_the_shadow(
 def test_a_viewer_sees_the_shadow_but_may_not_stop_it(console_run: Callable[..., ConsoleRun], browser: Any,
                                                       tiny_model: Path) -> None:
     users = {"mina": {"role": "viewer", "password_hash": hash_password("viewer-pass-1")}}
-    run = console_run(shots=6, console={"users": users}, shadow={"model": str(tiny_model)})
+    run = console_run(shots=6, console={"users": users}, sections={"shadow": {"model": str(tiny_model)}})
     browser.get(run.url + "/login")
     browser.find_element(By.ID, "user").send_keys("mina")
     browser.find_element(By.ID, "password").send_keys("viewer-pass-1")
