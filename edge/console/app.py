@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from edge.config import ConsoleSection
-from edge.console import gallery, live, login, panel, rois
+from edge.console import gallery, live, login, models, panel, rois
 from edge.console.auth import COOKIE, Auth
 from edge.console.ctx import Ctx
 from edge.console.hooks import StationHooks
@@ -52,6 +52,7 @@ def build_app(settings: ConsoleSection, hooks: StationHooks) -> Starlette:
     ctx = Ctx(settings, hooks, Auth(settings, session_secret(settings)), templates)
     routes: list[BaseRoute] = [
         *login.routes(ctx), *live.routes(ctx), *panel.routes(ctx), *rois.routes(ctx), *gallery.routes(ctx),
+        *models.routes(ctx),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [Middleware(BaseHTTPMiddleware, dispatch=_dispatcher(ctx))]

@@ -29,3 +29,8 @@ class StationHooks:
     config: Callable[[], StationConfig]
     history: VerdictHistory
     config_path: Path | None = None
+    # Model registry (edge/console/models.py): the station's Registry (None: no `registry:` section),
+    # and its live promote(version, who) / rollback(who) (edge/pipeline/model_switch.py).
+    registry: Any = None
+    promote: Callable[[str, str], Any] | None = None
+    rollback: Callable[[str], Any] | None = None

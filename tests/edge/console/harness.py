@@ -35,7 +35,9 @@ class ConsoleRun:
     """`moldpilot replay FOOTAGE --every-frame --speed realtime` with a console, in a thread."""
 
     def __init__(self, folder: Path, model: Path, *, shots: int = 12, console: dict[str, Any] | None = None,
-                 threshold: float | None = None, defect_rate: float = 0.3) -> None:
+                 threshold: float | None = None, defect_rate: float = 0.3,
+                 sections: dict[str, Any] | None = None) -> None:
+        """`sections`: more station.yaml sections (a `registry:`, ...), as they would be written there."""
         folder.mkdir(parents=True, exist_ok=True)
         self.footage = folder / "line.avi"
         self.timeline = write_footage(self.footage, FootageSettings(shots=shots, seed=1919, cavities=4,
@@ -47,6 +49,7 @@ class ConsoleRun:
             "cavities": [{"id": i + 1, "roi": list(roi)} for i, roi in enumerate(self.timeline.rois_xywh)],
             "storage": {"ng_dir": str(folder / "ng"), "quota_mb": 50},
             "console": {"port": 0, **(console or {})},
+            **(sections or {}),
         }
         self.config_path = folder / "station.yaml"
         self.config_path.write_text("# the test's station\n" + yaml.safe_dump(doc, sort_keys=False))
