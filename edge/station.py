@@ -310,7 +310,8 @@ class Station:
         return self.models
 
     def _open_version(self, entry: ModelVersion) -> RecipeBook:
-        return open_recipes(with_model(self.config, entry.path), **self._recipe_options, version=entry.version)
+        config = with_model(self.config, entry.path)
+        return open_recipes(config, **self._recipe_options, version=entry.version)
 
     def _model_changed(self, action: str, version: str, who: str) -> None:
         if self.mqtt is not None:

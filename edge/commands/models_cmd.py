@@ -15,8 +15,7 @@ from pathlib import Path
 
 from edge.config import load_config
 from edge.errors import ConfigError
-from edge.registry import Registry
-from edge.registry import signing
+from edge.registry import Registry, signing
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
@@ -114,8 +113,9 @@ def _add(args: argparse.Namespace) -> int:
     entry = registry.add(args.model, _who(args), args.note)
     if args.candidate:
         registry.set_candidate(entry.version, _who(args))
+    also = " and made it the candidate" if args.candidate else ""
     print(f"added {args.model} as {entry.version} (sha256 {entry.sha256[:12]}, "
-          f"{'signed' if entry.signed else 'unsigned'}){' and made it the candidate' if args.candidate else ''}")
+          f"{'signed' if entry.signed else 'unsigned'}){also}")
     return 0
 
 

@@ -63,7 +63,8 @@ def models_state(ctx: Ctx) -> dict[str, Any]:
                  "candidate": v.version == candidate,
                  "validation": validation_summary(registry.validation(v.version))}
                 for v in registry.versions()]
-    return {"has_registry": True, "versions": versions[::-1], "judging": ctx.hooks.view().model.get("version"),
+    return {"has_registry": True, "versions": versions[::-1],
+            "judging": ctx.hooks.view().model.get("version"),
             "history": registry.history()[-HISTORY_SHOWN:][::-1], "live": ctx.hooks.promote is not None}
 
 
@@ -89,7 +90,8 @@ async def _write(ctx: Ctx, request: Request, action: str) -> Response:
     except ValueError:
         body = {}
     version = body.get("version") if isinstance(body, dict) else None
-    if action != "rollback" and not (version is None and action == "candidate") and not isinstance(version, str):
+    needs_version = action == "promote" or (action == "candidate" and version is not None)
+    if needs_version and not isinstance(version, str):
         return JSONResponse({"error": tr.t("models.err.no_version")}, status_code=422)
     try:
         # Off the event loop: a promote loads and warms up a model (seconds on a busy CPU).

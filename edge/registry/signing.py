@@ -75,7 +75,7 @@ def load_public_keys(paths: Sequence[Path]) -> list[tuple[Path, Ed25519PublicKey
             key = serialization.load_pem_public_key(Path(path).read_bytes())
         except (OSError, ValueError) as exc:
             raise ModelError(f"trusted key {path} cannot be read as a PEM public key ({exc}); point "
-                             "registry.trusted_keys at the plant.pub made by `moldpilot models keygen`") from None
+                             "registry.trusted_keys at the plant.pub of `moldpilot models keygen`") from None
         if not isinstance(key, Ed25519PublicKey):
             raise ModelError(f"trusted key {path} is not an ed25519 public key")
         keys.append((Path(path), key))

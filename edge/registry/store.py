@@ -86,7 +86,8 @@ class Registry:
             raise ModelError(f"registry version {version}: its model.onnx and model.card.json disagree "
                              "(sha256); restore the version or add the model again")
         if self._keys:
-            signing.verify(data, signing.signature_path(entry.path), self._keys, f"registry version {version}")
+            sig = signing.signature_path(entry.path)
+            signing.verify(data, sig, self._keys, f"registry version {version}")
         return entry
 
     def active(self, recipe_id: int = 0) -> ModelVersion | None:
@@ -233,11 +234,15 @@ def _checked_card(data: bytes, path: Path, what: str) -> ModelCard:
     card's (damaged or edited after export). The runner checks the rest when it loads the model."""
     try:
         model = onnx.load_model_from_string(data)
-        card = embedded_card(model, str(path)) or (load_sidecar(path) if sidecar_path(path).exists() else None)
+        sidecar = sidecar_path(path).exists()
+        card = embedded_card(model, str(path)) or (load_sidecar(path) if sidecar else None)
     except DecodeError as exc:
         raise ModelError(f"{what} is not a readable ONNX file ({exc}); re-export it") from None
     except CardError as exc:
         raise ModelError(f"{what}: {exc}") from None
+    except ValueError as exc:  # a card that is not even text (bytes damaged inside it)
+        raise ModelError(f"{what}: its embedded card is damaged ({exc}); re-export it or restore the "
+                         "file") from None
     if card is None:
         raise ModelError(f"{what} has no model card; export it with models.card.save_model")
     actual = graph_sha256(model)

@@ -42,9 +42,10 @@ class MqttSink:
                  name: str = "mqtt", figures: Callable[[], dict[str, Any]] | None = None,
                  disk: DiskReserve | None = None, model_version: str | None = None) -> None:
         """`model_version`: the registry version judging (edge/registry), carried in `status` and
-        moved by `model_changed`. `figures`: the station's figures (edge/metrics/figures.py), carried in `status` as they are,
-        so the status and the metrics endpoint show the same numbers. `disk`: the station's disk
-        reserve, whose state becomes the DISK_LOW alert and the status's `disk`."""
+        moved by `model_changed`. `figures`: the station's figures (edge/metrics/figures.py), carried
+        in `status` as they are, so the status and the metrics endpoint show the same numbers.
+        `disk`: the station's disk reserve, whose state becomes the DISK_LOW alert and the status's
+        `disk`."""
         self.disk = disk
         self.name = name
         self.figures = figures

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 from edge.console.auth import hash_password
@@ -30,7 +31,16 @@ def with_registry(tmp_path: Path, tiny_model_factory: Callable[..., Path],
     registry.add(tiny_model_factory("second", seed=1), "jun", note="retrained")
     users = {"mina": {"role": "viewer", "password_hash": hash_password(PASSWORDS["mina"])},
              "jun": {"role": "engineer", "password_hash": hash_password(PASSWORDS["jun"])}}
-    return console_run(shots=20, console={"users": users}, sections={"registry": {"path": str(tmp_path / "reg")}})
+    return console_run(shots=30, console={"users": users},
+                       sections={"registry": {"path": str(tmp_path / "reg")}})
+
+
+def _judging(browser: Any) -> str | None:
+    """The page's "judging now" version; None while the page reloads (the element goes stale)."""
+    try:
+        return browser.find_element(By.ID, "judging").text
+    except (NoSuchElementException, StaleElementReferenceException):
+        return None
 
 
 def _row(browser: Any, version: str) -> Any:
@@ -44,11 +54,11 @@ def test_an_engineer_promotes_and_rolls_back_from_the_page(with_registry: Consol
     _login(browser, run, "jun")
     wait_until(lambda: browser.current_url.endswith("/live"), "the live view after the engineer's login")
     browser.get(run.url + "/models")
-    assert browser.find_element(By.ID, "judging").text == "v1"
+    assert _judging(browser) == "v1"
     assert EN["models.active"] in _row(browser, "v1").text and "retrained" not in _row(browser, "v1").text
     screenshot(browser, "models-before")
     _row(browser, "v2").find_element(By.CSS_SELECTOR, "button.promote").click()
-    wait_until(lambda: browser.find_element(By.ID, "judging").text == "v2", "the page after the promote", 120)
+    wait_until(lambda: _judging(browser) == "v2", "the page after the promote", 120)
     assert run.station.model_version == "v2"
     assert EN["models.active"] in _row(browser, "v2").text
     first_history = browser.find_element(By.CSS_SELECTOR, "#history tr:nth-child(2)").text
@@ -58,7 +68,7 @@ def test_an_engineer_promotes_and_rolls_back_from_the_page(with_registry: Consol
                "a verdict judged by v2", 120)
 
     browser.find_element(By.ID, "rollback").click()
-    wait_until(lambda: browser.find_element(By.ID, "judging").text == "v1", "the page after the rollback", 120)
+    wait_until(lambda: _judging(browser) == "v1", "the page after the rollback", 120)
     assert run.station.model_version == "v1"
     history = run.station.registry.history()  # type: ignore[union-attr]
     assert [(h["action"], h["version"], h["who"]) for h in history[-2:]] == [

@@ -36,8 +36,8 @@ def test_add_list_show_promote_rollback(tmp_path: Path, tiny_model_factory: Call
     config = str(station_yaml(tmp_path, first))
     assert run(capsys, "models", "list", "-c", config)[1].startswith("no versions")
     assert run(capsys, "models", "add", str(first), "-c", config, "--who", "jun")[0] == 0
-    code, out, _ = run(capsys, "models", "add", str(second), "-c", config, "--who", "jun", "--note", "retrained",
-                       "--candidate")
+    code, out, _ = run(capsys, "models", "add", str(second), "-c", config, "--who", "jun",
+                       "--note", "retrained", "--candidate")
     assert code == 0 and "as v2" in out and "candidate" in out
     assert run(capsys, "models", "promote", "v1", "-c", config, "--who", "jun")[0] == 0
     assert run(capsys, "models", "promote", "v2", "-c", config, "--who", "mina")[0] == 0

@@ -38,7 +38,8 @@ def threshold_copy(folder: Path, threshold: float) -> Path:
     return path
 
 
-def test_promote_and_rollback_while_a_realtime_replay_runs(tmp_path: Path, mosquitto: MosquittoBroker) -> None:
+def test_promote_and_rollback_while_a_realtime_replay_runs(tmp_path: Path,
+                                                           mosquitto: MosquittoBroker) -> None:
     footage = tmp_path / "line.avi"
     timeline = write_footage(footage, FootageSettings(shots=SHOTS, seed=21, cavities=CAVITIES, fps=10,
                                                       cycle_s=0.6, cell_px=96, defect_rate=0.3))

@@ -74,11 +74,7 @@ def test_pointers_per_recipe_and_validation_record(tmp_path: Path, two_models: t
 
 
 def test_a_damaged_model_is_refused_on_add_and_on_load(tmp_path: Path, tiny_model: Path) -> None:
-    damaged = tmp_path / "damaged.onnx"
-    model = onnx.load(str(tiny_model))
-    weights = next(i for i in model.graph.initializer if i.name == "W")
-    weights.raw_data = bytes([weights.raw_data[0] ^ 0xFF]) + weights.raw_data[1:]  # one byte of a weight
-    onnx.save(model, str(damaged))
+    damaged = _one_weight_byte_flipped(tiny_model, tmp_path / "damaged.onnx")
     registry = Registry(tmp_path / "reg")
     with pytest.raises(ModelError, match=r"damaged.onnx was damaged or modified after its card"):
         registry.add(damaged, "jun")
@@ -86,11 +82,18 @@ def test_a_damaged_model_is_refused_on_add_and_on_load(tmp_path: Path, tiny_mode
 
     entry = registry.add(tiny_model, "jun")
     registry.promote(entry.version, "jun")
-    data = bytearray(entry.path.read_bytes())
-    data[len(data) // 2] ^= 0xFF  # a bit flipped on disk after it was added
-    entry.path.write_bytes(bytes(data))
-    with pytest.raises(ModelError, match="registry version v1"):
+    _one_weight_byte_flipped(entry.path, entry.path)  # damaged on disk after it was added
+    with pytest.raises(ModelError, match="registry version v1 was damaged or modified"):
         registry.active()
+    assert registry.versions()[0].version == "v1"  # still listed, so a person can see and remove it
+
+
+def _one_weight_byte_flipped(source: Path, out: Path) -> Path:
+    model = onnx.load(str(source))
+    weights = next(i for i in model.graph.initializer if i.name == "W")
+    weights.raw_data = bytes([weights.raw_data[0] ^ 0xFF]) + weights.raw_data[1:]
+    onnx.save(model, str(out))
+    return out
 
 
 def test_signed_models_only_with_trusted_keys(tmp_path: Path, two_models: tuple[Path, Path]) -> None:
@@ -138,7 +141,8 @@ def test_a_pointer_is_never_half_written_under_sigkill(tmp_path: Path, two_model
     for m in two_models:
         registry.add(m, "jun")
     registry.promote("v1", "jun")
-    script = (f"from pathlib import Path\nfrom edge.registry import Registry\nr = Registry(Path({str(root)!r}))\n"
+    script = ("from pathlib import Path\nfrom edge.registry import Registry\n"
+              f"r = Registry(Path({str(root)!r}))\n"
               "print('go', flush=True)\nwhile True:\n    r.promote('v2', 'loop')\n    r.rollback('loop')\n")
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
                              cwd=Path(__file__).parents[3])
