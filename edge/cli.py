@@ -22,6 +22,7 @@ from edge.commands import (
     doctor_cmd,
     eval_cmd,
     health_cmd,
+    models_cmd,
     quantize_cmd,
     record_cmd,
     replay_cmd,
@@ -33,7 +34,7 @@ from edge.errors import MoldPilotError
 from sim.timeline import TimelineError
 
 VERB_MODULES = (config_cmd, sim_cmd, run_cmd, replay_cmd, train_cmd, eval_cmd, quantize_cmd, demo_cmd,
-                bench_cmd, doctor_cmd, record_cmd, crops_cmd, health_cmd, console_cmd)
+                bench_cmd, doctor_cmd, record_cmd, crops_cmd, health_cmd, console_cmd, models_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -346,6 +346,24 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class RegistrySection(Section):
+    """The station's model registry (edge/registry): the model that judges is its active version."""
+
+    path: str = Field(default="var/registry", description="folder of the model versions and history")
+    trusted_keys: list[Path] = Field(
+        default_factory=list, description="ed25519 public keys (plant.pub); set: only signed models")
+
+    @field_validator("path")
+    @classmethod
+    def _registry_path(cls, value: str, info: ValidationInfo) -> str:
+        return _required_path(value, info)
+
+    @field_validator("trusted_keys")
+    @classmethod
+    def _keys_exist(cls, value: list[Path], info: ValidationInfo) -> list[Path]:
+        return [Path(_existing_file(str(p), info, "trusted key") or p) for p in value]
+
+
 class StationConfig(Section):
     station: StationSection
     source: SourceSection
@@ -361,6 +379,7 @@ class StationConfig(Section):
     console: ConsoleSection | None = None
     shadow: ShadowSection | None = None
     review: ReviewSection | None = None
+    registry: RegistrySection | None = None
     recipes: dict[int, RecipeSection] | None = Field(
         default=None, description="model and threshold sets by the RECIPE_ID the PLC writes to HR 4"
     )

@@ -50,8 +50,12 @@ from edge.pipeline.build import cavities_of, open_recipes, replay_lanes, replay_
 from edge.pipeline.capture import Job
 from edge.pipeline.gate import FailSafeGate
 from edge.pipeline.loop import RoiXywh
+from edge.pipeline.model_switch import ModelSwitch
+from edge.pipeline.recipes import RecipeBook
 from edge.pipeline.runner import ModelRunner
 from edge.pipeline.shadow import LabelOf, Shadow, open_shadow
+from edge.registry import ModelVersion
+from edge.registry.station_model import open_registry, starting_version, with_model
 from edge.sinks.base import Sink
 from edge.sinks.jsonl import JsonlSink
 from edge.sinks.mqtt import build_mqtt_sink
@@ -96,7 +100,7 @@ class StationView:
     plc: dict[str, object] | None  # the PLC link's status (heartbeat, pending results, overrun), if any
     camera: dict[str, Any] | None  # a live source's state and reconnect counters
     mqtt: dict[str, Any] | None  # the publisher's connection and outbox backlog, if a broker is set
-    model: dict[str, str]  # name, created, sha256 prefix, execution provider of recipe 0's model
+    model: dict[str, str]  # name, created, sha256 prefix, execution provider (+ registry version) of recipe 0
     cavities: dict[int, RoiXywh | None]  # cavity -> its ROI in frame pixels (None: the whole frame)
     health: dict[str, Any] | None  # HR 114 bits, raised conditions, each check's figure and bound
     shadow: dict[str, Any] | None = None  # the shadow candidate's counts and agreement (Shadow.view)
@@ -128,7 +132,14 @@ class Station:
         self.health = self._health_watch()  # first: a missing reference stops the start before anything opens
         self.metrics = _endpoint(config, metrics_port, self.figures)
         model_name = Path(config.model.path).stem
-        self.mqtt = build_mqtt_sink(config, model_name, figures=self.figures, disk=self.disk)
+        # A `registry:` section: recipe 0 is judged by the registry's active version (edge/registry).
+        self.registry = open_registry(config)
+        started = starting_version(self.registry, config) if self.registry is not None else None
+        if started is not None:
+            self.config = config = with_model(config, started.path)
+        version = started.version if started is not None else None
+        self.mqtt = build_mqtt_sink(config, model_name, figures=self.figures, disk=self.disk,
+                                    model_version=version)
         triggered = replay is None and config.source.mode == "triggered"
         self.triggers = (TriggerQueue(TRIGGER_QUEUE_SIZE, on_reject=self._answer_rejected) if triggered
                          else None)
@@ -142,9 +153,10 @@ class Station:
             recorded = replay.rois_xywh if replay else recorded_rois(self.source, self.timeline)
             self.cavities = cavities_of(config.cavities, recorded)
             # Every model of every recipe is loaded, checked and warmed up here, before the first trigger.
-            self.recipes = open_recipes(config, len(self.cavities), micro_batch=not triggered,
-                                        deadline=replay is None or replay.realtime,
-                                        with_recipes=replay is None)
+            self._recipe_options = {"n_cavities": len(self.cavities), "micro_batch": not triggered,
+                                    "deadline": replay is None or replay.realtime,
+                                    "with_recipes": replay is None}
+            self.recipes = open_recipes(config, **self._recipe_options, version=version)
         except BaseException:
             self.source.close()
             raise
@@ -165,6 +177,9 @@ class Station:
         else:
             self.pipeline = station_pipeline(config, self.source, self.recipes, all_sinks, self.cavities,
                                              self.triggers, self.stop_event, self.timeline, self.gate)
+        self.models = (ModelSwitch(self.pipeline, self.registry, self._open_version, self._model_changed,
+                                   fixed_classes=self.link is not None)
+                       if self.registry is not None else None)
         try:
             if config.shadow is not None and config.shadow.model:
                 self.shadow = self._open_shadow(config.shadow.model)
@@ -234,7 +249,7 @@ class Station:
             clean = self.shadow.close(timeout_s) and clean
         if self.link is not None:
             self.link.close()
-        self.recipes.close()
+        self.pipeline.recipes.close()  # the ones judging last (a promote closed the ones before)
         self.source.close()
         if self.metrics is not None:
             self.metrics.close()
@@ -247,7 +262,7 @@ class Station:
     @property
     def runner(self) -> ModelRunner:
         """The model of the model section (recipe 0)."""
-        runner = self.recipes.default.runner
+        runner = self.pipeline.recipes.default.runner
         assert isinstance(runner, ModelRunner)
         return runner
 
@@ -266,7 +281,7 @@ class Station:
             camera=asdict(stats()) if callable(stats) else None,
             mqtt=asdict(self.mqtt.publisher.stats()) if self.mqtt is not None else None,
             model={"name": card.name, "created": card.created, "sha256": card.sha256[:12],
-                   "provider": runner.provider},
+                   "provider": runner.provider, **self._version_label()},
             cavities={c.id: c.roi_xywh for c in self.pipeline.cavities},
             health=self._health_view(),
             shadow=self.shadow_view(),
@@ -295,7 +310,8 @@ class Station:
         runner = self.runner
         return station_figures(self.tally, self.pipeline.snapshot(), self.source, self.link,
                                self.mqtt.publisher if self.mqtt else None,
-                               {"name": runner.card.name, "provider": runner.provider}, self.shadow_view())
+                               {"name": runner.card.name, "provider": runner.provider,
+                                **self._version_label()}, self.shadow_view())
 
     # -- shadow mode ----------------------------------------------------------------------------------
 
@@ -329,11 +345,51 @@ class Station:
         return open_shadow(model_path, version, self._label_of, section.window_parts, section.queue_size)
 
     def _shadow_candidate(self) -> None:
-        """The console's start button: the candidate station.yaml names (the registry's, once merged)."""
+        """The console's start button: the registry's candidate, else the model station.yaml's
+        `shadow:` section names."""
+        candidate = self.registry.candidate() if self.registry is not None else None
+        if candidate is not None:
+            self.start_shadow(candidate.path, candidate.version)
+            return
         model = self.config.shadow.model if self.config.shadow is not None else None
         if not model:
-            raise ConfigError("no candidate model to shadow: set shadow.model in station.yaml")
+            raise ConfigError("no candidate model to shadow: make one on the Teach page (or `moldpilot "
+                              "models add`), or set shadow.model in station.yaml")
         self.start_shadow(model)
+
+    # -- model versions (edge/registry, edge/pipeline/model_switch.py) --------------------------------
+
+    @property
+    def model_version(self) -> str | None:
+        """The registry version judging recipe 0 now; None without a `registry:` section."""
+        return self.pipeline.recipes.default.version
+
+    def _version_label(self) -> dict[str, str]:
+        """{"version": "v3"} for the view and the metrics (a label only where a registry names one)."""
+        version = self.model_version
+        return {"version": version} if version is not None else {}
+
+    def promote(self, version: str, who: str) -> ModelVersion:
+        """Judge with `version` from the next batch on (loaded and warmed up first, on this thread)."""
+        return self._switch().promote(version, who)
+
+    def rollback(self, who: str) -> ModelVersion:
+        """Back to the version judging before the current one, from the next batch on."""
+        return self._switch().rollback(who)
+
+    def _switch(self) -> ModelSwitch:
+        if self.models is None:
+            raise ConfigError("this station has no registry: section; add 'registry: {path: var/registry}' "
+                              "to station.yaml to promote and roll back models")
+        return self.models
+
+    def _open_version(self, entry: ModelVersion) -> RecipeBook:
+        config = with_model(self.config, entry.path)
+        return open_recipes(config, **self._recipe_options, version=entry.version)
+
+    def _model_changed(self, action: str, version: str, who: str) -> None:
+        if self.mqtt is not None:
+            self.mqtt.model_changed(action, version, who)
 
     # -- the console ----------------------------------------------------------------------------------
 
@@ -363,7 +419,9 @@ class Station:
                              config=lambda: self.config, history=self.history,
                              config_path=self.config.source_path, shadow_view=self.shadow_view,
                              start_shadow=self._shadow_candidate, stop_shadow=self.stop_shadow,
-                             review=self.review)
+                             review=self.review, registry=self.registry,
+                             promote=self.promote if self.models else None,
+                             rollback=self.rollback if self.models else None)
         return Console(self.config.console, hooks)
 
     # -- callbacks into the station -------------------------------------------------------------------

@@ -71,6 +71,8 @@ class Verdict:
     `truth` is the ground-truth class ("ok" or a defect name) when known (replay of simulator footage).
     `recipe_id` is the trigger's RECIPE_ID (HR 4), whose model and thresholds judged the part; 0 (the
     model section) for a trigger without one. `defect` is a class name of that recipe's model card.
+    `model_version` names the registry version (edge/registry) whose model judged it; None for a model
+    outside any registry (a plain file, a recipe's own model).
     """
 
     seq: int
@@ -87,6 +89,7 @@ class Verdict:
     t_wall_s: float
     truth: str | None = None
     recipe_id: int = 0
+    model_version: str | None = None
     evidence: Evidence | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -125,6 +128,7 @@ class Verdict:
             "t_wall_s": self.t_wall_s,
             "truth": self.truth,
             "recipe_id": self.recipe_id,
+            "model_version": self.model_version,
         }
 
     def to_json(self) -> str:

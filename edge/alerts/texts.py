@@ -41,6 +41,8 @@ _TEXTS: dict[Language, dict[str, str]] = {
         "DISK_LOW": "disk low: {free_mb} MB free; not stored so far: {ng_store} NG evidence set(s), "
         "{jsonl} JSONL line(s), {mqtt_outbox} MQTT message(s)",
         "DISK_LOW/end": "disk space back: {free_mb} MB free",
+        "MODEL_PROMOTED": "model {version} promoted by {who}: it judges from now on",
+        "MODEL_ROLLED_BACK": "model rolled back to {version} by {who}: it judges from now on",
         "no_baseline": "not known yet",
     },
     "ko": {
@@ -62,6 +64,8 @@ _TEXTS: dict[Language, dict[str, str]] = {
         "DISK_LOW": "디스크 공간 부족: 여유 {free_mb} MB, 지금까지 저장 못 함: 불량 증거 {ng_store}건, "
         "JSONL {jsonl}줄, MQTT 메시지 {mqtt_outbox}건",
         "DISK_LOW/end": "디스크 공간 정상 복귀: 여유 {free_mb} MB",
+        "MODEL_PROMOTED": "검사 모델 {version} 적용 ({who}), 지금부터 이 모델로 판정",
+        "MODEL_ROLLED_BACK": "검사 모델 {version}(으)로 되돌림 ({who}), 지금부터 이 모델로 판정",
         "no_baseline": "아직 없음",
     },
 }

@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from edge.config import ConsoleSection
-from edge.console import gallery, live, login, panel, review, rois, shadow, teach
+from edge.console import gallery, live, login, models, panel, review, rois, shadow, teach
 from edge.console.auth import COOKIE, Auth
 from edge.console.ctx import Ctx
 from edge.console.hooks import StationHooks
@@ -55,6 +55,7 @@ def build_app(settings: ConsoleSection, hooks: StationHooks) -> Starlette:
         *shadow.routes(ctx),
         *teach.routes(ctx),
         *review.routes(ctx),
+        *models.routes(ctx),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [Middleware(BaseHTTPMiddleware, dispatch=_dispatcher(ctx))]

@@ -40,3 +40,8 @@ class StationHooks:
     stop_shadow: Callable[[], None] | None = None
     teach: TeachDesk | None = None
     review: ReviewDesk | None = None  # the review queue, labels and collect runs of a `review:` section
+    # Model registry (edge/console/models.py): the station's Registry (None: no `registry:` section),
+    # and its live promote(version, who) / rollback(who) (edge/pipeline/model_switch.py).
+    registry: Any = None
+    promote: Callable[[str, str], Any] | None = None
+    rollback: Callable[[str], Any] | None = None

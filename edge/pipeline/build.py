@@ -104,13 +104,14 @@ def judge_for(config: StationConfig, runner: ModelRunner, *, deadline: bool = Tr
 
 
 def open_recipes(config: StationConfig, n_cavities: int, micro_batch: bool, *, deadline: bool = True,
-                 with_recipes: bool = True) -> RecipeBook:
+                 with_recipes: bool = True, version: str | None = None) -> RecipeBook:
     """Recipe 0 (the model section) and every recipe of station.yaml, each model file loaded, checked
     against its card and warmed up once (recipes naming the same file share its runner), and each
     recipe's thresholds resolved over its own model's card. A recipe model that cannot be used is a
     ModelError naming the recipe and the file; the runners opened so far are closed first.
     `with_recipes=False`: recipe 0 alone (a replay: its timeline's triggers carry no RECIPE_ID);
-    `deadline=False`: see `judge_for`."""
+    `deadline=False`: see `judge_for`; `version`: the registry version of the model section's file, which
+    its verdicts name (and those of recipes without a model of their own)."""
     runners: dict[Path, ModelRunner] = {}
 
     def runner_of(path: str) -> ModelRunner:
@@ -121,7 +122,7 @@ def open_recipes(config: StationConfig, n_cavities: int, micro_batch: bool, *, d
 
     try:
         station = runner_of(config.model.path)
-        recipes = [Recipe(0, station, judge_for(config, station, deadline=deadline))]
+        recipes = [Recipe(0, station, judge_for(config, station, deadline=deadline), version)]
         for recipe_id, section in sorted((config.recipes or {}).items() if with_recipes else ()):
             where = f"recipes.{recipe_id}"
             try:
@@ -130,7 +131,7 @@ def open_recipes(config: StationConfig, n_cavities: int, micro_batch: bool, *, d
                 raise ModelError(f"recipe {recipe_id} ({where}.model = {section.model}): {exc}") from exc
             judge = Judge.from_card(runner.card, config.deadline_ms, section.threshold, section.thresholds,
                                     where)
-            recipes.append(Recipe(recipe_id, runner, judge))
+            recipes.append(Recipe(recipe_id, runner, judge, version if runner is station else None))
     except Exception:
         for runner in runners.values():
             runner.close()

@@ -79,15 +79,15 @@ class Lane:
     def answer(self, jobs: list[Job]) -> list[tuple[Verdict, ...]]:
         """The verdicts of each job (one per cavity), in job order; never raises."""
         if self.gate is not None and self.gate.reason is not None:  # fail safe: see edge/pipeline/gate.py
-            return [no_decision(job, self.cavities, ErrorCode.HEALTH_FAULT, self.wants_evidence)
-                    for job in jobs]
+            return [no_decision(job, self.cavities, ErrorCode.HEALTH_FAULT, self.wants_evidence,
+                                self.recipes.version_of(job.recipe_id)) for job in jobs]
         try:
             return [self._verdicts(job, recipe, res, timings)
                     for job, recipe, res, timings in self._infer(jobs)]
         except Exception:
             log.exception("pipeline bug while processing %d job(s); answering NO_DECISION", len(jobs))
-            return [no_decision(job, self.cavities, ErrorCode.INTERNAL_ERROR, self.wants_evidence)
-                    for job in jobs]
+            return [no_decision(job, self.cavities, ErrorCode.INTERNAL_ERROR, self.wants_evidence,
+                                self.recipes.version_of(job.recipe_id)) for job in jobs]
 
     def _infer(self, jobs: list[Job]) -> list[Inferred]:
         """Preprocess, run and score all crops of `jobs`, per model in chunks of at most max_batch."""
@@ -184,6 +184,7 @@ class Lane:
         evidence = [_evidence(job, cavity, result) if wanted and _rejected(result) else None
                     for cavity, result in zip(self.cavities, results, strict=True)]
         timings["total"] = (time.monotonic() - job.t_trigger_s) * 1000.0
+        version = recipe.version if recipe is not None else None
         verdicts = []
         for cavity, result, proof in zip(self.cavities, results, evidence, strict=True):
             if job.frame is None:
@@ -198,7 +199,7 @@ class Lane:
                 if wanted and proof is None and (decision is Decision.NO_DECISION or (
                         decision is Decision.OK and self._sampled(cavity.id))):
                     proof = _evidence(job, cavity, result)
-            verdicts.append(_verdict(job, cavity, decision, error, score, defect, timings, proof))
+            verdicts.append(_verdict(job, cavity, decision, error, score, defect, timings, proof, version))
         return tuple(verdicts)
 
 
@@ -211,13 +212,15 @@ class Lane:
 
 
 def no_decision(
-    job: Job, cavities: Sequence[Cavity], error: ErrorCode, wants_evidence: bool
+    job: Job, cavities: Sequence[Cavity], error: ErrorCode, wants_evidence: bool,
+    model_version: str | None = None,
 ) -> tuple[Verdict, ...]:
-    """NO_DECISION for every cavity of a job that could not be processed at all."""
+    """NO_DECISION for every cavity of a job that could not be processed at all; `model_version`: the
+    version that would have judged it."""
     wanted = wants_evidence and job.frame is not None
     evidence = [_evidence(job, c, error) if wanted else None for c in cavities]
     timings = {"total": (time.monotonic() - job.t_trigger_s) * 1000.0}
-    return tuple(_verdict(job, c, Decision.NO_DECISION, error, None, None, timings, proof)
+    return tuple(_verdict(job, c, Decision.NO_DECISION, error, None, None, timings, proof, model_version)
                  for c, proof in zip(cavities, evidence, strict=True))
 
 
@@ -246,6 +249,7 @@ def _verdict(
     defect: str | None,
     timings: dict[str, float],
     evidence: Evidence | None = None,
+    model_version: str | None = None,
 ) -> Verdict:
     part_id, shot, truth = _identity(job, cavity.id)
     return Verdict(
@@ -253,7 +257,7 @@ def _verdict(
         frame_id=job.frame.frame_id if job.frame is not None else None,
         decision=decision, defect=defect, score=score, error_code=error, timings_ms=timings,
         t_trigger_s=job.t_trigger_s, t_wall_s=time.time(), truth=truth, recipe_id=job.recipe_id or 0,
-        evidence=evidence,
+        model_version=model_version, evidence=evidence,
     )
 
 

@@ -29,6 +29,7 @@ from dataclasses import asdict
 from typing import Any
 
 from edge.frame import Frame
+from edge.pipeline.books import BookSwitch, LaneBooks
 from edge.pipeline.capture import Job, LatestFrames, Reader
 from edge.pipeline.feeds import Feed
 from edge.pipeline.gate import FailSafeGate
@@ -68,7 +69,8 @@ class Pipeline:
         inference thread; `shadow`: a candidate that judges every batch after it (`swap_shadow`)."""
         if not cavities:
             raise ValueError("at least one cavity is needed (WHOLE_FRAME for a single-part station)")
-        self.recipes, self.feed, self.fanout = recipes, feed, fanout
+        self.feed, self.fanout = feed, fanout
+        self._books = BookSwitch(LaneBooks((recipes, *lanes)))
         self.cavities = tuple(cavities)
         self.reader, self.triggers, self.ring = reader, triggers, ring
         self.micro_batch = micro_batch
@@ -78,7 +80,7 @@ class Pipeline:
         ok_share = fanout.ok_evidence_share if fanout.asks_ok_evidence else None  # None: no draw at all
         self._lanes = [Lane(book, self.cavities, self.stats, fanout.wants_evidence, gate, ok_share)
                        for book in (recipes, *lanes)]
-        self._threads = [threading.Thread(target=self._run, args=(lane,), daemon=True,
+        self._threads = [threading.Thread(target=self._run, args=(i, lane), daemon=True,
                                           name="inference" if i == 0 else f"inference-{i + 1}")
                          for i, lane in enumerate(self._lanes)]
         self._take_lock = threading.Lock()  # one thread at a time takes a batch and its ticket
@@ -143,12 +145,26 @@ class Pipeline:
 
     # -- the inference threads ------------------------------------------------------------------------
 
-    def _run(self, lane: Lane) -> None:
+    @property
+    def recipes(self) -> RecipeBook:
+        """The recipes every batch from now on is judged with (the first lane's book)."""
+        return self._books.current.per_lane[0]
+
+    def swap_recipes(self, recipes: RecipeBook) -> None:
+        """New recipes (a promoted model, already loaded, checked and warmed up) for every batch taken
+        from now on, each lane on its own `lane()` copy; a batch already taken finishes with the books
+        it was taken with, which are closed once the last such batch is handed over (books.py)."""
+        self._books.swap(LaneBooks((recipes, *(recipes.lane() for _ in self._lanes[1:]))))
+
+    def _run(self, index: int, lane: Lane) -> None:
         try:
-            while (taken := self._take(lane)) is not None:
-                ticket, jobs, shadow = taken
-                answers = lane.answer(jobs)
-                self._hand_over(ticket, jobs, answers)
+            while (taken := self._take(index, lane)) is not None:
+                ticket, jobs, books, shadow = taken
+                try:
+                    answers = lane.answer(jobs)
+                    self._hand_over(ticket, jobs, answers)
+                finally:
+                    self._books.release(books)
                 if shadow is not None:  # after the hand-over: the sinks and the PLC never wait for it
                     shadow.offer(jobs, lane.cavities, answers)
         finally:
@@ -159,24 +175,27 @@ class Pipeline:
                 self._t_end_s = time.monotonic()
                 self.done.set()
 
-    def _take(self, lane: Lane) -> tuple[int, list[Job], Shadow | None] | None:
-        """The next batch, its ticket (its place in the hand-over order) and the shadow candidate to
-        offer it to; None when the feed ends. The lane judges it with the cavities current when it is
-        taken (`swap_cavities`), and the shadow current then sees it (`swap_shadow`)."""
+    def _take(self, index: int, lane: Lane) -> tuple[int, list[Job], LaneBooks, Shadow | None] | None:
+        """The next batch, its ticket (its place in the hand-over order), the books it is judged with
+        and the shadow candidate to offer it to; None when the feed ends. The lane judges it with the
+        cavities and models current when it is taken (`swap_cavities`, `swap_recipes`), and the shadow
+        current then sees it (`swap_shadow`)."""
         with self._take_lock:
             job = self.feed.get()
             if job is None:
                 return None
             lane.cavities = cavities = self.cavities  # one read: the whole batch uses the same layout
+            books = self._books.take()  # and the same models: no batch is judged by a mix
+            lane.recipes = books.per_lane[index]
             shadow = self.shadow
             jobs, n_cav = [job], len(cavities)
             if self.micro_batch:
                 crops = n_cav
-                while crops + n_cav <= self.recipes.max_batch and (more := self.feed.poll()) is not None:
+                while crops + n_cav <= lane.recipes.max_batch and (more := self.feed.poll()) is not None:
                     jobs.append(more)
                     crops += n_cav
             self._tickets += 1
-            return self._tickets - 1, jobs, shadow
+            return self._tickets - 1, jobs, books, shadow
 
     def _hand_over(self, ticket: int, jobs: list[Job], answers: list[tuple[Verdict, ...]]) -> None:
         """Emit this batch and any later ones already waiting, in ticket order; count them after."""
@@ -213,7 +232,8 @@ class Pipeline:
         """A trigger the queue could not take (the station's TriggerQueue on_reject, on the submitter's
         thread): answered NO_DECISION (TRIGGER_OVERRUN) now, so the PLC still rejects the part."""
         job = Job(trigger, None, ErrorCode.TRIGGER_OVERRUN)
-        verdicts = no_decision(job, self.cavities, ErrorCode.TRIGGER_OVERRUN, self.fanout.wants_evidence)
+        verdicts = no_decision(job, self.cavities, ErrorCode.TRIGGER_OVERRUN, self.fanout.wants_evidence,
+                               self.recipes.version_of(trigger.recipe_id))
         self.stats.record(verdicts, had_frame=False, is_trigger=True)
         self.fanout.emit(verdicts)
         self._show(job, verdicts)

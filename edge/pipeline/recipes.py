@@ -46,6 +46,7 @@ class Recipe:
     recipe_id: int  # 0 = the model section
     runner: Runner
     judge: Judge
+    version: str | None = None  # the registry version of its model (Verdict.model_version), if any
 
 
 class RecipeBook:
@@ -81,6 +82,11 @@ class RecipeBook:
         """The same recipes for another inference thread: one new lane per runner, shared as before."""
         copies = {id(runner): runner.lane() for runner in self.runners}
         return RecipeBook(replace(r, runner=copies[id(r.runner)]) for r in self)
+
+    def version_of(self, recipe_id: int | None) -> str | None:
+        """The model version that judges a RECIPE_ID (None: no registry version, or no such recipe)."""
+        recipe = self.select(recipe_id)
+        return recipe.version if recipe is not None else None
 
     def close(self) -> None:
         """Close every runner once."""

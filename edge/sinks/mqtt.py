@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
+from edge.alerts.model_change import model_changed
 from edge.alerts.rules import Alert, AlertEngine, AlertRules, Lifecycle
 from edge.config import StationConfig
 from edge.disk_reserve import OUTBOX, DiskReserve
@@ -39,16 +40,19 @@ class MqttSink:
     def __init__(self, publisher: MqttPublisher, alerts: AlertEngine | None, line: str, station: str,
                  model: str | None = None, status_interval_s: float = 10.0, drain_timeout_s: float = 5.0,
                  name: str = "mqtt", figures: Callable[[], dict[str, Any]] | None = None,
-                 disk: DiskReserve | None = None) -> None:
-        """`figures`: the station's figures (edge/metrics/figures.py), carried in `status` as they are,
-        so the status and the metrics endpoint show the same numbers. `disk`: the station's disk
-        reserve, whose state becomes the DISK_LOW alert and the status's `disk`."""
+                 disk: DiskReserve | None = None, model_version: str | None = None) -> None:
+        """`model_version`: the registry version judging (edge/registry), carried in `status` and
+        moved by `model_changed`. `figures`: the station's figures (edge/metrics/figures.py), carried
+        in `status` as they are, so the status and the metrics endpoint show the same numbers.
+        `disk`: the station's disk reserve, whose state becomes the DISK_LOW alert and the status's
+        `disk`."""
         self.disk = disk
         self.name = name
         self.figures = figures
         self.publisher = publisher
         self.alerts = alerts
         self.line, self.station, self.model = line, station, model
+        self.model_version = model_version
         self.status_interval_s = status_interval_s
         self.drain_timeout_s = drain_timeout_s
         self._lock = threading.Lock()  # alert engine + counters: write() vs plc_fault() from a PLC thread
@@ -98,6 +102,14 @@ class MqttSink:
         station's alert language (`messages` by language code), keyed by the condition."""
         language = self.alerts.language if self.alerts is not None else "en"
         self._send([Alert(phase, code, f"HEALTH/{code}", "critical", messages[language])])
+
+    def model_changed(self, action: str, version: str, who: str) -> None:
+        """A promote or rollback on the running station (any thread): the alert says which version
+        judges now and who moved it, and the retained status says so at once."""
+        language = self.alerts.language if self.alerts is not None else "en"
+        self.model_version = version
+        self._send([model_changed(action, version, who, language)])
+        self._publish_status()
 
     def _link_fault(self, link: Literal["plc", "camera"], active: bool, reason: str) -> None:
         if self.alerts is not None:
@@ -150,6 +162,7 @@ class MqttSink:
         self.publisher.publish_status({
             "schema": STATUS_SCHEMA, "id": uuid.uuid4().hex, "ts": iso_utc(time.time()), "line": self.line,
             "station": self.station, "model": self.model,
+            "model_version": self.model_version,
             "uptime_s": round(time.monotonic() - self._started_s, 1),
             "parts": parts, "decisions": decisions, "ng_by_cavity": ng_by_cavity,
             "ng_rate": round(decisions.get("NG", 0) / parts, 4) if parts else None,
@@ -174,7 +187,7 @@ def _secret(env_name: str | None, key: str) -> str | None:
 
 def build_mqtt_sink(config: StationConfig, model: str | None = None,
                     figures: Callable[[], dict[str, Any]] | None = None,
-                    disk: DiskReserve | None = None) -> MqttSink | None:
+                    disk: DiskReserve | None = None, model_version: str | None = None) -> MqttSink | None:
     """The station's MQTT sink, or None when station.yaml has no `mqtt:` section. With `disk` (the
     station's reserve) the outbox asks the NG store and old JSONL to give way before it writes."""
     m = config.mqtt
@@ -203,4 +216,4 @@ def build_mqtt_sink(config: StationConfig, model: str | None = None,
         )
         engine = AlertEngine(rules, a.language)
     return MqttSink(MqttPublisher(settings, outbox), engine, st.line, st.name, model, m.status_interval_s,
-                    figures=figures, disk=disk)
+                    figures=figures, disk=disk, model_version=model_version)

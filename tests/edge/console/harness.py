@@ -38,8 +38,9 @@ class ConsoleRun:
                  threshold: float | None = None, defect_rate: float = 0.3,
                  sections: dict[str, Any] | None = None, every_frame: bool = True,
                  speed: str = "realtime") -> None:
-        """`sections`: more station.yaml sections (e.g. `review:`, `shadow:`); `every_frame=False` judges the
-        timeline's triggers only (one verdict per part), `speed="max"` as fast as the model goes."""
+        """`sections`: more station.yaml sections (`review:`, `shadow:`, `registry:`, ...), as they would
+        be written there; `every_frame=False` judges the timeline's triggers only (one verdict per part),
+        `speed="max"` as fast as the model goes."""
         folder.mkdir(parents=True, exist_ok=True)
         self.footage = folder / "line.avi"
         self.timeline = write_footage(self.footage, FootageSettings(shots=shots, seed=1919, cavities=4,
