@@ -336,6 +336,33 @@ class ReviewSection(Section):
         return _required_path(value, info)
 
 
+class TeachSection(Section):
+    """The console's teach page (edge/teach): trains on the review dataset, adds the result to the
+    registry as the candidate and validates it beside the active model. Needs `review:` and `registry:`."""
+
+    work_dir: str = Field(default="var/teach", description="training jobs and validation outputs")
+    holdout: str | None = Field(default=None, description="labelled folder kept apart for validation")
+    footage: list[str] = Field(default_factory=list, description="recordings to validate on (replay)")
+
+    @field_validator("work_dir")
+    @classmethod
+    def _work_dir(cls, value: str, info: ValidationInfo) -> str:
+        return _required_path(value, info)
+
+    @field_validator("holdout")
+    @classmethod
+    def _holdout(cls, value: str | None, info: ValidationInfo) -> str | None:
+        resolved = _resolve(value, info)
+        if resolved is not None and not Path(resolved).is_dir():
+            raise ValueError(f"hold-out folder not found: {resolved}")
+        return resolved
+
+    @field_validator("footage")
+    @classmethod
+    def _footage(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        return [f for f in (_existing_file(v, info, "recording") for v in value) if f is not None]
+
+
 def is_loopback(host: str) -> bool:
     """127.0.0.0/8, ::1 or localhost: only this PC can reach the address."""
     if host == "localhost":
@@ -379,6 +406,7 @@ class StationConfig(Section):
     console: ConsoleSection | None = None
     shadow: ShadowSection | None = None
     review: ReviewSection | None = None
+    teach: TeachSection | None = None
     registry: RegistrySection | None = None
     recipes: dict[int, RecipeSection] | None = Field(
         default=None, description="model and threshold sets by the RECIPE_ID the PLC writes to HR 4"
@@ -391,6 +419,14 @@ class StationConfig(Section):
     @property
     def source_path(self) -> Path | None:
         return self._source_path
+
+    @model_validator(mode="after")
+    def _teach_needs_review_and_registry(self) -> StationConfig:
+        missing = [name for name in ("review", "registry") if getattr(self, name) is None]
+        if self.teach is not None and missing:
+            raise ValueError(f"teach: needs a {' and a '.join(f'{m}: section' for m in missing)} (it trains "
+                             "on the review dataset and adds the model to the registry)")
+        return self
 
     @field_validator("recipes")
     @classmethod

@@ -31,10 +31,11 @@ from tqdm import tqdm
 
 from edge.config import StationConfig
 from edge.frame import Frame
+from edge.pipeline.build import ReplayPlan
 from edge.pipeline.capture import Job
 from edge.sinks.base import Sink
 from edge.sinks.memory import MemorySink
-from edge.station import ReplayPlan, Station
+from edge.station import Station
 from edge.triggers import Trigger
 from edge.verdict import Decision, ErrorCode, Evidence, Verdict
 from sim.timeline import Timeline

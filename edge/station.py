@@ -9,8 +9,8 @@ afterwards. The two callbacks that point back at the station itself (a trigger t
 answered by the pipeline; the MQTT status carries the station's figures) are bound methods of this
 object, only called once `start()` has run. The console's hooks are bound methods too: `view()` and
 `apply_rois()` (new cavity ROIs between batches, edge/pipeline/loop.py `swap_cavities`), and
-`start_shadow()` / `stop_shadow()` (a candidate model judging beside the active one, edge/pipeline/
-shadow.py, swapped in between batches by `swap_shadow`).
+`shadows` starts and stops a candidate model judging beside the active one (edge/pipeline/
+shadow_switch.py).
 
 `run`, `replay` and `demo` (which runs `moldpilot run`) use it; `record` shares its trigger inputs and
 PLC link (`open_trigger_link`). `start()`, `stop()` (drain: no new triggers, every accepted one still
@@ -23,19 +23,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from edge.config import CavitySection, ShadowSection, StationConfig
+from edge.config import CavitySection, StationConfig
 from edge.console import Console, StationHooks, VerdictHistory
+from edge.console.hooks import StationView
 from edge.disk_reserve import disk_reserve
 from edge.errors import ConfigError
-from edge.frame import Frame
 from edge.health.conditions import Condition
 from edge.health.feed import HealthFeed
 from edge.health.monitor import HealthEvent
@@ -44,66 +44,42 @@ from edge.health.thresholds import HealthThresholds
 from edge.health.watch import HealthWatch
 from edge.metrics.figures import station_figures
 from edge.metrics.sink import MetricsSink
-from edge.metrics.station import StationMetrics
+from edge.metrics.station import station_endpoint
 from edge.metrics.tally import Tally
-from edge.pipeline.build import cavities_of, open_recipes, replay_lanes, replay_pipeline, station_pipeline
-from edge.pipeline.capture import Job
+from edge.pipeline.build import (
+    ReplayPlan,
+    cavities_of,
+    open_recipes,
+    recorded_rois,
+    replay_lanes,
+    replay_pipeline,
+    station_pipeline,
+)
 from edge.pipeline.gate import FailSafeGate
 from edge.pipeline.loop import RoiXywh
 from edge.pipeline.model_switch import ModelSwitch
 from edge.pipeline.recipes import RecipeBook
 from edge.pipeline.runner import ModelRunner
-from edge.pipeline.shadow import LabelOf, Shadow, open_shadow
+from edge.pipeline.shadow import LabelOf
+from edge.pipeline.shadow_switch import ShadowSwitch
 from edge.registry import ModelVersion
 from edge.registry.station_model import open_registry, starting_version, with_model
 from edge.sinks.base import Sink
 from edge.sinks.jsonl import JsonlSink
 from edge.sinks.mqtt import build_mqtt_sink
 from edge.sinks.ng_store import build_ng_store_sink
-from edge.sinks.plc import PlcSink, open_link
-from edge.sources.base import FrameSource
+from edge.sinks.plc import PlcSink, open_trigger_link
 from edge.sources.factory import open_source
+from edge.teach.desk import TeachDesk, registry_desk
 from edge.teach.review import build_review
 from edge.triggers import Trigger, TriggerQueue
-from edge.verdict import Verdict
-from plc_bridge.link import FaultCallback, LinkError, PlcLink
-from sim.timeline import Timeline, load_timeline
+from plc_bridge.link import LinkError
+from sim.timeline import load_timeline
 
 log = logging.getLogger(__name__)
 
 TRIGGER_QUEUE_SIZE = 64  # triggers waiting for vision before new ones are answered TRIGGER_OVERRUN
 JSONL_ROTATE_MB = 64.0  # `run --jsonl`: a full file is rotated, so old lines can give way to a full disk
-
-
-@dataclass(frozen=True)
-class ReplayPlan:
-    """How a recording is fed (edge/replay.py): which jobs each frame becomes, what answers the jobs
-    whose frame never came, and the cavities it knows. `realtime`: paced at `fps` (else the file's own
-    rate), with deadlines; otherwise as fast as the models go, without (no press is waiting)."""
-
-    select: Callable[[Frame], Iterable[Job]]
-    leftover: Callable[[], Iterable[Job]]
-    realtime: bool
-    fps: float | None
-    rois_xywh: Sequence[RoiXywh] | None
-
-
-@dataclass(frozen=True)
-class StationView:
-    """One look at the station (`Station.view()`). `latest_frame` is shared, not copied: a frame is
-    never written to once read, so a reader may encode it, but must not change it."""
-
-    t_s: float  # time.monotonic() when the view was taken
-    latest_frame: Frame | None  # the newest judged frame (the last good one while the camera is lost)
-    latest_verdicts: dict[int, Verdict]  # cavity -> its newest verdict
-    counters: dict[str, Any]  # the pipeline's snapshot: frames, triggers, verdicts, errors, drops, latency
-    plc: dict[str, object] | None  # the PLC link's status (heartbeat, pending results, overrun), if any
-    camera: dict[str, Any] | None  # a live source's state and reconnect counters
-    mqtt: dict[str, Any] | None  # the publisher's connection and outbox backlog, if a broker is set
-    model: dict[str, str]  # name, created, sha256 prefix, execution provider (+ registry version) of recipe 0
-    cavities: dict[int, RoiXywh | None]  # cavity -> its ROI in frame pixels (None: the whole frame)
-    health: dict[str, Any] | None  # HR 114 bits, raised conditions, each check's figure and bound
-    shadow: dict[str, Any] | None = None  # the shadow candidate's counts and agreement (Shadow.view)
 
 
 class Station:
@@ -123,14 +99,12 @@ class Station:
         self.disk = disk_reserve(config)
         self._jsonl = jsonl
         self._label_of = label_of
-        self.shadow: Shadow | None = None
-        self._shadow_lock = threading.Lock()  # console starts and stops; never taken by the pipeline
         self.history = VerdictHistory() if config.console is not None else None
         self.stop_event = threading.Event()  # a live source's reconnect wrapper stops waiting on it
         self.tally = Tally()
         self.gate = FailSafeGate()
         self.health = self._health_watch()  # first: a missing reference stops the start before anything opens
-        self.metrics = _endpoint(config, metrics_port, self.figures)
+        self.metrics = station_endpoint(config, metrics_port, self.figures)
         model_name = Path(config.model.path).stem
         # A `registry:` section: recipe 0 is judged by the registry's active version (edge/registry).
         self.registry = open_registry(config)
@@ -164,6 +138,8 @@ class Station:
             card = self.runner.card  # labels are filed under the class names of the model section's card
             self.review = (build_review(config.review, card.class_names, card.ok_class, card.name)
                            if config.review is not None else None)
+            if self._label_of is None and self.review is not None:  # the shadow's agreement with them
+                self._label_of = self.review.labels.label_of
         except BaseException:
             self.recipes.close()
             self.source.close()
@@ -180,10 +156,8 @@ class Station:
         self.models = (ModelSwitch(self.pipeline, self.registry, self._open_version, self._model_changed,
                                    fixed_classes=self.link is not None)
                        if self.registry is not None else None)
+        self.shadows = ShadowSwitch(self.pipeline, config.shadow, self._label_of, self._registry_candidate)
         try:
-            if config.shadow is not None and config.shadow.model:
-                self.shadow = self._open_shadow(config.shadow.model)
-                self.pipeline.swap_shadow(self.shadow)
             self.console = self._console()
         except BaseException:
             self.recipes.close()
@@ -224,8 +198,8 @@ class Station:
     def start(self) -> None:
         if self.metrics is not None:
             self.metrics.start()
-        if self.shadow is not None:
-            self.shadow.start()
+        if self.config.shadow is not None and self.config.shadow.model:
+            self.shadows.start(self.config.shadow.model)
         self.pipeline.start()
         if self.link is not None:
             try:
@@ -245,8 +219,7 @@ class Station:
         the source and the endpoint; True if every thread finished in time."""
         self.stop()
         clean = self.pipeline.close(timeout_s)
-        if self.shadow is not None:  # kept: the final snapshot still shows what it judged
-            clean = self.shadow.close(timeout_s) and clean
+        clean = self.shadows.close(timeout_s) and clean
         if self.link is not None:
             self.link.close()
         self.pipeline.recipes.close()  # the ones judging last (a promote closed the ones before)
@@ -284,7 +257,7 @@ class Station:
                    "provider": runner.provider, **self._version_label()},
             cavities={c.id: c.roi_xywh for c in self.pipeline.cavities},
             health=self._health_view(),
-            shadow=self.shadow_view(),
+            shadow=self.shadows.view(),
         )
 
     def _health_view(self) -> dict[str, Any] | None:
@@ -301,7 +274,7 @@ class Station:
         snap = self.pipeline.snapshot()
         if self.link is not None:
             snap["plc"] = self.link.status()
-        if (shadow := self.shadow_view()) is not None:
+        if (shadow := self.shadows.view()) is not None:
             snap["shadow"] = shadow
         return snap
 
@@ -311,51 +284,11 @@ class Station:
         return station_figures(self.tally, self.pipeline.snapshot(), self.source, self.link,
                                self.mqtt.publisher if self.mqtt else None,
                                {"name": runner.card.name, "provider": runner.provider,
-                                **self._version_label()}, self.shadow_view())
+                                **self._version_label()}, self.shadows.view())
 
-    # -- shadow mode ----------------------------------------------------------------------------------
-
-    def start_shadow(self, model_path: str | Path, version: str | None = None) -> None:
-        """Load, check and warm up the candidate at `model_path` (a ModelError says what is wrong, and the
-        running shadow, if any, carries on), then judge beside the active model from the next batch."""
-        with self._shadow_lock:
-            shadow = self._open_shadow(model_path, version)
-            shadow.start()
-            previous = self.pipeline.swap_shadow(shadow)
-            self.shadow = shadow
-            if previous is not None:
-                previous.close()
-        log.info("shadow mode on: %s%s", shadow.name, f" {version}" if version else "")
-
-    def stop_shadow(self) -> None:
-        """No shadow judging from the next batch on; the candidate finishes what was queued."""
-        with self._shadow_lock:
-            previous = self.pipeline.swap_shadow(None)
-            self.shadow = None
-            if previous is not None:
-                previous.close()
-                log.info("shadow mode off: %s", previous.name)
-
-    def shadow_view(self) -> dict[str, Any] | None:
-        shadow = self.shadow
-        return shadow.view() if shadow is not None else None
-
-    def _open_shadow(self, model_path: str | Path, version: str | None = None) -> Shadow:
-        section = self.config.shadow or ShadowSection()  # started from the console without a section
-        return open_shadow(model_path, version, self._label_of, section.window_parts, section.queue_size)
-
-    def _shadow_candidate(self) -> None:
-        """The console's start button: the registry's candidate, else the model station.yaml's
-        `shadow:` section names."""
+    def _registry_candidate(self) -> tuple[Path, str] | None:
         candidate = self.registry.candidate() if self.registry is not None else None
-        if candidate is not None:
-            self.start_shadow(candidate.path, candidate.version)
-            return
-        model = self.config.shadow.model if self.config.shadow is not None else None
-        if not model:
-            raise ConfigError("no candidate model to shadow: make one on the Teach page (or `moldpilot "
-                              "models add`), or set shadow.model in station.yaml")
-        self.start_shadow(model)
+        return (candidate.path, candidate.version) if candidate is not None else None
 
     # -- model versions (edge/registry, edge/pipeline/model_switch.py) --------------------------------
 
@@ -417,12 +350,20 @@ class Station:
             return None
         hooks = StationHooks(view=self.view, apply_rois=self.apply_rois, model_crop=self.model_crop,
                              config=lambda: self.config, history=self.history,
-                             config_path=self.config.source_path, shadow_view=self.shadow_view,
-                             start_shadow=self._shadow_candidate, stop_shadow=self.stop_shadow,
-                             review=self.review, registry=self.registry,
+                             config_path=self.config.source_path, shadow_view=self.shadows.view,
+                             start_shadow=self.shadows.start_candidate, stop_shadow=self.shadows.stop,
+                             review=self.review, teach=self._teach_desk(), registry=self.registry,
                              promote=self.promote if self.models else None,
                              rollback=self.rollback if self.models else None)
         return Console(self.config.console, hooks)
+
+    def _teach_desk(self) -> TeachDesk | None:
+        """The teach page's desk: training on the review dataset into this registry's candidate."""
+        teach, review = self.config.teach, self.config.review
+        if teach is None or review is None or self.registry is None:
+            return None
+        return registry_desk(self.registry, Path(review.dataset), Path(teach.work_dir),
+                             Path(teach.holdout) if teach.holdout else None, [Path(f) for f in teach.footage])
 
     # -- callbacks into the station -------------------------------------------------------------------
 
@@ -453,39 +394,3 @@ class Station:
         """A live source's state changes ("lost", "ok", "closed") as the MQTT camera-lost alert."""
         if state != "closed" and self.mqtt is not None:
             self.mqtt.camera_fault(state == "lost", detail)
-
-
-
-def recorded_rois(source: FrameSource, timeline: Timeline | None) -> Sequence[RoiXywh] | None:
-    """Cavity ROIs a recording knows, for a station.yaml that lists none: a footage file's timeline, or
-    the simulator's nest layout (None: the whole frame is the one cavity)."""
-    if timeline is not None:
-        return timeline.rois_xywh
-    plan = getattr(source, "plan", None)  # edge.sources.simulator.SimSource
-    return plan.layout.rois_xywh if plan is not None else None
-
-
-def open_trigger_link(config: StationConfig, triggers: TriggerQueue | None,
-                      on_fault: FaultCallback | None = None) -> PlcLink | None:
-    """The PLC link of a triggered station with a `plc:` section (not started), submitting into
-    `triggers`; None when software triggers (SIGUSR1, stdin) stand in for the PLC."""
-    plc = config.plc
-    if triggers is None or plc is None or plc.protocol == "none":
-        return None
-
-    def on_trigger(seq: int, part_id: int, shot: int | None, recipe_id: int | None) -> None:
-        triggers.submit(Trigger(seq=seq, t_trigger_s=time.monotonic(), part_id=part_id, shot=shot,
-                                recipe_id=recipe_id))
-
-    return open_link(plc, on_trigger, on_fault)
-
-
-def _endpoint(config: StationConfig, port: int | None,
-              figures: Callable[[], dict[str, Any]]) -> StationMetrics | None:
-    """The Prometheus endpoint of a `metrics:` section, or on 127.0.0.1:`port` when one is given."""
-    if port is not None:
-        return StationMetrics("127.0.0.1", port, figures)
-    if config.metrics is not None:
-        return StationMetrics(config.metrics.host, config.metrics.port, figures)
-    return None
-

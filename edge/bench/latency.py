@@ -28,6 +28,7 @@ import numpy as np
 from edge.bench.watchers import Watchers
 from edge.config import ConsoleSection, StationConfig
 from edge.console import Console, StationHooks, VerdictHistory
+from edge.console.hooks import StationView
 from edge.percentiles import percentiles
 from edge.pipeline.build import cavities_of, judge_for, open_runner, station_pipeline
 from edge.pipeline.loop import Pipeline
@@ -35,7 +36,7 @@ from edge.pipeline.recipes import RecipeBook
 from edge.pipeline.runner import ModelRunner
 from edge.pipeline.shadow import open_shadow
 from edge.sources.opencv import VideoCaptureSource
-from edge.station import TRIGGER_QUEUE_SIZE, StationView
+from edge.station import TRIGGER_QUEUE_SIZE
 from edge.triggers import SoftwareTrigger, TriggerQueue
 from edge.verdict import Verdict
 

@@ -20,9 +20,8 @@ import numpy as np
 from edge.config import StationConfig, load_config
 from edge.errors import ConfigError, DataError
 from edge.health.reference import Reference
-from edge.pipeline.build import cavities_of, judge_for, open_runner
+from edge.pipeline.build import cavities_of, judge_for, open_runner, recorded_rois
 from edge.sources.factory import open_source
-from edge.station import recorded_rois
 from sim.timeline import load_timeline
 
 DEFAULT_SHOTS = 10

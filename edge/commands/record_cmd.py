@@ -18,10 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge.config import StationConfig, load_config
-from edge.pipeline.build import cavities_of
+from edge.pipeline.build import cavities_of, recorded_rois
 from edge.record import Recorder
+from edge.sinks.plc import open_trigger_link
 from edge.sources.factory import open_source
-from edge.station import TRIGGER_QUEUE_SIZE, open_trigger_link, recorded_rois
+from edge.station import TRIGGER_QUEUE_SIZE
 from edge.triggers import SignalTriggers, SoftwareTrigger, StdinTriggers, Trigger, TriggerQueue
 from edge.verdict import Decision, ErrorCode
 from plc_bridge.link import PlcLink, PlcResult

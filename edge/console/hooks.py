@@ -12,10 +12,30 @@ import numpy as np
 
 from edge.config import CavitySection, StationConfig
 from edge.console.history import VerdictHistory
+from edge.frame import Frame
 from edge.teach.desk import TeachDesk
 from edge.teach.review import ReviewDesk
+from edge.verdict import Verdict
 
 RoiXywh = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class StationView:
+    """One look at the station (`Station.view()`). `latest_frame` is shared, not copied: a frame is
+    never written to once read, so a reader may encode it, but must not change it."""
+
+    t_s: float  # time.monotonic() when the view was taken
+    latest_frame: Frame | None  # the newest judged frame (the last good one while the camera is lost)
+    latest_verdicts: dict[int, Verdict]  # cavity -> its newest verdict
+    counters: dict[str, Any]  # the pipeline's snapshot: frames, triggers, verdicts, errors, drops, latency
+    plc: dict[str, object] | None  # the PLC link's status (heartbeat, pending results, overrun), if any
+    camera: dict[str, Any] | None  # a live source's state and reconnect counters
+    mqtt: dict[str, Any] | None  # the publisher's connection and outbox backlog, if a broker is set
+    model: dict[str, str]  # name, created, sha256 prefix, execution provider (+ registry version) of recipe 0
+    cavities: dict[int, RoiXywh | None]  # cavity -> its ROI in frame pixels (None: the whole frame)
+    health: dict[str, Any] | None  # HR 114 bits, raised conditions, each check's figure and bound
+    shadow: dict[str, Any] | None = None  # the shadow candidate's counts and agreement (Shadow.view)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from edge.config import StationConfig
 from edge.errors import ConfigError
 from edge.metrics.exposition import FiguresCollector
 
@@ -53,3 +54,13 @@ class StationMetrics:
         self._server.server_close()
         self._thread.join(5.0)
         self._server = self._thread = None
+
+
+def station_endpoint(config: StationConfig, port: int | None,
+              figures: Callable[[], dict[str, Any]]) -> StationMetrics | None:
+    """The Prometheus endpoint of a `metrics:` section, or on 127.0.0.1:`port` when one is given."""
+    if port is not None:
+        return StationMetrics("127.0.0.1", port, figures)
+    if config.metrics is not None:
+        return StationMetrics(config.metrics.host, config.metrics.port, figures)
+    return None

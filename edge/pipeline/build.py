@@ -24,6 +24,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from edge.config import CavitySection, StationConfig
@@ -34,7 +35,7 @@ from edge.pipeline.feeds import LatestFeed, LiveTriggerFeed, QueueFeed
 from edge.pipeline.gate import FailSafeGate
 from edge.pipeline.judge import Judge
 from edge.pipeline.lane import WHOLE_FRAME, Cavity
-from edge.pipeline.loop import Pipeline
+from edge.pipeline.loop import Pipeline, RoiXywh
 from edge.pipeline.recipes import Recipe, RecipeBook
 from edge.pipeline.runner import ModelRunner
 from edge.sinks.base import FanOut, Sink, SinkPolicy
@@ -223,3 +224,25 @@ def replay_pipeline(
 
 def _every_frame(frame: Frame) -> tuple[Job]:
     return (Job(None, frame),)
+
+
+def recorded_rois(source: FrameSource, timeline: Timeline | None) -> Sequence[RoiXywh] | None:
+    """Cavity ROIs a recording knows, for a station.yaml that lists none: a footage file's timeline, or
+    the simulator's nest layout (None: the whole frame is the one cavity)."""
+    if timeline is not None:
+        return timeline.rois_xywh
+    plan = getattr(source, "plan", None)  # edge.sources.simulator.SimSource
+    return plan.layout.rois_xywh if plan is not None else None
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """How a recording is fed (edge/replay.py): which jobs each frame becomes, what answers the jobs
+    whose frame never came, and the cavities it knows. `realtime`: paced at `fps` (else the file's own
+    rate), with deadlines; otherwise as fast as the models go, without (no press is waiting)."""
+
+    select: Callable[[Frame], Iterable[Job]]
+    leftover: Callable[[], Iterable[Job]]
+    realtime: bool
+    fps: float | None
+    rois_xywh: Sequence[RoiXywh] | None

@@ -14,11 +14,13 @@ plc_bridge knows nothing of edge (plain callbacks and `PlcResult`); this module 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 
-from edge.config import PlcSection
+from edge.config import PlcSection, StationConfig
 from edge.errors import ConfigError
 from edge.plc_settings import modbus_settings
+from edge.triggers import Trigger, TriggerQueue
 from edge.verdict import Decision, ErrorCode, Verdict
 from plc_bridge.ascii.link import AsciiLink, AsciiSettings
 from plc_bridge.link import FaultCallback, PlcLink, PlcResult, TriggerCallback
@@ -83,3 +85,18 @@ def open_link(plc: PlcSection, on_trigger: TriggerCallback,
         bank = RegisterBank(on_trigger, on_fault, plc.result_fifo, plc.heartbeat_s)
         return ModbusServer(modbus_settings(plc), bank, on_fault)
     raise ConfigError(f"plc.protocol {plc.protocol!r} has no link")
+
+
+def open_trigger_link(config: StationConfig, triggers: TriggerQueue | None,
+                      on_fault: FaultCallback | None = None) -> PlcLink | None:
+    """The PLC link of a triggered station with a `plc:` section (not started), submitting into
+    `triggers`; None when software triggers (SIGUSR1, stdin) stand in for the PLC."""
+    plc = config.plc
+    if triggers is None or plc is None or plc.protocol == "none":
+        return None
+
+    def on_trigger(seq: int, part_id: int, shot: int | None, recipe_id: int | None) -> None:
+        triggers.submit(Trigger(seq=seq, t_trigger_s=time.monotonic(), part_id=part_id, shot=shot,
+                                recipe_id=recipe_id))
+
+    return open_link(plc, on_trigger, on_fault)

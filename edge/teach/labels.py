@@ -74,6 +74,9 @@ class Labels:
         self._clock = clock
         self._lock = threading.Lock()  # one label at a time: the CSV and the folders change together
         self._latest: dict[str, dict[str, str]] = {}  # item -> its newest row
+        # (part id, cavity) -> newest label, for the shadow's agreement with the operator (`label_of`):
+        # read without the lock by another thread; one dict assignment per label keeps that safe.
+        self._by_part: dict[tuple[str, str], str] = {}
         self.csv_path = self.dataset / LABELS_CSV
         self.dataset.mkdir(parents=True, exist_ok=True)
         self._check_header()
@@ -140,6 +143,12 @@ class Labels:
         with self._lock:
             return dict(self._latest)
 
+    def label_of(self, part_id: int | None, cavity: int) -> str | None:
+        """The class an operator filed this part under (None: not labelled, undone, or no part id)."""
+        if part_id is None:
+            return None
+        return self._by_part.get((str(part_id), str(cavity))) or None
+
     def counts(self) -> dict[str, int]:
         """Parts filed per class, as the dataset holds them now."""
         with self._lock:
@@ -156,6 +165,7 @@ class Labels:
         with self._lock:
             torn = drop_torn_tail(self.csv_path)
             self._latest = {row["item"]: row for row in _read_rows(self.csv_path)}
+            self._by_part = {(row["part_id"], row["cavity"]): row["label"] for row in self._latest.values()}
             crops = self._crops_on_disk()
             tmp_removed = sum(remove_tmp(folder) for folder in self._class_folders())
             rows_added = copies_removed = 0
@@ -212,6 +222,7 @@ class Labels:
         writer.writerow([row[key] for key in COLUMNS])
         append_line(self.csv_path, buffer.getvalue())
         self._latest[row["item"]] = row
+        self._by_part[(row["part_id"], row["cavity"])] = row["label"]
 
     def _remove_copies(self, item_id: str, keep_label: str) -> int:
         removed = 0

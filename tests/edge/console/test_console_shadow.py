@@ -46,10 +46,11 @@ def test_an_engineer_sees_the_agreement_and_stops_and_starts_the_shadow(
     screenshot(browser, "shadow-on")
     browser.find_element(By.ID, "shadow-stop").click()
     wait_until(lambda: _state(browser) == "off", "the page showing shadow mode off")
-    assert run.station.shadow is None and run.station.pipeline.shadow is None
+    assert run.station.shadows.shadow is None and run.station.pipeline.shadow is None
     browser.find_element(By.ID, "shadow-start").click()
     wait_until(lambda: _state(browser) == "on", "the page showing the candidate judging again")
-    assert run.station.shadow is not None and run.station.pipeline.shadow is run.station.shadow
+    shadows = run.station.shadows
+    assert shadows.shadow is not None and run.station.pipeline.shadow is shadows.shadow
 
 
 def test_a_viewer_sees_the_shadow_but_may_not_stop_it(console_run: Callable[..., ConsoleRun], browser: Any,
@@ -71,7 +72,7 @@ def test_a_viewer_sees_the_shadow_but_may_not_stop_it(console_run: Callable[...,
           headers: {"x-csrf-token": document.querySelector('meta[name="csrf-token"]').content}})
           .then(async r => done({status: r.status, text: await r.text()}));""")
     assert answer["status"] == 403 and EN["err.role"] in answer["text"]
-    assert run.station is not None and run.station.shadow is not None
+    assert run.station is not None and run.station.shadows.shadow is not None
 
 
 def test_a_start_without_a_candidate_says_why(console_run: Callable[..., ConsoleRun], browser: Any) -> None:
@@ -83,4 +84,4 @@ def test_a_start_without_a_candidate_says_why(console_run: Callable[..., Console
                         if "shadow.model" in browser.find_element(By.ID, "shadow-status").text else None,
                         "the refusal on the page")
     assert status.startswith(EN["shadow.err.start"].split("{")[0])
-    assert run.station is not None and run.station.shadow is None
+    assert run.station is not None and run.station.shadows.shadow is None

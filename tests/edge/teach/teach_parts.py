@@ -1,9 +1,6 @@
 """What the teach tests share: datasets and footage of the new mold (the simulator's bezel, which the
-shipped model has never seen), a small model trained on it by the real trainer, and a desk.
-
-The registry (edge/registry) is built on another branch; until it is merged `Shelf` stands in for its
-four calls the desk uses (add + set_candidate, candidate, active, save_validation / validation): a dict,
-nothing more. With edge/registry in the tree the tests use the real `Registry` through `registry_desk`.
+shipped model has never seen), a small model trained on it by the real trainer, and a desk over a
+real registry (edge/registry) whose active version is the shipped model.
 """
 
 from __future__ import annotations
@@ -18,8 +15,8 @@ from typing import Any
 import pytest
 
 from edge.cli import main
+from edge.registry import Registry
 from edge.teach.desk import TeachDesk, registry_desk
-from edge.teach.jobs import TrainingJobs
 from sim.dataset import write_dataset
 from sim.footage import FootageSettings, write_footage
 
@@ -53,36 +50,9 @@ def train_cli(dataset: Path, out: Path) -> dict[str, Any]:
     return json.loads(stdout.getvalue())
 
 
-class Shelf:
-    """A stand-in for edge/registry's calls (see the module docstring); versions v1 (active), v2, ..."""
-
-    def __init__(self, active: Path) -> None:
-        self.models = {"v1": active}
-        self.active_version = "v1"
-        self.candidate_version: str | None = None
-        self.records: dict[str, dict] = {}
-
-    def register(self, model: Path, who: str, note: str) -> str:
-        version = f"v{len(self.models) + 1}"
-        self.models[version] = model
-        self.candidate_version = version
-        return version
-
-    def pair(self, version: str | None) -> tuple[str, Path] | None:
-        return None if version is None else (version, self.models[version])
-
-
 def make_desk(tmp_path: Path, dataset: Path, holdout: Path | None = None,
               footage: tuple[Path, ...] = ()) -> TeachDesk:
-    """A desk over the real registry when edge/registry is in the tree, else over a Shelf."""
-    try:
-        from edge.registry import Registry  # type: ignore[import-not-found]
-    except ImportError:
-        shelf = Shelf(SHIPPED)
-        jobs = TrainingJobs(tmp_path / "work" / "jobs", shelf.register, train_args=FAST_TRAIN)
-        return TeachDesk(jobs, dataset, tmp_path / "work", lambda: shelf.pair(shelf.active_version),
-                         lambda: shelf.pair(shelf.candidate_version), shelf.records.__setitem__,
-                         shelf.records.get, holdout, footage)
+    """A desk over a real registry in tmp_path whose active version (v1) is the shipped model."""
     registry = Registry(tmp_path / "registry")
     registry.promote(registry.add(SHIPPED, "test", "shipped").version, "test")
     return registry_desk(registry, dataset, tmp_path / "work", holdout, footage, FAST_TRAIN)
