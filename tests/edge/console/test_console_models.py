@@ -17,6 +17,7 @@ from edge.console.auth import hash_password
 from edge.console.i18n import CATALOGUE
 from edge.registry import Registry
 from tests.edge.console.harness import ConsoleRun
+from tests.edge.console.test_console_i18n import _english_left
 from tests.edge.console.test_console_security import PASSWORDS, _login, _post
 from tests.waiting import wait_until
 
@@ -90,3 +91,8 @@ def test_a_viewer_sees_the_versions_and_is_refused_a_promote(with_registry: Cons
         assert answer["status"] == 403 and EN["err.role"] in answer["text"], (path, answer)
     assert run.station is not None and run.station.model_version == "v1"
     assert run.station.registry is not None and run.station.registry.candidate_name() is None
+
+    browser.add_cookie({"name": "mp_lang", "value": "ko", "path": "/"})
+    browser.get(run.url + "/models")
+    text = browser.find_element(By.TAG_NAME, "body").text
+    assert CATALOGUE["ko"]["models.versions"] in text and not _english_left(text), _english_left(text)
