@@ -135,7 +135,7 @@ class Station:
             self.source.close()
             raise
         try:
-            card = self.runner.card  # labels are filed under the class names of the model section's card
+            card = self.recipes.default.runner.card  # labels are filed under the model section card's classes
             self.review = (build_review(config.review, card.class_names, card.ok_class, card.name)
                            if config.review is not None else None)
             if self._label_of is None and self.review is not None:  # the shadow's agreement with them

@@ -16,8 +16,11 @@ import onnx
 from edge.errors import ModelError
 from models.card import ModelCard
 
-INT8_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
-                      "MatMulInteger", "DynamicQuantizeLinear"})
+# What quantised arithmetic needs: activations quantised (QDQ's QuantizeLinear, the dynamic form) or
+# integer kernels. A DequantizeLinear alone is int8 *storage* of constants, computed in float (the
+# shipped good-only model keeps its design subspace that way, models/padim_graph.py): no accuracy gate.
+INT8_OPS = frozenset({"QuantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger",
+                      "DynamicQuantizeLinear"})
 
 
 def is_int8(model: onnx.ModelProto) -> bool:
