@@ -79,6 +79,7 @@ from sim.timeline import load_timeline
 log = logging.getLogger(__name__)
 
 TRIGGER_QUEUE_SIZE = 64  # triggers waiting for vision before new ones are answered TRIGGER_OVERRUN
+VIEW_COUNTERS_MAX_AGE_S = 0.5  # the console's panel refreshes once a second; its live view does not show them
 JSONL_ROTATE_MB = 64.0  # `run --jsonl`: a full file is rotated, so old lines can give way to a full disk
 
 
@@ -249,7 +250,7 @@ class Station:
             t_s=time.monotonic(),
             latest_frame=self.pipeline.latest_frame,
             latest_verdicts=dict(self.pipeline.latest_verdicts),
-            counters=self.pipeline.snapshot(),
+            counters=self.pipeline.shared_snapshot(VIEW_COUNTERS_MAX_AGE_S),
             plc=self.link.status() if self.link is not None else None,
             camera=asdict(stats()) if callable(stats) else None,
             mqtt=asdict(self.mqtt.publisher.stats()) if self.mqtt is not None else None,

@@ -36,7 +36,7 @@ from edge.pipeline.recipes import RecipeBook
 from edge.pipeline.runner import ModelRunner
 from edge.pipeline.shadow import open_shadow
 from edge.sources.opencv import VideoCaptureSource
-from edge.station import TRIGGER_QUEUE_SIZE
+from edge.station import TRIGGER_QUEUE_SIZE, VIEW_COUNTERS_MAX_AGE_S
 from edge.triggers import SoftwareTrigger, TriggerQueue
 from edge.verdict import Verdict
 
@@ -214,7 +214,8 @@ def _console(config: StationConfig, pipeline: Pipeline, runner: ModelRunner,
 
     def view() -> StationView:
         return StationView(t_s=time.monotonic(), latest_frame=pipeline.latest_frame,
-                           latest_verdicts=dict(pipeline.latest_verdicts), counters=pipeline.snapshot(),
+                           latest_verdicts=dict(pipeline.latest_verdicts),
+                           counters=pipeline.shared_snapshot(VIEW_COUNTERS_MAX_AGE_S),
                            plc=None, camera=None, mqtt=None,
                            model={"name": runner.card.name, "created": runner.card.created,
                                   "sha256": runner.card.sha256[:12], "provider": runner.provider},

@@ -95,6 +95,7 @@ class Pipeline:
         self.latest_verdicts: dict[int, Verdict] = {}
         self._t_start_s: float | None = None
         self._t_end_s: float | None = None
+        self._shared_snapshot: tuple[float, dict[str, Any]] | None = None  # (taken at, snapshot)
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -124,6 +125,15 @@ class Pipeline:
         if not clean:
             log.error("pipeline threads did not finish within %.0f s", timeout_s)
         return self.fanout.close(timeout_s) and clean
+
+    def shared_snapshot(self, max_age_s: float) -> dict[str, Any]:
+        """A `snapshot()` at most `max_age_s` old: the views of many watching browsers share one,
+        instead of each one computing the percentiles again."""
+        now_s = time.monotonic()
+        taken = self._shared_snapshot
+        if taken is None or now_s - taken[0] > max_age_s:
+            taken = self._shared_snapshot = (now_s, self.snapshot())
+        return taken[1]
 
     def snapshot(self) -> dict[str, Any]:
         """Everything counted so far: frames, triggers, verdicts, errors, drops, latency percentiles."""

@@ -52,10 +52,12 @@ class Stats:
                 self._overhead_ms.append(timings["total"] - timings.get("infer", 0.0))
 
     def snapshot(self) -> dict[str, Any]:
+        # `record` takes this lock on the inference thread's hand-over, so it is held only to copy (the
+        # deques at C speed); the percentiles are computed after it is released.
         with self._lock:
-            latency = {stage: percentiles(samples) for stage, samples in self._latency_ms.items()}
-            latency["total_minus_infer"] = percentiles(self._overhead_ms)
-            return {
+            samples = {stage: tuple(values) for stage, values in self._latency_ms.items()}
+            samples["total_minus_infer"] = tuple(self._overhead_ms)
+            counts = {
                 "frames_judged": self.frames_judged,
                 "triggers": self.triggers,
                 "verdicts": {d.name: self.by_decision[d.name] for d in Decision},
@@ -63,5 +65,5 @@ class Stats:
                 "deadline_misses": self.by_error[ErrorCode.DEADLINE_MISSED.name],
                 "batches": self.batches,
                 "mean_batch": round(self.crops_inferred / self.batches, 2) if self.batches else 0.0,
-                "latency_ms": latency,
             }
+        return {**counts, "latency_ms": {stage: percentiles(values) for stage, values in samples.items()}}
