@@ -110,19 +110,25 @@ def test_labels_answered_before_a_sigkill_are_all_there_once_after_the_restart(
         # More labels from another thread, killed in the middle of them.
         rest = [p for p in listing["parts"] if p["id"] not in answered]
         in_flight: list[str] = []
+        killed = threading.Event()
+        failures: list[BaseException] = []  # an error before the kill is the test's failure, not the kill's
 
         def keep_labelling() -> None:
             for part in rest:
                 in_flight.append(part["id"])
                 try:
                     answered[part["id"]] = first.label(part["id"], _answer(part))["row"]["label"]
-                except (urllib.error.URLError, ConnectionError, OSError):
+                except (urllib.error.URLError, ConnectionError, OSError) as exc:
+                    if not killed.is_set():
+                        failures.append(exc)
                     return
 
         worker = threading.Thread(target=keep_labelling, daemon=True)
         worker.start()
-        wait_until(lambda: len(answered) >= 16, "four labels from the second thread")
+        wait_until(lambda: len(answered) >= 16 or failures, "four labels from the second thread", STARTUP_S)
+        assert not failures, f"labelling failed before the kill: {failures[0]!r}"
     finally:
+        killed.set()
         first.kill()
     worker.join(30)
     assert len(answered) >= 16
