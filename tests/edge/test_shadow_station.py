@@ -13,7 +13,7 @@ from sim.footage import FootageSettings, write_footage
 from sim.pty_pair import PtyCable
 from sim.virtual_plc.modbus_master import VirtualModbusPlc
 from sim.virtual_plc.record import plan_from_timeline
-from tests.station_run import start_run, wait_for_text
+from tests.station_run import start_run, triggered_station, wait_for_text
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "models" / "default" / "sim_parts_v2.onnx"
@@ -24,13 +24,10 @@ def test_every_trigger_gets_one_verdict_per_cavity_with_the_shadow_on(tmp_path: 
     footage = tmp_path / "line.avi"  # what `moldpilot sim footage` writes
     write_footage(footage, FootageSettings(shots=SHOTS, seed=21, cavities=2, fps=4, cycle_s=1.0, cell_px=64))
     with PtyCable(tmp_path / "tty") as cable:
-        config = tmp_path / "station.yaml"
-        config.write_text(
-            "station: {site: s, line: l, name: press1}\n"
-            f"source: {{kind: file, uri: {footage}, mode: triggered, timeline: {footage}.timeline.json}}\n"
-            f"model: {{path: {SHIPPED}}}\ndeadline_ms: 5000\n"
-            f"plc: {{protocol: modbus-rtu, port: {cable.runtime_path}}}\n"
-            f"shadow: {{model: {SHIPPED}, window_parts: 50}}\n", encoding="utf-8")
+        config = triggered_station(tmp_path / "station.yaml",
+                                   f"kind: file, uri: {footage}, timeline: {footage}.timeline.json",
+                                   f"{{path: {SHIPPED}}}", cable.runtime_path,
+                                   f"shadow: {{model: {SHIPPED}, window_parts: 50}}")
         out, log = tmp_path / "verdicts.jsonl", tmp_path / "run.log"
         proc = start_run(config, out, log)
         try:

@@ -31,6 +31,7 @@ from edge.sinks.memory import MemorySink
 from edge.sources.folder import FolderSource
 from edge.triggers import SoftwareTrigger, Trigger, TriggerQueue
 from edge.verdict import Decision, ErrorCode, Verdict
+from tests.edge.pipeline.faulty_runner import FaultyRunner
 from tests.recipe_models import recipe_config
 from tests.tiny_model import write_noise_images, write_solid_images
 from tests.waiting import wait_until
@@ -45,29 +46,6 @@ WAIT_S = 20.0
 @pytest.fixture
 def images(tmp_path: Path) -> Path:
     return write_noise_images(tmp_path / "images", N_IMAGES, seed=1)
-
-
-class FaultyRunner:
-    """A real ModelRunner with a fault-injection hook: `fail_calls` (1-based infer calls) raise, and
-    `gate` (if set) holds every infer call until it is opened."""
-
-    def __init__(
-        self, runner: ModelRunner, fail_calls: Sequence[int] = (), gate: threading.Event | None = None
-    ) -> None:
-        self.runner, self.fail_calls, self.gate, self.calls = runner, set(fail_calls), gate, 0
-        self.max_batch = runner.max_batch
-        self.card = runner.card
-
-    def preprocess_into(self, slot: int, image: np.ndarray, roi_xywh=None) -> None:
-        self.runner.preprocess_into(slot, image, roi_xywh)
-
-    def infer(self, n: int):
-        self.calls += 1
-        if self.gate is not None:
-            assert self.gate.wait(WAIT_S), "test gate never opened"
-        if self.calls in self.fail_calls:
-            raise RuntimeError("injected model fault")
-        return self.runner.infer(n)
 
 
 class RaisingSink:

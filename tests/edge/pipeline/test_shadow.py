@@ -9,7 +9,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from edge.config import load_config
@@ -21,6 +20,7 @@ from edge.pipeline.shadow import Shadow, open_shadow
 from edge.sinks.memory import MemorySink
 from edge.triggers import SoftwareTrigger
 from edge.verdict import Decision, ErrorCode
+from tests.edge.pipeline.faulty_runner import EVERY_CALL, FaultyRunner
 from tests.edge.pipeline.test_pipeline import triggered
 from tests.tiny_model import write_noise_images, write_solid_images
 from tests.waiting import wait_until
@@ -29,31 +29,6 @@ REPO = Path(__file__).resolve().parents[3]
 SHIPPED = REPO / "models" / "default" / "sim_parts_v2.onnx"
 PARTS = 24
 WAIT_S = 30.0
-
-
-class StubbornRunner:
-    """A real ModelRunner with fault injection: every `infer` raises (`crash`), or waits for `gate`."""
-
-    def __init__(self, runner: ModelRunner, crash: bool = False, gate: threading.Event | None = None) -> None:
-        self.runner, self.crash, self.gate, self.calls = runner, crash, gate, 0
-        self.max_batch, self.card = runner.max_batch, runner.card
-
-    def preprocess_into(self, slot: int, image: np.ndarray, roi_xywh=None) -> None:
-        self.runner.preprocess_into(slot, image, roi_xywh)
-
-    def infer(self, n: int):
-        self.calls += 1
-        if self.gate is not None:
-            assert self.gate.wait(WAIT_S), "test gate never opened"
-        if self.crash:
-            raise RuntimeError("injected candidate fault")
-        return self.runner.infer(n)
-
-    def lane(self) -> StubbornRunner:
-        return self
-
-    def close(self) -> None:
-        self.runner.close()
 
 
 @pytest.fixture
@@ -144,7 +119,7 @@ def test_a_full_queue_drops_the_oldest_and_counts_it_while_the_active_model_answ
     the queue keeps the newest two batches and every part it let go is counted."""
     images = write_noise_images(tmp_path / "images", 10, seed=4)
     gate = threading.Event()
-    stuck = StubbornRunner(ModelRunner(tiny_model, max_batch=1, intra_op_threads=1), gate=gate)
+    stuck = FaultyRunner(ModelRunner(tiny_model, max_batch=1, intra_op_threads=1), gate=gate)
     shadow = Shadow(stuck, Judge.from_card(stuck.card, math.inf), "stuck", queue_size=2)
     memory = MemorySink("test")
     pipeline, software = triggered(images, active, [memory])
@@ -168,7 +143,7 @@ def test_a_full_queue_drops_the_oldest_and_counts_it_while_the_active_model_answ
 def test_a_crashing_candidate_never_touches_the_active_verdicts(tmp_path: Path, active: ModelRunner,
                                                                 tiny_model: Path) -> None:
     images = write_noise_images(tmp_path / "images", 12, seed=5)
-    crashing = StubbornRunner(ModelRunner(tiny_model, max_batch=1, intra_op_threads=1), crash=True)
+    crashing = FaultyRunner(ModelRunner(tiny_model, max_batch=1, intra_op_threads=1), fail_calls=EVERY_CALL)
 
     def broken_labels(part: int | None, cavity: int) -> str | None:
         raise OSError("labels.csv unreadable")
