@@ -108,9 +108,9 @@ def routes(ctx: Ctx) -> list[BaseRoute]:
 def counts(review: ReviewDesk, sink: dict[str, Any]) -> dict[str, Any]:
     """What the page's counters show: waiting, labelled (in the dataset), dropped, and why: the queue's
     bound, a failed write, or the sink's own queue full (`sink`: its fan-out figures)."""
-    stats, per_class = review.queue.stats(), review.labels.counts()
+    stats, (revision, per_class) = review.queue.stats(), review.labels.counts()
     sink_dropped = int(sink.get("dropped", 0)) + int(sink.get("errors", 0))
-    return {"waiting": stats.waiting, "labelled": sum(per_class.values()),
+    return {"revision": revision, "waiting": stats.waiting, "labelled": sum(per_class.values()),
             "dropped": stats.dropped + sink_dropped, "dropped_ok": stats.dropped_ok,
             "dropped_ng": stats.dropped_ng, "not_stored": stats.not_stored + sink_dropped,
             "no_picture": review.sink.no_picture, "per_class": per_class}

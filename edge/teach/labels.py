@@ -74,6 +74,7 @@ class Labels:
         self._clock = clock
         self._lock = threading.Lock()  # one label at a time: the CSV and the folders change together
         self._latest: dict[str, dict[str, str]] = {}  # item -> its newest row
+        self._revision = 0  # rows in labels.csv: grows with every answer, undo included
         # (part id, cavity) -> newest label, for the shadow's agreement with the operator (`label_of`):
         # read without the lock by another thread; one dict assignment per label keeps that safe.
         self._by_part: dict[tuple[str, str], str] = {}
@@ -149,14 +150,16 @@ class Labels:
             return None
         return self._by_part.get((str(part_id), str(cavity))) or None
 
-    def counts(self) -> dict[str, int]:
-        """Parts filed per class, as the dataset holds them now."""
+    def counts(self) -> tuple[int, dict[str, int]]:
+        """(revision, parts filed per class) as the dataset holds them now. The revision (rows in
+        labels.csv) lets a page that sends answers in parallel keep the newest counts, whatever order
+        the replies arrive in."""
         with self._lock:
             out: dict[str, int] = {}
             for row in self._latest.values():
                 if row["label"]:
                     out[row["label"]] = out.get(row["label"], 0) + 1
-            return out
+            return self._revision, out
 
     # -- start -----------------------------------------------------------------------------------------
 
@@ -164,7 +167,9 @@ class Labels:
         """Finish or undo what a crash interrupted (see the module docstring); safe to run any time."""
         with self._lock:
             torn = drop_torn_tail(self.csv_path)
-            self._latest = {row["item"]: row for row in _read_rows(self.csv_path)}
+            rows = _read_rows(self.csv_path)
+            self._revision = len(rows)
+            self._latest = {row["item"]: row for row in rows}
             self._by_part = {(row["part_id"], row["cavity"]): row["label"] for row in self._latest.values()}
             crops = self._crops_on_disk()
             tmp_removed = sum(remove_tmp(folder) for folder in self._class_folders())
@@ -221,6 +226,7 @@ class Labels:
             writer.writerow(COLUMNS)
         writer.writerow([row[key] for key in COLUMNS])
         append_line(self.csv_path, buffer.getvalue())
+        self._revision += 1
         self._latest[row["item"]] = row
         self._by_part[(row["part_id"], row["cavity"])] = row["label"]
 

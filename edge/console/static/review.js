@@ -10,7 +10,7 @@
   const engineer = document.body.dataset.role === "engineer";
   const PRELOAD = 6;
   const st = {queue: [], current: null, done: [], skipped: new Set(), inflight: new Set(), picking: false,
-              fetching: false, labelled: 0};
+              fetching: false, labelled: 0, revision: 0};
   const $ = (id) => document.getElementById(id);
 
   function preload(part) {
@@ -52,7 +52,9 @@
   }
 
   function counts(c) {
-    if (!c) return;
+    // Answers go out in parallel and their replies may cross: only counts newer than those shown count.
+    if (!c || c.revision < st.revision) return;
+    st.revision = c.revision;
     $("n-waiting").textContent = Math.max(0, c.waiting - st.inflight.size);
     $("n-labelled").textContent = c.labelled;
     $("n-dropped").textContent = c.dropped;
