@@ -18,16 +18,15 @@ from collections.abc import Sequence
 
 import numpy as np
 import onnx
-from onnx import helper
-
-from models.graph import _const as graph_const
+from onnx import helper, numpy_helper
 
 VIEWS = ("as_is", "lr", "tb", "half_turn")  # the default: every mirror image of a crop
 _PREFIX = "flip_"
 
 
 def _const(graph: onnx.GraphProto, name: str, value: np.ndarray) -> str:
-    return graph_const(graph, _PREFIX + name, value)
+    graph.initializer.append(numpy_helper.from_array(value, _PREFIX + name))
+    return _PREFIX + name
 
 
 def average_flips(model: onnx.ModelProto, image: str = "image", probs: str = "probs",

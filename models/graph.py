@@ -30,6 +30,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from models.dataset import Size, height_width
+from models.start_model import start_trunk
 
 BACKBONE_DIR = Path(__file__).resolve().parent / "backbone"
 BACKBONE_ONNX = BACKBONE_DIR / "mobilenet_v2_features.onnx"
@@ -74,11 +75,8 @@ def _grey_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
     ]
 
 
-def _trunk(size: Size, grey: bool = False) -> tuple[onnx.ModelProto, list[str]]:
-    """Backbone with a uint8 `image` input and pre-processing in front; returns it and the tap names.
-
-    grey: the backbone sees brightness-normalised grey instead of colour (`_grey_nodes`).
-    """
+def _imagenet_trunk(size: Size, grey: bool) -> tuple[onnx.ModelProto, list[str]]:
+    """models/backbone's MobileNetV2 with the uint8 `image` input and its pre-processing in front."""
     model = onnx.load(str(BACKBONE_ONNX))
     graph = model.graph
     taps = [o.name for o in graph.output]
@@ -104,6 +102,22 @@ def _trunk(size: Size, grey: bool = False) -> tuple[onnx.ModelProto, list[str]]:
     del graph.input[:]
     height, width = height_width(size)
     graph.input.append(helper.make_tensor_value_info(INPUT, TensorProto.UINT8, ["N", height, width, 3]))
+    return model, taps
+
+
+def _trunk(size: Size, grey: bool = False, start: Path | None = None) -> tuple[onnx.ModelProto, list[str]]:
+    """Backbone with a uint8 `image` input and pre-processing in front; returns it and the tap names.
+
+    grey: the backbone sees brightness-normalised grey instead of colour (`_grey_nodes`).
+    start: a MoldPilot model whose own network (and pre-processing) gives the taps instead of the
+    ImageNet backbone (models/start_model.py); `size` must then be that model's input size.
+    """
+    if start is not None:
+        model, taps = start_trunk(start, list(zip(tap_channels(), _tap_strides(), strict=True)))
+    else:
+        model, taps = _imagenet_trunk(size, grey)
+    height, width = height_width(size)
+    graph = model.graph
     pooled: dict[str, list[str]] = {kind: [] for kind in POOLINGS}
     for tap, stride in zip(taps, _tap_strides(), strict=True):
         # Two windows per axis: stride = half the cells, window = the rest, so an odd count (25 cells at
@@ -125,9 +139,10 @@ def _trunk(size: Size, grey: bool = False) -> tuple[onnx.ModelProto, list[str]]:
     return model, taps
 
 
-def feature_graph(size: Size) -> onnx.ModelProto:
-    """image uint8 [N, height, width, 3] BGR -> `features` float32 [N, K] (pooled taps, concatenated)."""
-    model, _ = _trunk(size)
+def feature_graph(size: Size, start: Path | None = None) -> onnx.ModelProto:
+    """image uint8 [N, height, width, 3] BGR -> `features` float32 [N, K] (pooled taps, concatenated);
+    `start` as in `_trunk`."""
+    model, _ = _trunk(size, start=start)
     model.graph.output.append(helper.make_tensor_value_info(FEATURES, TensorProto.FLOAT, ["N", None]))
     onnx.checker.check_model(model)
     return model
@@ -173,9 +188,11 @@ def feature_columns(taps: tuple[int, ...], poolings: tuple[str, ...]) -> np.ndar
     return np.concatenate(columns)
 
 
-def model_graph(size: Size, weight: np.ndarray, bias: np.ndarray, ok_index: int = 0) -> onnx.ModelProto:
-    """The shipped graph: `probs` [N, C] and `heatmap` [N, h, w] from a linear head (weight [C, K])."""
-    model, taps = _trunk(size)
+def model_graph(size: Size, weight: np.ndarray, bias: np.ndarray, ok_index: int = 0,
+                start: Path | None = None) -> onnx.ModelProto:
+    """The shipped graph: `probs` [N, C] and `heatmap` [N, h, w] from a linear head (weight [C, K]) on
+    the taps of `_trunk(size, start=start)`."""
+    model, taps = _trunk(size, start=start)
     graph = model.graph
     n_classes = weight.shape[0]
     deep = tap_channels()[-1]

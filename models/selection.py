@@ -147,24 +147,25 @@ def _pick(leaders: list[dict]) -> dict:
 
 
 def choose(paths: list[Path], labels: np.ndarray, n_classes: int, seed: int = 0,
-           sizes: tuple[int, ...] = SIZES, column_sets: tuple[str, ...] = tuple(COLUMN_SETS),
+           families: list[list[Shape]] | None = None, column_sets: tuple[str, ...] = tuple(COLUMN_SETS),
            latency_budget_ms: float = LATENCY_BUDGET_MS, threads: int = 0, progress: Progress = True,
-           aspect: float = 1.0) -> Selection:
+           start: Path | None = None) -> Selection:
     """Screen the candidates on a sample of (paths, labels); see the module docstring.
 
-    `aspect`: the images' height / width (models.dataset.median_aspect); 1.0 tries squares only.
+    `families`: input shapes to try (`candidate_shapes`; default the squares of SIZES). `start`: the
+    model whose network gives the features (models/start_model.py), else the ImageNet backbone.
     """
     sample = screening_sample(labels, seed)
     budget: dict[Shape, float] = {}
     leaders: list[dict] = []
     rows: list[dict] = []
-    for family in candidate_shapes(sizes, aspect):
+    for family in families or candidate_shapes(SIZES, 1.0):
         previous: dict | None = None
         for shape in family:
-            budget[shape] = latency_ms(feature_graph(shape), shape)
+            budget[shape] = latency_ms(feature_graph(shape, start), shape)
             if leaders and budget[shape] > latency_budget_ms:
                 break  # the first shape always runs: an override or a single size must give a model
-            sess = session(feature_graph(shape), threads)
+            sess = session(feature_graph(shape, start), threads)
             features, readable = run_images(sess, [paths[i] for i in sample], shape, IDENTITY,
                                             desc=f"screen {shape[0]}x{shape[1]} px", progress=progress)
             scored = _score_size(features, labels[sample][readable], n_classes, shape, seed,

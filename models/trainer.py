@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from onnxruntime import InferenceSession
 
-from models.card import InputSpec, ModelCard, OutputSpec, ResizeSpec, save_model
-from models.dataset import Dataset, check_counts, median_aspect, scan
+from models.card import InputSpec, ModelCard, OutputSpec, ResizeSpec, read_card, save_model
+from models.dataset import Dataset, DatasetError, check_counts, median_aspect, scan
 from models.evaluate import metrics
 from models.features import FLIP_VIEWS, TRAIN_VIEWS, Progress, run_images, session
 from models.flip_views import average_flips
@@ -38,15 +38,29 @@ from models.selection import (
     LATENCY_BUDGET_MS,
     SIZES,
     Selection,
+    candidate_shapes,
     choose,
     choose_test_views,
     flip_average,
     latency_ms,
 )
+from models.start_model import start_size
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = 160  # the good-only default and the smallest candidate of models/selection.py
+
+
+def _shapes(data: Dataset, size: int | None, start: Path | None) -> list[list[tuple[int, int]]]:
+    """Input shapes to screen: the start model's own; an explicit --size (a square, as before); else
+    SIZES as squares and at the images' own aspect."""
+    if start is not None:
+        own = start_size(start)
+        if size is not None and (size, size) != own:
+            raise DatasetError(f"--size {size} does not match {start}'s input {own[1]}x{own[0]} (WxH): a "
+                               "model's network is trained at its own size; leave out --size")
+        return [[own]]
+    return candidate_shapes((size,) if size else SIZES, 1.0 if size else median_aspect(data.paths))
 
 
 def _views(size: tuple[int, int]) -> dict:
@@ -61,8 +75,21 @@ def _features(sess: InferenceSession, data: Dataset, size: tuple[int, int],
     return values, kept
 
 
+def _provenance(start: Path | None) -> dict:
+    """Where the network under the head comes from: the ImageNet backbone, or the start model's own."""
+    backbone = backbone_card()
+    if start is None:
+        return {"backbone": backbone["truncation"], **backbone["provenance"],
+                "backbone_file_sha256": backbone["file_sha256"]}
+    card = read_card(start)
+    return {"backbone": f"the network of model {card.name} (sha256 {card.sha256}) up to its taps "
+                        "(models/start_model.py), as it was trained; a new head on them",
+            "start_from": {"name": card.name, "sha256": card.sha256, "file": str(start)},
+            "start_provenance": card.provenance}
+
+
 def _card(name: str, data: Dataset, selection: Selection, training: dict, validation: dict,
-          threshold: float) -> ModelCard:
+          threshold: float, start: Path | None) -> ModelCard:
     (height, width), views = selection.size, _views(selection.size)
     cells = [-(-side // 16) for side in selection.size]
     backbone = backbone_card()
@@ -89,8 +116,7 @@ def _card(name: str, data: Dataset, selection: Selection, training: dict, valida
             **training,
         },
         validation=validation,
-        provenance={"backbone": backbone["truncation"], **backbone["provenance"],
-                    "backbone_file_sha256": backbone["file_sha256"]},
+        provenance=_provenance(start),
     )
 
 
@@ -116,28 +142,31 @@ def train(data_dir: str | Path, out: str | Path, ok_class: str = "ok", target_es
           max_false_reject: float = MAX_FALSE_REJECT, seed: int = 0, size: int | None = None,
           features: str | None = None, latency_budget_ms: float = LATENCY_BUDGET_MS, folds: int = FOLDS,
           progress: Progress = True, name: str | None = None, threads: int = 0,
-          test_time_views: bool = True) -> dict:
+          test_time_views: bool = True, start_from: str | Path | None = None) -> dict:
     """Train and save MODEL.onnx + MODEL.card.json; returns a summary (DatasetError for unusable data).
 
     `size` / `features` (a name in models.selection.COLUMN_SETS) override the automatic choice;
     `test_time_views=False` ships a one-view graph whatever the cross-validation says.
+    `start_from`: a MoldPilot model whose network gives the features (models/start_model.py), at its
+    own input size; default the ImageNet backbone.
     `threads` for feature extraction: 0 = every core; a fixed count makes the features bit-reproducible.
     """
     started = time.perf_counter()
     data = scan(data_dir, ok_class)
     check_counts(data)
     n_classes = len(data.class_names)
-    # An explicit --size is a square, as before; the automatic choice also tries the images' own aspect.
-    selection = choose(data.paths, data.labels, n_classes, seed, (size,) if size else SIZES,
+    start = None if start_from is None else Path(start_from)
+    selection = choose(data.paths, data.labels, n_classes, seed, _shapes(data, size, start),
                        (features,) if features else tuple(COLUMN_SETS), latency_budget_ms, threads, progress,
-                       1.0 if size else median_aspect(data.paths))
-    views, kept = _features(session(feature_graph(selection.size), threads), data, selection.size, progress)
+                       start)
+    views, kept = _features(session(feature_graph(selection.size, start), threads), data, selection.size,
+                            progress)
     if kept.unreadable:
         log.warning("skipped %d unreadable file(s): %s", len(kept.unreadable),
                     ", ".join(map(str, kept.unreadable)))
     check_counts(kept)
     head, oof = fit_head(views, kept.labels, n_classes, seed, folds, selection.columns)
-    model = model_graph(selection.size, head.weight, head.bias)
+    model = model_graph(selection.size, head.weight, head.bias, start=start)
     view_names = list(_views(selection.size))
     # No headroom for views means one view (`test_views=False`: the fixed settings before issue 18).
     test_views = choose_test_views(oof, kept.labels, view_names, model, selection.size,
@@ -150,7 +179,8 @@ def train(data_dir: str | Path, out: str | Path, ok_class: str = "ok", target_es
                 "head_c": head.c, "cv_log_loss": head.cv_log_loss, "test_time_views": test_views,
                 "latency_ms_per_crop_1_thread": latency_ms(model, selection.size),
                 "seconds": round(time.perf_counter() - started, 1)}
-    card = _card(name or Path(out).stem, kept, selection, training, validation, validation["threshold"])
+    card = _card(name or Path(out).stem, kept, selection, training, validation, validation["threshold"],
+                 start)
     save_model(model, card, out)
     return {"model": str(out), "seconds": round(time.perf_counter() - started, 1),
             "class_names": data.class_names, "threshold": validation["threshold"],

@@ -25,6 +25,10 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
                              "target cannot be verified (default 0.01)")
     parser.add_argument("--size", type=int, default=None, metavar="PX",
                         help="input size in pixels instead of the automatic choice (160, 224, 320 tried)")
+    parser.add_argument("--start-from", metavar="MODEL.onnx", default=None,
+                        help="supervised: features from this MoldPilot model's own network (e.g. the "
+                             "station's active model, which has learnt defects) instead of the ImageNet "
+                             "backbone; the new model keeps its input size (models/start_model.py)")
     parser.add_argument("--val-fraction", type=float, default=0.2,
                         help="good-only: share of good images held out for validation (supervised mode "
                              "scores every image by k-fold cross-validation instead)")
@@ -70,8 +74,10 @@ def _print_progress(stage: str, done: int, total: int) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from models.card import CardError
     from models.dataset import DatasetError
     from models.readiness import readiness_text
+    from models.start_model import StartModelError
     from models.trainer import train
 
     if not 0.0 <= args.target_escape < 1.0:
@@ -83,6 +89,8 @@ def _train(args: argparse.Namespace) -> int:
         raise DataError(f"--size must be between 32 and 1024 pixels, got {args.size}")
     if args.threads < 0:
         raise DataError(f"--threads must be 0 (every core) or more, got {args.threads}")
+    if args.start_from is not None and args.mode == "good-only":
+        raise DataError("--start-from is for supervised training; good-only models use the ImageNet backbone")
     common = {"ok_class": args.ok_class, "target_escape": args.target_escape, "seed": args.seed,
               "progress": _print_progress if args.progress_json else sys.stderr.isatty(),
               "threads": args.threads}
@@ -105,8 +113,8 @@ def _train(args: argparse.Namespace) -> int:
                                       val_fraction=args.val_fraction, **common)
         else:
             summary = train(args.data_dir, args.out, max_false_reject=args.max_false_reject, size=args.size,
-                            **common)
-    except DatasetError as exc:
+                            start_from=args.start_from, **common)
+    except (DatasetError, CardError, StartModelError) as exc:
         raise DataError(str(exc)) from exc
     if args.json:
         print(json.dumps(summary))

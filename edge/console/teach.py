@@ -59,7 +59,7 @@ def routes(ctx: Ctx) -> list[BaseRoute]:
 
     @station_write
     async def train(request: Request) -> Response:
-        return _write(ctx, request, lambda d: d.jobs.start(d.dataset, request.state.session.user or "local"))
+        return _write(ctx, request, lambda d: d.train(request.state.session.user or "local"))
 
     @station_write
     async def cancel(request: Request) -> Response:

@@ -40,6 +40,12 @@ class TeachDesk:
     def validation_dir(self, version: str) -> Path:
         return self.work_dir / "validation" / version
 
+    def train(self, who: str) -> dict[str, Any]:
+        """Start a training job on the labelled parts, from the active model's network: it has learnt
+        what defects look like, so the new mold needs only a new head (models/start_model.py)."""
+        active = self.active()
+        return self.jobs.start(self.dataset, who, start_from=None if active is None else active[1])
+
 
 def registry_desk(registry: Any, dataset: Path, work_dir: Path, holdout: Path | None = None,
                   footage: Sequence[Path] = (), train_args: Sequence[str] = ()) -> TeachDesk:

@@ -104,8 +104,10 @@ class TrainingJobs:
         with self._lock:
             return self._state["state"] == "running"
 
-    def start(self, dataset: Path, who: str, note: str = "") -> dict[str, Any]:
-        """Start training on `dataset`; JobBusy while one runs. Returns the new state."""
+    def start(self, dataset: Path, who: str, note: str = "",
+              start_from: Path | None = None) -> dict[str, Any]:
+        """Start training on `dataset` (features from `start_from`'s network when given: `moldpilot train
+        --start-from`); JobBusy while one runs. Returns the new state."""
         with self._lock:
             if self._state["state"] == "running":
                 raise JobBusy("a training job is running; wait for it or cancel it first")
@@ -114,11 +116,14 @@ class TrainingJobs:
             out.parent.mkdir(parents=True, exist_ok=True)
             argv = [self._python, "-m", "edge.cli", "train", str(dataset), "--out", str(out), "--json",
                     "--progress-json", "--threads", str(self._threads), *self._train_args]
+            if start_from is not None:
+                argv += ["--start-from", str(start_from)]
             self._proc = subprocess.Popen(low_priority_command(argv), stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, text=True, start_new_session=True,
                                           env=child_env(self._threads))
             self._cancelled = False
             self._state = {"state": "running", "dataset": str(dataset), "model": str(out), "who": who,
+                           "start_from": None if start_from is None else str(start_from),
                            "pid": self._proc.pid, "started_at": time.time(), "stage": None, "done": 0,
                            "total": 0, "stages": [], "readiness": None, "candidate": None, "error": None}
             self._thread = threading.Thread(target=self._watch, args=(self._proc, out, who, note),
