@@ -45,7 +45,9 @@ _PLATE_GREY = 0.36
 @dataclass(frozen=True)
 class FootageSettings:
     """What to record. `shape` None: one shape chosen by the seed; "mixed": a family mold, one shape
-    per cavity. `cavity_defect_rates` overrides `defect_rate` for the given 1-based cavities."""
+    per cavity. `cavity_defect_rates` overrides `defect_rate` for the given 1-based cavities.
+    `mold_seed`: the mold (design and resin colour) from this seed instead of `seed`, so recordings of
+    different days show the same mold with other parts (teaching a mold, then judging it afresh)."""
 
     shots: int
     seed: int
@@ -58,6 +60,7 @@ class FootageSettings:
     cell_px: int = 160
     jpeg_quality: int = 92
     faults: tuple[Fault, ...] = ()
+    mold_seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.shots < 1:
@@ -110,11 +113,12 @@ class FootagePlan:
         self.frame_count = s.shots * n
         rng = np.random.default_rng([s.seed, 0])
         # One mold for the whole recording: shape(s), design and resin colour are fixed.
-        line_shape = sample_shape(rng, "mixed") if s.shape is None else s.shape
+        mold_rng = rng if s.mold_seed is None else np.random.default_rng([s.mold_seed, 0])
+        line_shape = sample_shape(mold_rng, "mixed") if s.shape is None else s.shape
         shapes = [SHAPES[i % len(SHAPES)] if line_shape == "mixed" else line_shape for i in range(s.cavities)]
         self.shape = line_shape
-        self.mold = Mold(tuple(sample_design(shape, rng) for shape in shapes),
-                         sample_color(rng, line_shape))
+        self.mold = Mold(tuple(sample_design(shape, mold_rng) for shape in shapes),
+                         sample_color(mold_rng, line_shape))
         self.drift = LightingDrift.sample(rng)
         w, h = self.layout.frame_wh
         self.plate = fixture_background(h, w, rng, grey=_PLATE_GREY)

@@ -113,6 +113,7 @@ def run_footage(args: argparse.Namespace) -> int:
             defect_rate=args.defect_rate,
             cavity_defect_rates=dict(args.cavity_defect_rate),
             faults=tuple(args.fault),
+            mold_seed=args.mold_seed,
         )
         frames = settings.shots * round(settings.fps * settings.cycle_s)
         with progress_bar(frames, "frame") as progress:
@@ -169,6 +170,9 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         default=None,
         help="part type; default: one type chosen by the seed; mixed: a family mold, one type per cavity",
     )
+    ft.add_argument("--mold-seed", type=int, default=None, metavar="N",
+                    help="the mold's design and colour from seed N instead of --seed: recordings of other "
+                         "days of the same mold (e.g. one to teach, one to judge afresh)")
     ft.add_argument("--fault", type=_fault, action="append", default=[], metavar=FAULT_SYNTAX,
                     help=_FAULT_HELP)
     ft.set_defaults(func=run_footage)

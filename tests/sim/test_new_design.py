@@ -10,6 +10,7 @@ import numpy as np
 
 from edge.cli import main
 from sim.dataset import read_labels, render_item
+from sim.footage import FootagePlan, FootageSettings
 from sim.parts import NEW_SHAPES, SHAPES
 from sim.shot import NEW_PALETTE_BGR, PALETTE_BGR, sample_color, sample_shape
 from sim.timeline import read_timeline, timeline_path
@@ -47,3 +48,15 @@ def test_sim_cli_writes_bezel_footage_and_datasets(tmp_path: Path) -> None:
     rows = read_labels(data)
     assert len(rows) == 12 and {r.shape for r in rows} == {"bezel"}
     assert all((data / r.file).is_file() for r in rows)
+
+
+def test_recordings_with_one_mold_seed_show_the_same_mold_with_other_parts() -> None:
+    def plan(seed: int, mold_seed: int | None = None) -> FootagePlan:
+        return FootagePlan(FootageSettings(shots=2, seed=seed, shape="bezel", mold_seed=mold_seed))
+
+    monday, tuesday = plan(11, mold_seed=7), plan(12, mold_seed=7)
+    assert monday.mold == tuesday.mold  # one mold: design and resin colour
+    # other parts: each placed and shaded from its own recording's seed
+    assert not np.array_equal(monday.shot(0).layers[0].alpha, tuesday.shot(0).layers[0].alpha)
+    assert plan(11).mold != plan(12).mold  # without it each seed draws its own mold, as before
+    assert plan(7).mold == plan(8, mold_seed=7).mold  # the mold drawn is the one seed 7 draws
