@@ -37,14 +37,15 @@ class ConsoleRun:
     def __init__(self, folder: Path, model: Path, *, shots: int = 12, console: dict[str, Any] | None = None,
                  threshold: float | None = None, defect_rate: float = 0.3,
                  sections: dict[str, Any] | None = None, every_frame: bool = True,
-                 speed: str = "realtime") -> None:
+                 speed: str = "realtime", footage: FootageSettings | None = None) -> None:
         """`sections`: more station.yaml sections (`review:`, `shadow:`, `registry:`, ...), as they would
         be written there; `every_frame=False` judges the timeline's triggers only (one verdict per part),
-        `speed="max"` as fast as the model goes."""
+        `speed="max"` as fast as the model goes; `footage` replaces the default recording (`shots`,
+        `defect_rate`)."""
         folder.mkdir(parents=True, exist_ok=True)
         self.footage = folder / "line.avi"
-        self.timeline = write_footage(self.footage, FootageSettings(shots=shots, seed=1919, cavities=4,
-                                                                     defect_rate=defect_rate))
+        settings = footage or FootageSettings(shots=shots, seed=1919, cavities=4, defect_rate=defect_rate)
+        self.timeline = write_footage(self.footage, settings)
         doc: dict[str, Any] = {
             "station": {"site": "test", "line": "l1", "name": "p1"},
             "source": {"kind": "file", "uri": str(self.footage), "mode": "replay"},
