@@ -70,3 +70,11 @@ def test_cli_refuses_a_size_the_start_model_was_not_trained_at(bezel_train: Path
     err = capsys.readouterr().err
     assert code != 0 and "--size 224 does not match" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_model_the_trainer_wrote_starts_from_the_network_under_its_head(bezel_model: Path) -> None:
+    """Teaching again from a taught model: its views and head are dropped, its trunk is kept. This one
+    was trained on the ImageNet backbone, so its features are ImageNet's, bit for bit."""
+    crops = np.random.default_rng(4).integers(0, 255, (2, 160, 160, 3), dtype=np.uint8)
+    again = run_arrays(session(feature_graph(start_size(bezel_model), bezel_model)), crops)
+    np.testing.assert_allclose(again, run_arrays(session(feature_graph(160)), crops), rtol=1e-5, atol=1e-5)
