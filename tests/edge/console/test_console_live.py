@@ -7,6 +7,7 @@ from typing import Any
 
 from selenium.webdriver.common.by import By
 
+from edge.console.live import ENCODE_INTERVAL_S
 from tests.edge.console.harness import ConsoleRun
 from tests.waiting import wait_until
 
@@ -53,3 +54,28 @@ def test_live_view_shows_frames_and_verdicts_changing(console_run: Callable[...,
     canvas = browser.find_element(By.ID, "view")
     wait_until(lambda: "/true/" in (canvas.get_attribute("data-shown") or ""), "the heatmap on the canvas")
     screenshot(browser, "live-heatmap")
+
+
+def test_browsers_asking_faster_than_the_encoding_window_share_one_picture(
+        console_run: Callable[..., ConsoleRun], browser: Any) -> None:
+    """However many requests come, at most one JPEG per ENCODE_INTERVAL_S: the replay runs as fast as
+    the model goes (frames change every few ms), and 30 requests in a row get far fewer encodings."""
+    run = console_run(shots=40, speed="max")
+    browser.get(run.url + "/live")
+    wait_until(lambda: _shown(browser)[0].isdigit(), "a first frame on the live view")
+    before, after, elapsed_ms, ids = browser.execute_async_script("""
+        const done = arguments[0];
+        const encodes = () => fetch('/api/live/state').then(r => r.json()).then(s => s.encodes);
+        (async () => {
+          const before = await encodes(), ids = new Set(), t0 = performance.now();
+          for (let i = 0; i < 30; i++) {
+            const r = await fetch('/api/live/frame.jpg?heatmap=0');
+            ids.add(r.headers.get('x-frame-id'));
+          }
+          const elapsed = performance.now() - t0;
+          done([before, await encodes(), elapsed, ids.size]);
+        })();""")
+    assert run.station is not None and not run.station.pipeline.done.is_set()  # frames kept coming
+    windows = int(elapsed_ms / (1000 * ENCODE_INTERVAL_S)) + 1
+    assert after - before <= windows + 1, (before, after, elapsed_ms)  # + the live page's own ticks
+    assert ids <= windows + 1
