@@ -8,12 +8,15 @@ The browsers stand in for the screens of supervisors on other PCs and phones, so
 lowest CPU priority (nice 19, inherited by every chromium process from its chromedriver): on a 2-core
 bench machine three software-rendering Chromiums at normal priority take the cores the replay
 measures, which is what a browser costs the PC it runs on, not what watching costs the station.
-`pictures_shown()` proves they still watched at their rate while niced.
+Run as root, Chromium raises its own processes' priority again (its browser process was seen at nice
+-8), so a root bench starts them as the unprivileged user `nobody`, who cannot. `pictures_shown()`
+says how many pictures each browser still drew.
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,17 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 WATCH_FPS = 10  # the live view's highest rate
 FIRST_FRAME_WAIT_S = 30.0
 BROWSER_NICE = 19
+UNPRIVILEGED = "nobody"
+
+
+def _lower_priority(nice: int) -> None:
+    """In the chromedriver child before it starts: nice, and as root drop to `nobody` for good."""
+    os.nice(nice)
+    if os.geteuid() == 0:
+        user = pwd.getpwnam(UNPRIVILEGED)
+        os.setgroups([])
+        os.setgid(user.pw_gid)
+        os.setuid(user.pw_uid)
 
 
 def missing() -> str | None:
@@ -49,7 +63,8 @@ class Watchers:
             for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                         "--window-size=1280,1000"):
                 options.add_argument(arg)
-            service = Service(CHROMEDRIVER, popen_kw={"preexec_fn": lambda: os.nice(nice)})
+            service = Service(CHROMEDRIVER, popen_kw={"preexec_fn": lambda: _lower_priority(nice)},
+                              env={**os.environ, "HOME": "/tmp"})
             self.drivers.append(webdriver.Chrome(service=service, options=options))
 
     def watch(self, url: str, fps: int = WATCH_FPS) -> None:
