@@ -32,7 +32,16 @@ def _shown(browser: Any) -> dict[str, str]:
 
 
 def _next(browser: Any, previous: str) -> dict[str, str]:
-    return wait_until(lambda: (s := _shown(browser))["id"] != previous and s, "the next part")
+    """The next part on the page, or no part once none waits (the page may be between refills: its
+    own queue ran out before the next listing came back)."""
+    def ready() -> dict[str, str] | None:
+        shown = _shown(browser)
+        if shown["id"] not in ("", previous):
+            return shown
+        empty = not shown["id"] and browser.find_element("id", "n-waiting").text == "0"
+        return shown if empty else None
+
+    return wait_until(ready, "the next part or an empty queue")
 
 
 def _back(browser: Any, item: str) -> None:

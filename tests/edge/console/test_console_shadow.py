@@ -23,11 +23,13 @@ def _state(browser: Any) -> str | None:
 
 
 def _row(browser: Any, table: str, label: str) -> str | None:
-    for tr in browser.find_elements(By.CSS_SELECTOR, f"#{table} tr"):
-        cells = tr.find_elements(By.TAG_NAME, "td")
-        if len(cells) == 2 and cells[0].text.startswith(label):
-            return cells[1].text
-    return None
+    """The value beside `label` in one of the page's tables, read in one go (the page redraws them)."""
+    return browser.execute_script("""
+        for (const tr of document.querySelectorAll("#" + arguments[0] + " tr")) {
+          const td = [...tr.querySelectorAll("td")].map((cell) => cell.textContent.trim());
+          if (td.length === 2 && td[0].startsWith(arguments[1])) return td[1];
+        }
+        return null;""", table, label)
 
 
 def test_an_engineer_sees_the_agreement_and_stops_and_starts_the_shadow(

@@ -36,7 +36,8 @@ from edge.registry import Registry
 from sim.footage import FootageSettings, write_footage
 from tests.edge.console.harness import ConsoleRun
 from tests.edge.console.test_console_models import _judging, _row
-from tests.edge.console.test_console_review import _keys_for, _shown
+from tests.edge.console.test_console_review import _keys_for, _next, _shown
+from tests.edge.console.test_console_shadow import _row as _shadow_row
 from tests.edge.console.test_console_shadow import _state as _shadow_state
 from tests.edge.teach.teach_parts import SHIPPED
 from tests.waiting import wait_until
@@ -69,18 +70,6 @@ def _truth(run: ConsoleRun) -> dict[tuple[int, int], str]:
             for s in run.timeline.shots for c in s.cavities}
 
 
-def _next_or_end(browser: Any, previous: str) -> dict[str, str]:
-    """The next part on the page, or no part once none waits (the page may be between refills)."""
-    def ready() -> dict[str, str] | None:
-        shown = _shown(browser)
-        if shown["id"] not in ("", previous):
-            return shown
-        empty = not shown["id"] and browser.find_element(By.ID, "n-waiting").text == "0"
-        return shown if empty else None
-
-    return wait_until(ready, "the next part or an empty queue")
-
-
 def _collect_and_label(run: ConsoleRun, browser: Any) -> int:
     """Collect COLLECT good parts of GOOD_CAVITY, then label the whole queue; returns the labels filed."""
     assert run.station is not None
@@ -103,7 +92,7 @@ def _collect_and_label(run: ConsoleRun, browser: Any) -> int:
         part_truth = truth[(int(shown["shot"]), int(shown["cavity"]))]
         keys.send_keys(*_keys_for(shown, part_truth, classes)).perform()
         labelled += 1
-        shown = _next_or_end(browser, shown["id"])
+        shown = _next(browser, shown["id"])
     wait_until(lambda: _shown(browser)["labelled"] == str(labelled), "every label answered")
     wait_until(lambda: browser.find_element(By.ID, "n-labelled").text == str(labelled + COLLECT),
                "the dataset's count on the page")
@@ -137,26 +126,16 @@ def _train_and_validate(run: ConsoleRun, browser: Any, screenshot: Callable[[Any
     return str(candidate.version)
 
 
-def _shadow_cell(browser: Any, table: str, label: str) -> str | None:
-    """The value beside `label` in a table of the shadow page, read in one go (the page redraws it)."""
-    return browser.execute_script("""
-        for (const tr of document.querySelectorAll("#" + arguments[0] + " tr")) {
-          const td = [...tr.querySelectorAll("td")].map((cell) => cell.textContent.trim());
-          if (td.length === 2 && td[0].startsWith(arguments[1])) return td[1];
-        }
-        return null;""", table, label)
-
-
 def _shadow_and_promote(run: ConsoleRun, browser: Any, candidate: str) -> None:
     assert run.station is not None
     browser.get(run.url + "/shadow")
     wait_until(lambda: _shadow_state(browser) == "off", "the shadow page, shadow mode off")
     browser.find_element(By.ID, "shadow-start").click()
     wait_until(lambda: _shadow_state(browser) == "on", "the candidate judging in the shadow")
-    wait_until(lambda: int(_shadow_cell(browser, "shadow-model", EN["shadow.parts_judged"]) or 0) >= 20,
+    wait_until(lambda: int(_shadow_row(browser, "shadow-model", EN["shadow.parts_judged"]) or 0) >= 20,
                "parts judged by the candidate in the shadow", 120)
     same = EN["shadow.with_active"].split(" (")[0]
-    agreement = wait_until(lambda: _shadow_cell(browser, "shadow-agreement", same), "the agreement")
+    agreement = wait_until(lambda: _shadow_row(browser, "shadow-agreement", same), "the agreement")
     assert float(agreement.split()[0]) < 100.0  # it passes good bezels the shipped model rejects
     assert not run.station.pipeline.done.is_set()  # all this while the line runs
     browser.get(run.url + "/models")
