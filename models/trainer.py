@@ -9,6 +9,10 @@ threshold chosen and verified on those scores (models/operating_point.py) -> rea
 (models/readiness.py) -> head refitted on all images -> graph (pre-processing + backbone + head +
 heatmap) with the card embedded, plus the MODEL.card.json sidecar.
 
+`start_from`: the pooled taps come from a MoldPilot model's own network (models/start_model.py) instead
+of the ImageNet backbone, at that model's input size; the console's teach page starts from the active
+model, which has learnt what defects look like.
+
 Why out-of-fold scores and not one validation split: every training image is scored once by a head that
 did not see it, so the threshold rests on all the defect images at hand instead of a fifth of them (123
 defects could not verify 0.5 %, issue 18). The shipped head is fitted on all images, a fifth more than
