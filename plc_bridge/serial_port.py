@@ -4,6 +4,12 @@ Only the reading thread reopens: `read()` returns b"" while the port is down and
 exponential backoff (backoff_min_s doubling up to backoff_max_s); `write()` from any thread returns
 False while down instead of raising. `on_state(connected, reason)` reports every change, so the link
 can show the fault in its status and raise an alert.
+
+Only the reading thread closes a lost port, too. A write that finds the port gone marks it lost and
+leaves it open: the reader may be inside `read()` on it that moment, and closing it under the reader
+made pyserial fail with TypeError (its fd was None), which ended the reading thread, so the port was
+never reopened (a pulled cable under load, CI); worse, the fd number could already belong to a file
+another thread opened. The reader closes the lost port on its next call and then reopens.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ class ReconnectingPort:
         self.reconnects = 0
         self.last_error: str | None = None
         self._serial: serial.Serial | None = None
-        self._lock = threading.Lock()  # guards _serial against a write during reopen
+        self._lost_port: serial.Serial | None = None  # lost by a write, for the reader to close
+        self._lock = threading.Lock()  # guards _serial and _lost_port against a write during reopen
         self._closed = threading.Event()
         self._backoff_s = backoff_min_s
         self._ever_open = False
@@ -62,7 +69,9 @@ class ReconnectingPort:
     def read(self) -> bytes:
         """What arrived within READ_POLL_S; b"" on timeout, while down, or after close()."""
         with self._lock:
-            port = self._serial
+            port, lost, self._lost_port = self._serial, self._lost_port, None
+        if lost is not None:
+            lost.close()
         if port is None:
             self._reopen()
             return b""
@@ -70,7 +79,8 @@ class ReconnectingPort:
             data = port.read(1)
             return data + port.read(port.in_waiting) if data else data
         except (serial.SerialException, OSError) as exc:
-            self._lost(port, exc)
+            if self._lost(port, exc):
+                port.close()
             return b""
 
     def write(self, data: bytes) -> bool:
@@ -83,15 +93,18 @@ class ReconnectingPort:
                 return True
             except (serial.SerialException, OSError) as exc:
                 error = exc
-        self._lost(port, error)
+        if self._lost(port, error):
+            with self._lock:
+                self._lost_port = port  # the reader closes it (module docstring)
         return False
 
     def close(self) -> None:
         self._closed.set()
         with self._lock:
-            port, self._serial = self._serial, None
-        if port is not None:
-            port.close()
+            ports, self._serial, self._lost_port = (self._serial, self._lost_port), None, None
+        for port in ports:
+            if port is not None:
+                port.close()
 
     def _set(self, port: serial.Serial) -> None:
         with self._lock:
@@ -107,16 +120,17 @@ class ReconnectingPort:
                 self.on_state(True, f"serial port {self.path} reconnected")
         self._ever_open = True
 
-    def _lost(self, port: serial.Serial, exc: BaseException) -> None:
+    def _lost(self, port: serial.Serial, exc: BaseException) -> bool:
+        """Mark `port` lost and report it; False when another thread already did (nothing to close)."""
         with self._lock:
             if self._serial is not port:  # another thread already noticed
-                return
+                return False
             self._serial = None
-        port.close()
         self.last_error = f"serial port {self.path} lost: {exc}"
         log.error("%s; reconnecting", self.last_error)
         if self.on_state is not None:
             self.on_state(False, self.last_error)
+        return True
 
     def _reopen(self) -> None:
         if self._closed.wait(self._backoff_s):
