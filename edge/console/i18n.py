@@ -276,6 +276,14 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "Failed",
         "실패",
     ),
+    "teach.unsigned": (
+        "This station takes signed models only. Sign the model on the engineering PC and add it: "
+        "moldpilot models sign {path} --key plant.key, then moldpilot models add {path} --candidate "
+        "-c station.yaml",
+        "이 스테이션은 서명된 모델만 받습니다. 엔지니어링 PC에서 모델에 서명한 뒤 추가하세요: "
+        "moldpilot models sign {path} --key plant.key, 그다음 moldpilot models add {path} --candidate "
+        "-c station.yaml",
+    ),
     "teach.job.cancelled": (
         "Cancelled",
         "취소됨",

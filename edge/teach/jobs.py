@@ -9,7 +9,9 @@ ends it and anything it started, and no orphan is left behind.
 Progress comes from the trainer's own lines (`moldpilot train --progress-json`: one JSON object per batch
 of images on stderr, edge/commands/train_cmd.py); the result is its `--json` summary on stdout, whose
 readiness verdict (models/readiness.py) the console shows. A finished model becomes the registry's
-candidate through `register` (`add_candidate` below, the one place that touches edge/registry).
+candidate through `register` (`add_candidate` below, the one place that touches edge/registry). A
+registry that takes signed models only refuses it: the job still ends "done", with the model's path in
+`unsigned`, and the page says how to sign and add it (the plant key is kept off the station).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from edge.errors import MoldPilotError
+from edge.errors import ModelError, MoldPilotError
 
 log = logging.getLogger(__name__)
 
@@ -194,9 +196,15 @@ class TrainingJobs:
             return {"state": "failed", "error": "\n".join(tail) or f"the trainer exited with code {code}"}
         summary = json.loads(stdout.strip().splitlines()[-1])
         validation = summary["validation"]
-        candidate = self._register(out, who, note or f"trained on {summary['training']['data']}") \
-            if self._register else None
+        candidate, unsigned = None, None
+        try:
+            candidate = self._register(out, who, note or f"trained on {summary['training']['data']}") \
+                if self._register else None
+        except ModelError as exc:  # a registry that takes signed models only: the model waits to be signed
+            log.warning("teach: %s", exc)
+            unsigned = str(out)
         return {"state": "done", "readiness": validation["readiness"], "candidate": candidate,
+                "unsigned": unsigned,
                 "threshold": summary["threshold"], "counts": summary["training"]["counts"],
                 "seconds": summary["seconds"],
                 "figures": {k: validation.get(k) for k in ("accuracy", "escape_rate", "false_reject_rate")}}

@@ -49,6 +49,7 @@
       total: job.total, step: (job.stages || []).length}) : "";
     $("readiness").textContent = job.readiness ? job.readiness.text[lang].join("\n")
       : (job.error ? job.error : "");
+    $("unsigned").textContent = job.unsigned ? MP.t("teach.unsigned", {path: job.unsigned}) : "";
     $("readiness").dataset.verdict = job.readiness ? job.readiness.verdict : "";
   }
 

@@ -4,13 +4,16 @@ child's whole process group."""
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 import pytest
 
+from edge.registry import Registry
+from edge.registry.signing import keygen, sign
 from edge.teach.desk import dataset_summary
-from edge.teach.jobs import JobBusy, TrainingJobs
+from edge.teach.jobs import JobBusy, TrainingJobs, add_candidate
 from models.card import read_card
 from tests.edge.teach.teach_parts import FAST_TRAIN, bezel_dataset
 from tests.waiting import wait_until
@@ -94,3 +97,20 @@ def test_a_failing_trainer_reports_its_own_line(tmp_path: Path) -> None:
     assert state["state"] == "failed" and "no class folders" in state["error"]
     summary = dataset_summary(tmp_path / "data")
     assert not summary["trainable"] and "no class folders" in summary["problem"]
+
+
+def test_a_registry_of_signed_models_only_leaves_the_model_to_be_signed(bezel_train: Path,
+                                                                        tmp_path: Path) -> None:
+    """The plant key stays off the station, so a model trained there cannot be signed there: the job
+    still finishes with its verdict, names the model's file, and that file, once signed, is taken."""
+    _, plant_pub = keygen(tmp_path / "plant.key")
+    registry = Registry(tmp_path / "reg", trusted_keys=[plant_pub])
+    jobs = TrainingJobs(tmp_path / "jobs", functools.partial(add_candidate, registry), train_args=FAST_TRAIN)
+    jobs.start(bezel_train, "eng")
+    done = wait_until(lambda: (s := jobs.state())["state"] != "running" and s, "the job to end", TRAIN_S)
+    assert done["state"] == "done" and done["readiness"]["verdict"] in ("READY", "NOT READY")
+    assert done["candidate"] is None and registry.candidate() is None
+    model = Path(done["unsigned"])
+    assert model.is_file()
+    sign(model, tmp_path / "plant.key")  # on the engineering PC
+    assert registry.add(model, "eng", "signed").signed
