@@ -18,15 +18,16 @@ from collections.abc import Sequence
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper
+
+from models.initializers import constant
 
 VIEWS = ("as_is", "lr", "tb", "half_turn")  # the default: every mirror image of a crop
 _PREFIX = "flip_"
 
 
 def _const(graph: onnx.GraphProto, name: str, value: np.ndarray) -> str:
-    graph.initializer.append(numpy_helper.from_array(value, _PREFIX + name))
-    return _PREFIX + name
+    return constant(graph, _PREFIX + name, value)
 
 
 def average_flips(model: onnx.ModelProto, image: str = "image", probs: str = "probs",

@@ -27,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from models.dataset import Size, height_width
+from models.initializers import constant as _const
 from models.start_model import start_trunk
 
 BACKBONE_DIR = Path(__file__).resolve().parent / "backbone"
@@ -47,11 +48,6 @@ _POOLED_PER_CHANNEL = {"avg": 1, "max": 1, "quadrants": 4}
 
 def backbone_card() -> dict:
     return json.loads(BACKBONE_CARD.read_text(encoding="utf-8"))
-
-
-def _const(graph: onnx.GraphProto, name: str, value: np.ndarray) -> str:
-    graph.initializer.append(numpy_helper.from_array(value, name))
-    return name
 
 
 def _grey_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:

@@ -34,17 +34,13 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.utils import Extractor
 
 from models.graph import INPUT, _trunk
+from models.initializers import constant as _const
 from models.padim import BLUR_KERNEL, DesignSubspace, GaussianMaps
 
 EMBEDDING = "embedding"
 ScoreSource = Literal["global", "local"]
 EMBED_STRIDE = 8
 TAP_CHANNELS_TOTAL = 216  # 24 + 32 + 64 + 96 (backbone card)
-
-
-def _const(graph: onnx.GraphProto, name: str, value: np.ndarray) -> str:
-    graph.initializer.append(numpy_helper.from_array(value, name))
-    return name
 
 
 def _embedding_trunk(size: int, channels: np.ndarray, grey: bool) -> onnx.ModelProto:
