@@ -5,11 +5,12 @@ exponential backoff (backoff_min_s doubling up to backoff_max_s); `write()` from
 False while down instead of raising. `on_state(connected, reason)` reports every change, so the link
 can show the fault in its status and raise an alert.
 
-Only the reading thread closes a lost port, too. A write that finds the port gone marks it lost and
-leaves it open: the reader may be inside `read()` on it that moment, and closing it under the reader
-made pyserial fail with TypeError (its fd was None), which ended the reading thread, so the port was
-never reopened (a pulled cable under load, CI); worse, the fd number could already belong to a file
-another thread opened. The reader closes the lost port on its next call and then reopens.
+Only the reading thread closes a lost port, too. Whoever finds the port gone (a write from another
+thread, or the reader) marks it lost and leaves it open: the reader may be inside `read()` on it that
+moment, and closing it under the reader made pyserial fail with TypeError (its fd was None), which
+ended the reading thread, so the port was never reopened (a pulled cable under load, CI); worse, the fd
+number could already belong to a file another thread opened. The reader's next call closes the lost
+port and then reopens.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class ReconnectingPort:
         self.reconnects = 0
         self.last_error: str | None = None
         self._serial: serial.Serial | None = None
-        self._lost_port: serial.Serial | None = None  # lost by a write, for the reader to close
+        self._lost_port: serial.Serial | None = None  # lost, for the reader to close (module docstring)
         self._lock = threading.Lock()  # guards _serial and _lost_port against a write during reopen
         self._closed = threading.Event()
         self._backoff_s = backoff_min_s
@@ -79,8 +80,7 @@ class ReconnectingPort:
             data = port.read(1)
             return data + port.read(port.in_waiting) if data else data
         except (serial.SerialException, OSError) as exc:
-            if self._lost(port, exc):
-                port.close()
+            self._lost(port, exc)
             return b""
 
     def write(self, data: bytes) -> bool:
@@ -93,9 +93,7 @@ class ReconnectingPort:
                 return True
             except (serial.SerialException, OSError) as exc:
                 error = exc
-        if self._lost(port, error):
-            with self._lock:
-                self._lost_port = port  # the reader closes it (module docstring)
+        self._lost(port, error)
         return False
 
     def close(self) -> None:
@@ -120,17 +118,16 @@ class ReconnectingPort:
                 self.on_state(True, f"serial port {self.path} reconnected")
         self._ever_open = True
 
-    def _lost(self, port: serial.Serial, exc: BaseException) -> bool:
-        """Mark `port` lost and report it; False when another thread already did (nothing to close)."""
+    def _lost(self, port: serial.Serial, exc: BaseException) -> None:
+        """Mark `port` lost (the reader's next `read()` closes it) and report it, once."""
         with self._lock:
             if self._serial is not port:  # another thread already noticed
-                return False
-            self._serial = None
+                return
+            self._serial, self._lost_port = None, port
         self.last_error = f"serial port {self.path} lost: {exc}"
         log.error("%s; reconnecting", self.last_error)
         if self.on_state is not None:
             self.on_state(False, self.last_error)
-        return True
 
     def _reopen(self) -> None:
         if self._closed.wait(self._backoff_s):
