@@ -162,10 +162,11 @@ def choose(paths: list[Path], labels: np.ndarray, n_classes: int, seed: int = 0,
     for family in families or candidate_shapes(SIZES, 1.0):
         previous: dict | None = None
         for shape in family:
-            budget[shape] = latency_ms(feature_graph(shape, start), shape)
+            graph = feature_graph(shape, start)  # built once: from a start model it runs shape inference
+            budget[shape] = latency_ms(graph, shape)
             if leaders and budget[shape] > latency_budget_ms:
                 break  # the first shape always runs: an override or a single size must give a model
-            sess = session(feature_graph(shape, start), threads)
+            sess = session(graph, threads)
             features, readable = run_images(sess, [paths[i] for i in sample], shape, IDENTITY,
                                             desc=f"screen {shape[0]}x{shape[1]} px", progress=progress)
             scored = _score_size(features, labels[sample][readable], n_classes, shape, seed,
