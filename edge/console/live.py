@@ -48,10 +48,10 @@ def routes(ctx: Ctx) -> list[BaseRoute]:
         heat = request.query_params.get("heatmap") == "1"
         lost = camera_lost(view)
         key = (view.latest_frame.frame_id, heat, lost)
-        now_s = time.monotonic()
-        fresh = cache["key"] is not None and cache["key"][1:] == key[1:] and \
-            now_s - cache["t_s"] < ENCODE_INTERVAL_S
-        if cache["key"] != key and not fresh:
+        now_s, cached = time.monotonic(), cache["key"]
+        # a new variant at once; a newer frame of the same variant once the window is over
+        if cached is None or cached[1:] != key[1:] or \
+                (cached[0] != key[0] and now_s - cache["t_s"] >= ENCODE_INTERVAL_S):
             cache.update(jpeg=encode_frame(view, heat, lost), key=key, t_s=now_s)
             cache["encodes"] += 1
         return Response(cache["jpeg"], media_type="image/jpeg", headers={"x-frame-id": str(cache["key"][0])})
