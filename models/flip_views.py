@@ -37,6 +37,8 @@ def average_flips(model: onnx.ModelProto, image: str = "image", probs: str = "pr
     if not views or views[0] != "as_is" or len(set(views)) != len(views) or not set(views) <= set(VIEWS):
         raise ValueError(f"views must start with 'as_is' and name each of {VIEWS} at most once, got {views}")
     model = onnx.ModelProto.FromString(model.SerializeToString())
+    if tuple(views) == ("as_is",):
+        return model  # one view: the network itself, nothing to stack or average
     graph = model.graph
     inner = {name: _PREFIX + "all_" + name for name in (image, probs, heatmap) if name}
     for node in graph.node:  # the wrapped graph now reads the stacked views and writes per-view outputs
@@ -45,9 +47,11 @@ def average_flips(model: onnx.ModelProto, image: str = "image", probs: str = "pr
     reverse = [_const(graph, "starts", np.array([-1], np.int64)),
                _const(graph, "ends", np.array([np.iinfo(np.int64).min], np.int64))]
     steps = _const(graph, "steps", np.array([-1], np.int64))
-    axes = {axis: _const(graph, f"axis{axis}", np.array([axis], np.int64)) for axis in (1, 2)}
+    axes: dict[int, str] = {}  # only the axes the views flip: an unused constant is a warning at load
 
     def flip(source: str, axis: int, out: str) -> onnx.NodeProto:  # NHWC: 1 = rows, 2 = columns
+        if axis not in axes:
+            axes[axis] = _const(graph, f"axis{axis}", np.array([axis], np.int64))
         return helper.make_node("Slice", [source, *reverse, axes[axis], steps], [out])
 
     first = []
