@@ -15,7 +15,7 @@ bytes. (The FFmpeg backend would also be readable but ignores the quality settin
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -263,22 +263,48 @@ def mjpg_round_trip(
     count, height, width, _ = crops.shape
     offsets = np.random.default_rng(seed).integers(0, MJPG_BLOCK_PX, (count, 2))
     pad = MJPG_BLOCK_PX
+    padded = (cv2.copyMakeBorder(crop, oy, pad - oy, ox, pad - ox, cv2.BORDER_REPLICATE)
+              for crop, (ox, oy) in zip(crops, offsets.tolist(), strict=True))
     out = np.empty_like(crops)
+    for k, (frame, (ox, oy)) in enumerate(zip(_through_mjpg(padded, (width + pad, height + pad), count,
+                                                            jpeg_quality), offsets.tolist(), strict=True)):
+        out[k] = frame[oy:oy + height, ox:ox + width]
+    return out
+
+
+def trigger_crops(settings: FootageSettings) -> tuple[np.ndarray, list[str | None]]:
+    """Every part of a recording as a triggered replay judges it: the shot's trigger frame through the
+    footage's MJPG writer and back, cut at the nests' ROIs; [shots x cavities, cell_px, cell_px, 3] uint8
+    BGR in shot then cavity order, and each part's defect (None: a good part). Only the trigger frames
+    are rendered, so a model can be trained and validated on many short recordings (many molds,
+    lightings, plates) cheaply. Decoded by OpenCV's own MJPEG reader, as `mjpg_round_trip`; replay reads
+    files with FFmpeg, whose JPEG decoder differs by about one grey level on average (chroma edges)."""
+    plan = FootagePlan(settings)
+    records = [plan.shot(i).record for i in range(settings.shots)]
+    frames = (plan.frame(record.trigger_frame) for record in records)
+    crops = [frame[y:y + h, x:x + w]
+             for frame in _through_mjpg(frames, plan.layout.frame_wh, len(records), settings.jpeg_quality)
+             for x, y, w, h in plan.layout.rois_xywh]
+    return np.stack(crops), [truth.defect for record in records for truth in record.cavities]
+
+
+def _through_mjpg(frames: Iterable[np.ndarray], frame_wh: tuple[int, int], count: int,
+                  jpeg_quality: int) -> Iterator[np.ndarray]:
+    """`count` `frames` as they come back from the footage's own MJPG writer and reader."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "round_trip.avi"
-        writer = _mjpg_writer(path, 10.0, (width + pad, height + pad), jpeg_quality)
+        writer = _mjpg_writer(path, 10.0, frame_wh, jpeg_quality)
         try:
-            for crop, (ox, oy) in zip(crops, offsets.tolist(), strict=True):
-                writer.write(cv2.copyMakeBorder(crop, oy, pad - oy, ox, pad - ox, cv2.BORDER_REPLICATE))
+            for frame in frames:
+                writer.write(frame)
         finally:
             writer.release()
         capture = cv2.VideoCapture(str(path), cv2.CAP_OPENCV_MJPEG)
         try:
-            for k, (ox, oy) in enumerate(offsets.tolist()):
+            for k in range(count):
                 ok, frame = capture.read()
                 if not ok:
                     raise OSError(f"{path}: frame {k} of {count} did not read back")
-                out[k] = frame[oy:oy + height, ox:ox + width]
+                yield frame
         finally:
             capture.release()
-    return out

@@ -10,15 +10,15 @@ import cv2
 import numpy as np
 import pytest
 
-from sim.footage import FootagePlan, FootageSettings, mjpg_round_trip, write_footage
+from sim.footage import FootagePlan, FootageSettings, mjpg_round_trip, trigger_crops, write_footage
 from sim.shot import grid_layout
 from sim.timeline import Timeline, read_timeline, timeline_path
 
 SETTINGS = FootageSettings(shots=3, seed=7, cavities=4, fps=10.0, cycle_s=1.0, defect_rate=0.5)
 
 
-def read_frames(path: Path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
+def read_frames(path: Path, api: int = cv2.CAP_ANY) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(path), api)
     assert capture.isOpened()
     frames = []
     while True:
@@ -108,6 +108,20 @@ def test_mjpg_round_trip_of_crops_is_what_the_footage_does_to_them(footage: Path
     assert 0.5 * footage_change < ours < 1.5 * footage_change, (ours, footage_change)
     for before, after in zip(crops, round_trip, strict=True):
         assert structure_diff(before, after) < 1.5
+
+
+def test_trigger_crops_are_the_parts_as_replay_cuts_them_from_the_recording(footage: Path) -> None:
+    """Validating the default model on trigger_crops is validating it on footage: the same pixels as the
+    ROIs of each trigger frame of the written .avi (read with OpenCV's MJPEG reader, as the function
+    does), and the timeline's truth, part by part."""
+    timeline, frames = read_timeline(footage), read_frames(footage, cv2.CAP_OPENCV_MJPEG)
+    crops, defects = trigger_crops(SETTINGS)
+    expected = [frames[shot.trigger_frame][y:y + h, x:x + w] for shot in timeline.shots
+                for x, y, w, h in timeline.rois_xywh]
+    assert crops.shape == (3 * 4, 160, 160, 3)
+    assert all(np.array_equal(a, b) for a, b in zip(crops, expected, strict=True))
+    assert defects == [c.defect for shot in timeline.shots for c in shot.cavities]
+    assert any(defects) and None in defects
 
 
 def test_ground_truth_and_bboxes_in_frame_pixels(footage: Path) -> None:
