@@ -40,6 +40,7 @@ import argparse
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -54,8 +55,6 @@ from models.default.finish_default import (
     CLASS_NAMES,
     DEFECT_RATE,
     THREADS,
-    VAL_COUNT,
-    VAL_SEED,
     render,
     score,
 )
@@ -78,10 +77,8 @@ LEARNING_RATE = 1e-3
 class DefectNet(nn.Module):
     """uint8 BGR NHWC crops -> (`probs` [N, C], `heatmap` [N, 10, 10]); pre-processing inside the graph."""
 
-    def __init__(self) -> None:
+    def __init__(self, base: MobileNetV2) -> None:
         super().__init__()
-        base = MobileNetV2()
-        base.load_state_dict(torch.load(find_weights(), map_location="cpu", weights_only=True), strict=True)
         self.frozen = base.features[:FROZEN_BLOCKS].requires_grad_(False)
         self.tuned = base.features[FROZEN_BLOCKS:LAST_BLOCK + 1]
         self.dropout = nn.Dropout(0.2)
@@ -115,6 +112,12 @@ class DefectNet(nn.Module):
         return probs, (cam - low) / (high - low + 1e-6) * p_defect
 
 
+def imagenet() -> MobileNetV2:
+    base = MobileNetV2()
+    base.load_state_dict(torch.load(find_weights(), map_location="cpu", weights_only=True), strict=True)
+    return base
+
+
 def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """A quarter turn and a flip, one draw per batch (NHWC: H and W are dims 1 and 2)."""
     batch = torch.rot90(batch, int(torch.randint(4, (1,), generator=generator)), (1, 2))
@@ -123,30 +126,41 @@ def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return batch.contiguous()
 
 
-def fine_tune(net: DefectNet, crops: np.ndarray, mjpg: np.ndarray, labels: np.ndarray) -> None:
+# A training loss: (logits of a batch, the items' indices, which of them went through MJPG) -> loss.
+Loss = Callable[[torch.Tensor, np.ndarray, np.ndarray], torch.Tensor]
+
+
+def hard_labels(labels: np.ndarray) -> Loss:
+    cross_entropy = nn.CrossEntropyLoss()
+    return lambda logits, index, _: cross_entropy(logits, torch.from_numpy(labels[index]))
+
+
+def fine_tune(net: DefectNet, crops: np.ndarray, mjpg: np.ndarray, loss_of: Loss, epochs: int = EPOCHS,
+              learning_rate: float = LEARNING_RATE) -> None:
+    """AdamW with a one-cycle schedule over the trainable blocks; each epoch sends a random half of the
+    items through MJPG (`mjpg`) and the rest as rendered (`crops`), and turns and flips every batch."""
     params = [p for p in net.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(params, lr=LEARNING_RATE, weight_decay=1e-4)
-    steps_per_epoch = len(labels) // BATCH
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, LEARNING_RATE, pct_start=0.1,
-                                                   total_steps=EPOCHS * steps_per_epoch)
+    optimiser = torch.optim.AdamW(params, lr=learning_rate, weight_decay=1e-4)
+    steps_per_epoch = len(crops) // BATCH
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, learning_rate, pct_start=0.1,
+                                                   total_steps=epochs * steps_per_epoch)
     generator, rng = torch.Generator().manual_seed(0), np.random.default_rng(0)
-    loss_fn = nn.CrossEntropyLoss()
     net.train()
     started = time.perf_counter()
-    for epoch in range(EPOCHS):
-        order, through_mjpg = rng.permutation(len(labels)), rng.random(len(labels)) < 0.5
+    for epoch in range(epochs):
+        order, through_mjpg = rng.permutation(len(crops)), rng.random(len(crops)) < 0.5
         total = 0.0
         for step in range(steps_per_epoch):
             index = np.sort(order[step * BATCH:(step + 1) * BATCH])
             batch = np.where(through_mjpg[index, None, None, None], mjpg[index], crops[index])
-            loss = loss_fn(net.logits(_augment(torch.from_numpy(batch), generator)),
-                           torch.from_numpy(labels[index]))
+            logits = net.logits(_augment(torch.from_numpy(batch), generator))
+            loss = loss_of(logits, index, through_mjpg[index])
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             schedule.step()
             total += loss.item()
-        print(f"epoch {epoch + 1}/{EPOCHS}: loss {total / steps_per_epoch:.4f}, "
+        print(f"epoch {epoch + 1}/{epochs}: loss {total / steps_per_epoch:.4f}, "
               f"{time.perf_counter() - started:.0f} s", flush=True)
     net.eval()
 
@@ -174,8 +188,8 @@ def build(out: Path) -> dict:
     torch.set_num_threads(THREADS)
     torch.use_deterministic_algorithms(True)
     crops, mjpg, labels = render(TRAIN_SEED, TRAIN_COUNT)
-    net = DefectNet()
-    fine_tune(net, crops, mjpg, labels)
+    net = DefectNet(imagenet())
+    fine_tune(net, crops, mjpg, hard_labels(labels))
     counts = {CLASS_NAMES[k]: v for k, v in sorted(Counter(labels.tolist()).items())}
     summary = finish(export(net, crops[:8]), counts, out)
     summary["seconds"] = round(time.perf_counter() - started, 1)
@@ -206,9 +220,6 @@ def finish(one_view: onnx.ModelProto, counts: dict[str, int], out: Path) -> dict
                      "models/default/build_default.py, finished by models/default/finish_default.py"),
             "counts": counts,
             "n_train": TRAIN_COUNT,
-            "n_val": 2 * VAL_COUNT,
-            "validation_data": (f"simulator seed {VAL_SEED}, {VAL_COUNT} crops, each as rendered and "
-                                "after MJPG"),
             "head": (f"MobileNetV2 blocks {FROZEN_BLOCKS}..{LAST_BLOCK} fine-tuned ({EPOCHS} epochs, AdamW, "
                      f"one-cycle lr {LEARNING_RATE}, batch {BATCH}, quarter turns and flips), blocks "
                      f"0..{FROZEN_BLOCKS - 1} frozen; global average pool + linear over {len(CLASS_NAMES)} "
