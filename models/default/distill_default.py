@@ -175,7 +175,9 @@ def distil(teacher: Path, out: Path, views: tuple[str, ...], cache: Path | None,
               f"{len(CLASS_NAMES)} classes; P(defect) = 1 - P(ok), averaged over the test-time views "
               "(`views`, models/flip_views.py)"),
         data=card.training["data"].replace("built by models/default/build_default.py",
-                                           "distilled by models/default/distill_default.py"),
+                                           "distilled by models/default/distill_default.py")
+        + "; and the {} parts of {} recordings of {} shots (seeds from {}), cut from their trigger frames "
+          "(sim.footage.trigger_crops)".format(len(part_labels), *TRAIN_RECORDINGS[1:], TRAIN_RECORDINGS[0]),
     )
     card.provenance["teacher"] = f"{teacher_name}, sha256 {card.sha256}"
     summary = finish_default.finish(export(net, crops[:8]), card, out, views)

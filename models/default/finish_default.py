@@ -27,9 +27,11 @@ import argparse
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from multiprocessing import Pool
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -59,6 +61,7 @@ MAX_DROP = 0.005  # INT8 accuracy may fall by at most half a point on the valida
 THREADS = 2
 VIEWS = FLIP_VIEWS
 CLASS_NAMES = ["ok", *sorted(DEFECT_NAMES)]
+T, R = TypeVar("T"), TypeVar("R")
 
 
 def describe(card: ModelCard, views: tuple[str, ...], int8: bool) -> None:
@@ -83,11 +86,16 @@ def _render_one(args: tuple[int, int]) -> tuple[np.ndarray, int]:
     return image, CLASS_NAMES.index(row.class_name)
 
 
-def render(seed: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(crops as rendered, the same crops after an MJPG round trip, class indices)."""
+def _pooled(fn: Callable[[T], R], jobs: list[T], chunksize: int) -> list[R]:
+    """fn over `jobs` in THREADS processes, each OpenCV single-threaded (the processes are the threads)."""
     cv2.setNumThreads(1)
     with Pool(THREADS) as pool:
-        items = pool.map(_render_one, [(seed, i) for i in range(count)], chunksize=64)
+        return pool.map(fn, jobs, chunksize=chunksize)
+
+
+def render(seed: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(crops as rendered, the same crops after an MJPG round trip, class indices)."""
+    items = _pooled(_render_one, [(seed, i) for i in range(count)], chunksize=64)
     crops = np.stack([image for image, _ in items])
     return crops, mjpg_round_trip(crops, seed), np.array([label for _, label in items])
 
@@ -100,10 +108,8 @@ def _footage_one(args: tuple[int, int]) -> tuple[np.ndarray, list[int]]:
 
 def footage_parts(first_seed: int, recordings: int, shots: int) -> tuple[np.ndarray, np.ndarray]:
     """(crops, class indices) of the parts of `recordings` short recordings (seeds first_seed, +1, ...),
-    each its own mold, lighting and fixture, cut from their trigger frames as replay cuts them."""
-    cv2.setNumThreads(1)
-    with Pool(THREADS) as pool:
-        items = pool.map(_footage_one, [(first_seed + i, shots) for i in range(recordings)], chunksize=8)
+    each its own mold, lighting and fixture, cut from their trigger frames (sim.footage.trigger_crops)."""
+    items = _pooled(_footage_one, [(first_seed + i, shots) for i in range(recordings)], chunksize=8)
     return np.concatenate([c for c, _ in items]), np.array([k for _, labels in items for k in labels])
 
 
