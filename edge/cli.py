@@ -7,37 +7,35 @@ traceback for something the user can fix.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from edge import __version__
-from edge.commands import (
-    bench_cmd,
-    config_cmd,
-    console_cmd,
-    crops_cmd,
-    demo_cmd,
-    doctor_cmd,
-    eval_cmd,
-    health_cmd,
-    models_cmd,
-    quantize_cmd,
-    record_cmd,
-    replay_cmd,
-    run_cmd,
-    sim_cmd,
-    train_cmd,
-)
 from edge.errors import MoldPilotError
 from sim.timeline import TimelineError
 
-VERB_MODULES = (config_cmd, sim_cmd, run_cmd, replay_cmd, train_cmd, eval_cmd, quantize_cmd, demo_cmd,
-                bench_cmd, doctor_cmd, record_cmd, crops_cmd, health_cmd, console_cmd, models_cmd)
+# Each verb is edge.commands.<verb>_cmd. Only the verb being run is imported: some verbs' modules load a
+# web stack, scipy or onnx, and a replay or a run must not pay start-up time and memory for them
+# (issue 22). No verb, an unknown one or --help imports them all, so argparse can list every verb.
+VERBS = ("config", "sim", "run", "replay", "train", "eval", "quantize", "demo", "bench", "doctor", "record",
+         "crops", "health", "console", "models")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def verb_in(argv: Sequence[str]) -> str | None:
+    """The verb `argv` names, when it is one of VERBS; else None."""
+    before_verb = argparse.ArgumentParser(add_help=False)
+    before_verb.add_argument("--log-level")
+    before_verb.add_argument("--log-format")
+    before_verb.add_argument("rest", nargs=argparse.REMAINDER)
+    rest = before_verb.parse_known_args(argv)[0].rest
+    return rest[0] if rest and rest[0] in VERBS else None
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or only `verb`'s sub-command when one is given."""
     parser = argparse.ArgumentParser(
         prog="moldpilot",
         description="MoldPilot: AI inspection for mold and casting lines (camera -> ONNX -> PLC + MQTT).",
@@ -51,14 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
-    for module in VERB_MODULES:
-        module.add_parser(verbs)
+    for name in VERBS if verb is None else (verb,):
+        importlib.import_module(f"edge.commands.{name}_cmd").add_parser(verbs)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(verb_in(argv)).parse_args(argv)
     from edge.logs import setup_logging
 
     setup_logging(args.log_level, args.log_format)

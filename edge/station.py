@@ -26,14 +26,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from edge.config import CavitySection, StationConfig
-from edge.console import Console, StationHooks, VerdictHistory
-from edge.console.hooks import StationView
+from edge.console.history import VerdictHistory
+from edge.console.hooks import StationHooks, StationView
 from edge.disk_reserve import disk_reserve
 from edge.errors import ConfigError
 from edge.health.conditions import Condition
@@ -70,11 +70,14 @@ from edge.sinks.mqtt import build_mqtt_sink
 from edge.sinks.ng_store import build_ng_store_sink
 from edge.sinks.plc import PlcSink, open_trigger_link
 from edge.sources.factory import open_source
-from edge.teach.desk import TeachDesk, registry_desk
 from edge.teach.review import build_review
 from edge.triggers import Trigger, TriggerQueue
 from plc_bridge.link import LinkError
 from sim.timeline import load_timeline
+
+if TYPE_CHECKING:
+    from edge.console.server import Console
+    from edge.teach.desk import TeachDesk
 
 log = logging.getLogger(__name__)
 
@@ -349,6 +352,9 @@ class Station:
     def _console(self) -> Console | None:
         if self.config.console is None or self.history is None:
             return None
+        # Imported here, as the teach desk below: the web stack and scipy cost a station without a
+        # console (a replay, most lines) start-up time and memory it would never use (issue 22).
+        from edge.console.server import Console
         hooks = StationHooks(view=self.view, apply_rois=self.apply_rois, model_crop=self.model_crop,
                              config=lambda: self.config, history=self.history,
                              config_path=self.config.source_path, shadow_view=self.shadows.view,
@@ -363,6 +369,8 @@ class Station:
         teach, review = self.config.teach, self.config.review
         if teach is None or review is None or self.registry is None:
             return None
+        from edge.teach.desk import registry_desk
+
         return registry_desk(self.registry, Path(review.dataset), Path(teach.work_dir),
                              Path(teach.holdout) if teach.holdout else None, [Path(f) for f in teach.footage])
 

@@ -27,8 +27,9 @@ import numpy as np
 
 from edge.bench.watchers import Watchers
 from edge.config import ConsoleSection, StationConfig
-from edge.console import Console, StationHooks, VerdictHistory
-from edge.console.hooks import StationView
+from edge.console.history import VerdictHistory
+from edge.console.hooks import StationHooks, StationView
+from edge.console.server import Console
 from edge.percentiles import percentiles
 from edge.pipeline.build import cavities_of, judge_for, open_runner, station_pipeline
 from edge.pipeline.loop import Pipeline

@@ -6,10 +6,8 @@ One module per concern, as Frigate splits `frigate/api/`: `app.py` assembles the
 on uvicorn in a named thread inside the station process; `history.py` is the verdict sink behind the
 NG-rate chart. The console is a reader: it takes `Station.view()` and never a lock the inference
 threads hold; a JPEG is encoded only when a browser asks, on the console's own thread.
+
+This package imports none of its modules: `hooks.py` and `history.py` are what a station without a
+console still builds, and importing them must not load the web stack (Starlette, uvicorn, argon2), which
+a replay would otherwise pay for in start-up time and memory (issue 22).
 """
-
-from edge.console.history import VerdictHistory
-from edge.console.hooks import StationHooks
-from edge.console.server import Console
-
-__all__ = ["Console", "StationHooks", "VerdictHistory"]

@@ -6,16 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edge.config import CavitySection, StationConfig
 from edge.console.history import VerdictHistory
 from edge.frame import Frame
-from edge.teach.desk import TeachDesk
-from edge.teach.review import ReviewDesk
 from edge.verdict import Verdict
+
+if TYPE_CHECKING:  # the teach desk loads scipy: only a station with a teach section imports it
+    from edge.teach.desk import TeachDesk
+    from edge.teach.review import ReviewDesk
 
 RoiXywh = tuple[int, int, int, int]
 

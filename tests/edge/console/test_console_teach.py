@@ -16,8 +16,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from edge.config import ConsoleSection
-from edge.console import Console, StationHooks, VerdictHistory
+from edge.console.history import VerdictHistory
+from edge.console.hooks import StationHooks
 from edge.console.i18n import CATALOGUE
+from edge.console.server import Console
 from edge.teach.threshold import at_threshold, operating_points
 from models.card import read_card
 from tests.edge.teach.teach_parts import bezel_dataset, make_desk
