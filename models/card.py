@@ -14,7 +14,8 @@ The runtime (edge/pipeline/runner.py) refuses a model whose two copies disagree.
 `sha256` is the hash of the graph *without* the card entry: copy the ModelProto, drop the
 `moldpilot.card` metadata entry, serialise with `deterministic=True`, hash. That makes the hash
 independent of the card that carries it, so embedding the card does not change it, and any edit to the
-graph, a weight, or another metadata entry does.
+graph, a weight, or another metadata entry does. The runtime checks it on the file's bytes without
+importing onnx (`file_card`, `file_sha256`).
 
 This module must not import `edge` (edge imports models, never the reverse), so its errors are
 `CardError(ValueError)`; the runner wraps them into `edge.errors.ModelError`.
@@ -26,11 +27,14 @@ import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import onnx
-from google.protobuf.message import DecodeError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from models import onnx_wire
+
+if TYPE_CHECKING:  # the runtime reads cards and hashes from the file's bytes (models/onnx_wire.py)
+    import onnx
 
 CARD_KEY = "moldpilot.card"
 CARD_SCHEMA = "moldpilot.card/1"
@@ -175,7 +179,7 @@ def _parse(text: str, where: str) -> ModelCard:
 
 def graph_sha256(model: onnx.ModelProto) -> str:
     """Hex sha256 of the model serialised deterministically without its `moldpilot.card` entry."""
-    stripped = onnx.ModelProto()
+    stripped = type(model)()
     stripped.CopyFrom(model)
     keep = [(p.key, p.value) for p in stripped.metadata_props if p.key != CARD_KEY]
     del stripped.metadata_props[:]
@@ -200,14 +204,45 @@ def embedded_card(model: onnx.ModelProto, where: str = "model") -> ModelCard | N
     return None if text is None else _parse(text, where)
 
 
+def file_card(data: bytes, where: str) -> ModelCard | None:
+    """The card embedded in a model file's bytes, or None if it has none. ValueError (CardError for a
+    bad card) when the bytes are not an ONNX file."""
+    text = next((e.value for e in onnx_wire.metadata(data) if e.key == CARD_KEY), None)
+    return None if text is None else _parse(text, where)
+
+
+def file_sha256(data: bytes, card: ModelCard) -> str:
+    """graph_sha256 of the model file `data`, for comparing with `card.sha256`.
+
+    onnx writes a model's fields in field order, so a file it wrote is, without its card's record,
+    exactly the serialisation graph_sha256 hashes: when those bytes hash to the card's figure, that is
+    the answer without parsing the graph. Otherwise (a changed file, or one another writer ordered
+    differently) the model is parsed with onnx and hashed as graph_sha256 does, so the answer never
+    depends on which way it was found."""
+    kept, at = [], 0
+    for entry in onnx_wire.metadata(data):
+        if entry.key == CARD_KEY:
+            kept.append(memoryview(data)[at:entry.start])
+            at = entry.end
+    digest = hashlib.sha256()
+    for part in (*kept, memoryview(data)[at:]):
+        digest.update(part)
+    if digest.hexdigest() == card.sha256:
+        return card.sha256
+    import onnx
+
+    return graph_sha256(onnx.load_model_from_string(data))
+
+
 def read_card(onnx_path: str | Path) -> ModelCard:
     """The card embedded in an ONNX file; CardError if the file has none."""
     path = Path(onnx_path)
     try:
-        model = onnx.load(str(path), load_external_data=False)
-    except (OSError, DecodeError) as exc:
+        card = file_card(path.read_bytes(), str(path))
+    except CardError:
+        raise
+    except (OSError, ValueError) as exc:
         raise CardError(f"cannot read ONNX file {path}: {exc}; check the path") from exc
-    card = embedded_card(model, str(path))
     if card is None:
         raise CardError(f"{path} has no embedded '{CARD_KEY}' metadata; "
                         "export it with models.card.save_model")
@@ -245,5 +280,5 @@ def save_model(model: onnx.ModelProto, card: ModelCard, onnx_path: str | Path) -
     embed_card(model, card)
     path = Path(onnx_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
+    path.write_bytes(model.SerializeToString())  # as onnx.save writes a model of under 2 GB
     return write_sidecar(card, path)

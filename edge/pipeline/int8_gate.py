@@ -11,10 +11,9 @@ card's sha256 (checked before this) ties the record to this very graph.
 
 from __future__ import annotations
 
-import onnx
-
 from edge.errors import ModelError
 from models.card import ModelCard
+from models.onnx_wire import op_types
 
 # What quantised arithmetic needs: activations quantised (QDQ's QuantizeLinear, the dynamic form) or
 # integer kernels. A DequantizeLinear alone is int8 *storage* of constants, computed in float (the
@@ -23,13 +22,15 @@ INT8_OPS = frozenset({"QuantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInt
                       "DynamicQuantizeLinear"})
 
 
-def is_int8(model: onnx.ModelProto) -> bool:
-    return any(node.op_type in INT8_OPS for node in model.graph.node)
+def is_int8(data: bytes) -> bool:
+    """Whether the model file `data` computes in integers (its graph has one of INT8_OPS)."""
+    return bool(op_types(data) & INT8_OPS)
 
 
-def check_int8_gate(model: onnx.ModelProto, card: ModelCard, name: str) -> None:
-    """ModelError with one line unless `model` is float, or INT8 with a passed accuracy gate in `card`."""
-    if not is_int8(model):
+def check_int8_gate(data: bytes, card: ModelCard, name: str) -> None:
+    """ModelError with one line unless the model file `data` is float, or INT8 with a passed accuracy
+    gate in `card`."""
+    if not is_int8(data):
         return
     record = card.quantization
     if not record:

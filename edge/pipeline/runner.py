@@ -2,10 +2,10 @@
 
 Decisions, in the order a frame meets them:
 - **Trust nothing until checked.** The file is read once; the same bytes are hashed (models.card
-  graph_sha256) and handed to onnxruntime, so the session runs exactly what was checked. The card comes
-  from the ONNX metadata and/or the sidecar MODEL.card.json; if both exist they must agree. The session's
-  input (name, shape, dtype) and outputs (names) must match the card. Any mismatch is a ModelError with
-  one line that says which file, what differs and how to fix it.
+  file_sha256, without importing onnx) and handed to onnxruntime, so the session runs exactly what was
+  checked. The card comes from the ONNX metadata and/or the sidecar MODEL.card.json; if both exist they
+  must agree. The session's input (name, shape, dtype) and outputs (names) must match the card. Any
+  mismatch is a ModelError with one line that says which file, what differs and how to fix it.
 - **Providers by preference, honestly reported.** edge/pipeline/providers.py maps config names to onnxruntime
   providers (unavailable ones logged and skipped, CPU always last); the log line names the provider the
   session really uses (`session.get_providers()[0]`), not the one we hoped for. If creating the session
@@ -34,14 +34,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
 import onnxruntime as ort
-from google.protobuf.message import DecodeError
 
 from edge.errors import ModelError
 from edge.pipeline.int8_gate import check_int8_gate
 from edge.pipeline.providers import PROVIDERS, ProviderChoice, resolve_providers
-from models.card import CardError, ModelCard, embedded_card, graph_sha256, load_sidecar, sidecar_path
+from models.card import CardError, ModelCard, file_card, file_sha256, load_sidecar, sidecar_path
 
 log = logging.getLogger(__name__)
 
@@ -314,16 +312,15 @@ def load_checked(path: Path) -> tuple[bytes, ModelCard]:
     name = path.name
     try:
         data = path.read_bytes()
-        model = onnx.load_model_from_string(data)
     except OSError as exc:
         raise ModelError(f"cannot read model {path}: {exc.strerror}; check the model path") from exc
-    except DecodeError as exc:
-        raise ModelError(f"{path} is not a readable ONNX file ({exc}); re-export it") from exc
     try:
-        embedded = embedded_card(model, str(path))
+        embedded = file_card(data, str(path))
         sidecar = load_sidecar(path) if sidecar_path(path).exists() else None
     except CardError as exc:
         raise ModelError(str(exc)) from exc
+    except ValueError as exc:
+        raise ModelError(f"{path} is not a readable ONNX file ({exc}); re-export it") from exc
     if embedded is None and sidecar is None:
         raise ModelError(f"model {name} has no card (no 'moldpilot.card' metadata and no "
                          f"{sidecar_path(path).name}); export it with models.card.save_model")
@@ -335,11 +332,11 @@ def load_checked(path: Path) -> tuple[bytes, ModelCard]:
                          "card")
     card = embedded or sidecar
     assert card is not None
-    actual = graph_sha256(model)
+    actual = file_sha256(data, card)
     if actual != card.sha256:
         raise ModelError(f"model {name} was modified after its card was written (sha256 {actual[:12]}… "
                          f"!= card {card.sha256[:12]}…); re-export it or restore the original file")
-    check_int8_gate(model, card, name)
+    check_int8_gate(data, card, name)
     spec = card.input
     if spec.dtype != "uint8" or spec.layout != "NHWC" or not spec.normalize_in_graph:
         raise ModelError(f"model {name} takes {spec.dtype} {spec.layout} input (normalize_in_graph="

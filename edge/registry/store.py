@@ -22,15 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import onnx
-from google.protobuf.message import DecodeError
-
 from edge.errors import ModelError, MoldPilotError
 from edge.registry import signing
 from edge.registry.files import sync_folder, write_atomic
 from edge.registry.history import History, now_iso
 from edge.registry.pointers import Pointers
-from models.card import CardError, ModelCard, embedded_card, graph_sha256, load_sidecar, sidecar_path
+from models.card import CardError, ModelCard, file_card, file_sha256, load_sidecar, sidecar_path
 
 MODEL_FILE = "model.onnx"
 VERSION_NAME = re.compile(r"^v([1-9][0-9]*)$")
@@ -233,19 +230,18 @@ def _checked_card(data: bytes, path: Path, what: str) -> ModelCard:
     """The model's card (embedded, else its sidecar), refused when the graph's sha256 is not the
     card's (damaged or edited after export). The runner checks the rest when it loads the model."""
     try:
-        model = onnx.load_model_from_string(data)
         sidecar = sidecar_path(path).exists()
-        card = embedded_card(model, str(path)) or (load_sidecar(path) if sidecar else None)
-    except DecodeError as exc:
-        raise ModelError(f"{what} is not a readable ONNX file ({exc}); re-export it") from None
+        card = file_card(data, str(path)) or (load_sidecar(path) if sidecar else None)
     except CardError as exc:
         raise ModelError(f"{what}: {exc}") from None
-    except ValueError as exc:  # a card that is not even text (bytes damaged inside it)
+    except UnicodeDecodeError as exc:  # a card that is not even text (bytes damaged inside it)
         raise ModelError(f"{what}: its embedded card is damaged ({exc}); re-export it or restore the "
                          "file") from None
+    except ValueError as exc:
+        raise ModelError(f"{what} is not a readable ONNX file ({exc}); re-export it") from None
     if card is None:
         raise ModelError(f"{what} has no model card; export it with models.card.save_model")
-    actual = graph_sha256(model)
+    actual = file_sha256(data, card)
     if actual != card.sha256:
         raise ModelError(f"{what} was damaged or modified after its card was written (sha256 "
                          f"{actual[:12]}… != card {card.sha256[:12]}…); re-export it or restore the file")
