@@ -149,13 +149,14 @@ def _teacher_probs(teacher: Path, images: np.ndarray, cache: Path | None) -> np.
 
 
 def distil(teacher: Path, out: Path, views: tuple[str, ...], cache: Path | None,
-           epochs: int = EPOCHS) -> dict:
+           epochs: int = EPOCHS, recordings: int = TRAIN_RECORDINGS[1]) -> dict:
     started = time.perf_counter()
     torch.manual_seed(0)
     torch.set_num_threads(THREADS)
     torch.use_deterministic_algorithms(True)
     crops, mjpg, labels = render(TRAIN_SEED, TRAIN_COUNT)
-    parts, part_labels = footage_parts(*TRAIN_RECORDINGS)
+    first_seed, _, shots = TRAIN_RECORDINGS
+    parts, part_labels = footage_parts(first_seed, recordings, shots)
     soft = [_teacher_probs(teacher, images, cache) for images in (crops, mjpg, parts)]
     # The parts cut from footage went through MJPG already: either choice of fine_tune gives them as they are.
     crops, mjpg = np.concatenate([crops, parts]), np.concatenate([mjpg, parts])
@@ -176,8 +177,8 @@ def distil(teacher: Path, out: Path, views: tuple[str, ...], cache: Path | None,
               "(`views`, models/flip_views.py)"),
         data=card.training["data"].replace("built by models/default/build_default.py",
                                            "distilled by models/default/distill_default.py")
-        + "; and the {} parts of {} recordings of {} shots (seeds from {}), cut from their trigger frames "
-          "(sim.footage.trigger_crops)".format(len(part_labels), *TRAIN_RECORDINGS[1:], TRAIN_RECORDINGS[0]),
+        + f"; and the {len(part_labels)} parts of {recordings} recordings of {shots} shots (seeds from "
+          f"{first_seed}), cut from their trigger frames (sim.footage.trigger_crops)",
     )
     card.provenance["teacher"] = f"{teacher_name}, sha256 {card.sha256}"
     summary = finish_default.finish(export(net, crops[:8]), card, out, views)
@@ -193,9 +194,12 @@ def main() -> None:
     parser.add_argument("--views", default="as_is,half_turn", help="the student's test-time views")
     parser.add_argument("--cache", type=Path, help="keep the teacher's probabilities here between runs")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--recordings", type=int, default=TRAIN_RECORDINGS[1],
+                        help="how many short training recordings to cut parts from")
     parser.add_argument("--out", type=Path, default=HERE / f"{NAME}.onnx")
     args = parser.parse_args()
-    summary = distil(args.teacher, args.out, tuple(args.views.split(",")), args.cache, args.epochs)
+    summary = distil(args.teacher, args.out, tuple(args.views.split(",")), args.cache, args.epochs,
+                     args.recordings)
     summary["validation"] = {k: summary["validation"][k] for k in ("accuracy", "escape_rate", "auroc",
                                                                    "false_reject_rate", "class_accuracy")}
     print(json.dumps(summary, indent=2))
