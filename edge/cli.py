@@ -26,7 +26,7 @@ VERBS = ("config", "sim", "run", "replay", "train", "eval", "quantize", "demo", 
 
 def verb_in(argv: Sequence[str]) -> str | None:
     """The verb `argv` names, when it is one of VERBS; else None."""
-    before_verb = argparse.ArgumentParser(add_help=False)
+    before_verb = argparse.ArgumentParser(prog="moldpilot", add_help=False)
     before_verb.add_argument("--log-level")
     before_verb.add_argument("--log-format")
     before_verb.add_argument("rest", nargs=argparse.REMAINDER)
