@@ -1,6 +1,6 @@
 """Inference time of one model in bare onnxruntime: batch 1, and per image at each batch size.
 
-    .venv/bin/python benchmarks/bench_model.py [--model models/default/sim_parts_v2.onnx]
+    .venv/bin/python benchmarks/bench_model.py [--model M.onnx (default: the shipped model)]
 
 Bare means the graph alone on pre-made uint8 crops (pre-processing is inside the graph): no decoding,
 no cropping, no threads of ours. Batch 1 is what a triggered station pays per crop; the best batch is
@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.commands.replay_cmd import default_model
 from models.card import read_card
 from models.features import session
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default" / "sim_parts_v2.onnx"
+DEFAULT_MODEL = default_model()
 BATCHES = (1, 2, 4, 8, 16, 32)
 WARM_RUNS = 5
 

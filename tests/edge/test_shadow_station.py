@@ -9,14 +9,14 @@ import json
 import signal
 from pathlib import Path
 
+from edge.commands.replay_cmd import default_model
 from sim.footage import FootageSettings, write_footage
 from sim.pty_pair import PtyCable
 from sim.virtual_plc.modbus_master import VirtualModbusPlc
 from sim.virtual_plc.record import plan_from_timeline
 from tests.station_run import start_run, triggered_station, wait_for_text
 
-REPO = Path(__file__).resolve().parents[2]
-SHIPPED = REPO / "models" / "default" / "sim_parts_v2.onnx"
+SHIPPED = default_model()
 SHOTS = 6
 
 

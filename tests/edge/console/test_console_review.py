@@ -14,13 +14,13 @@ from typing import Any
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
-import models
+from edge.commands.replay_cmd import default_model
 from edge.teach.labels import read_labels
 from models.dataset import scan
 from tests.edge.console.harness import ConsoleRun
 from tests.waiting import wait_until
 
-SHIPPED = Path(models.__file__).parent / "default" / "sim_parts_v2.onnx"
+SHIPPED = default_model()
 AT_LEAST = 20
 
 

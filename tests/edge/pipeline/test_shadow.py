@@ -1,4 +1,4 @@
-"""Shadow mode with real ONNX models (the tiny test model and the shipped sim_parts_v2) behind a real
+"""Shadow mode with real ONNX models (the tiny test model and the shipped default) behind a real
 triggered pipeline on a folder source: agreement computed right, a full queue drops the oldest and
 counts it, and a crashing or stuck candidate never costs the active model a verdict."""
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.commands.replay_cmd import default_model
 from edge.config import load_config
 from edge.errors import ConfigError
 from edge.pipeline.judge import Judge
@@ -25,8 +26,7 @@ from tests.edge.pipeline.test_pipeline import triggered
 from tests.tiny_model import write_noise_images, write_solid_images
 from tests.waiting import wait_until
 
-REPO = Path(__file__).resolve().parents[3]
-SHIPPED = REPO / "models" / "default" / "sim_parts_v2.onnx"
+SHIPPED = default_model()
 PARTS = 24
 WAIT_S = 30.0
 

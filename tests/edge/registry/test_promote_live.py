@@ -1,5 +1,5 @@
 """Promote and roll back on a running station, under `replay --speed realtime` of simulator footage
-with the shipped model (models/default/sim_parts_v2.onnx) and a second real version of it (the same
+with the shipped model (models/default/) and a second real version of it (the same
 graph, a card with another threshold), a real Mosquitto for the alerts and the status.
 
 What it shows (issue 21): every trigger gets exactly one verdict per cavity; every verdict names the
@@ -16,6 +16,7 @@ from typing import Any
 import onnx
 import yaml
 
+from edge.commands.replay_cmd import default_model
 from edge.config import load_config
 from edge.replay import ReplayResult, replay
 from edge.station import Station
@@ -24,7 +25,7 @@ from sim.footage import FootageSettings, write_footage
 from tests.mosquitto import MosquittoBroker, Subscriber
 from tests.waiting import wait_until
 
-SHIPPED = Path(__file__).parents[3] / "models" / "default" / "sim_parts_v2.onnx"
+SHIPPED = default_model()
 SHOTS, CAVITIES = 40, 4
 STARTUP_S = 120.0
 
@@ -32,7 +33,8 @@ STARTUP_S = 120.0
 def threshold_copy(folder: Path, threshold: float) -> Path:
     """The shipped model with another decision threshold in its card: a second, real version."""
     model = onnx.load(str(SHIPPED))
-    card = read_card(SHIPPED).model_copy(update={"threshold": threshold, "name": "sim_parts_v2_strict"})
+    shipped = read_card(SHIPPED)
+    card = shipped.model_copy(update={"threshold": threshold, "name": f"{shipped.name}_strict"})
     path = folder / "strict.onnx"
     save_model(model, card, path)
     return path

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 
 from edge.cli import main
+from edge.commands.replay_cmd import default_model
 from edge.registry import Registry
 from edge.teach.desk import TeachDesk, registry_desk
 from sim.dataset import write_dataset
 from sim.footage import FootageSettings, write_footage
 
-SHIPPED = Path(__file__).resolve().parents[3] / "models" / "default" / "sim_parts_v2.onnx"
+SHIPPED = default_model()
 MOLD = 7  # the bezel mold of these tests: one design and resin colour, as on a line
 FAST_TRAIN = ("--size", "160")  # one input size: the trainer's own fixed setting, no size search
 MIN_PER_CLASS = 6  # the trainer needs 5 per class; a class the sample drew fewer of is left out
