@@ -27,6 +27,7 @@ from typing import Any
 
 from contenders import replay_run, run_child
 
+from edge.commands.replay_cmd import default_model
 from sim.footage import FootageSettings, write_footage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,8 +101,7 @@ def cost_rounds(models: dict[str, Path], shots: int, rounds: int, tmp: Path,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--old", type=Path, help="default: sim_parts_v2 from git history")
-    shipped = next(iter(sorted((ROOT / "models/default").glob("*.onnx"))))
-    parser.add_argument("--new", type=Path, default=shipped,
+    parser.add_argument("--new", type=Path, default=default_model(),
                         help="default: the shipped default")
     parser.add_argument("--seeds", default="777002-777009", help="first-last")
     parser.add_argument("--shots", type=int, default=100)

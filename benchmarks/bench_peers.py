@@ -33,10 +33,10 @@ from typing import Any
 from contenders import peer_run, replay_run
 
 from edge.bench.stages import bare_fps, fresh
+from edge.commands.replay_cmd import default_model
 from sim.footage import FootageSettings, write_footage
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = next(iter(sorted((ROOT / "models" / "default").glob("*.onnx"))))
 DEFAULT_SEED = 4343
 CEILING_S = 8.0
 PEER_INSTALLS = {  # pip arguments of each peer's venv, with the project's onnxruntime pin
@@ -109,7 +109,7 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--model", type=Path, default=default_model())
     parser.add_argument("--shots", type=int, default=100, help="4-cavity shots of 20 frames (default 100)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--venvs", type=Path, default=ROOT / "var" / "peer-venvs")
