@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -206,9 +205,7 @@ def main() -> None:
     args = parser.parse_args()
     summary = distil(args.teacher, args.out, tuple(args.views.split(",")), args.cache, args.epochs,
                      args.recordings)
-    summary["validation"] = {k: summary["validation"][k] for k in ("accuracy", "escape_rate", "auroc",
-                                                                   "false_reject_rate", "class_accuracy")}
-    print(json.dumps(summary, indent=2))
+    finish_default.print_summary(summary)
 
 
 if __name__ == "__main__":

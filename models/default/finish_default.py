@@ -190,6 +190,13 @@ def finish(one_view: onnx.ModelProto, card: ModelCard, out: Path, views: tuple[s
             "validation": quantized.validation}
 
 
+def print_summary(summary: dict) -> None:
+    """A build's summary as JSON on stdout, with the headline validation figures only."""
+    shown = {k: summary["validation"][k] for k in ("accuracy", "escape_rate", "auroc", "false_reject_rate",
+                                                   "class_accuracy")}
+    print(json.dumps({**summary, "validation": shown}, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="source", type=Path, required=True, metavar="NET.onnx",
@@ -203,9 +210,7 @@ def main() -> None:
     card.name = args.name
     summary = finish(one_view_of(onnx.load(str(args.source))), card, args.out, tuple(args.views.split(",")),
                      args.int8)
-    summary["validation"] = {k: summary["validation"][k] for k in ("accuracy", "escape_rate", "auroc",
-                                                                   "false_reject_rate", "class_accuracy")}
-    print(json.dumps(summary, indent=2))
+    print_summary(summary)
 
 
 if __name__ == "__main__":
