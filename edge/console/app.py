@@ -6,21 +6,22 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import Awaitable, Callable
+from http.cookies import SimpleCookie
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge.config import ConsoleSection
 from edge.console import gallery, live, login, models, panel, review, rois, shadow, teach
-from edge.console.auth import COOKIE, Auth
+from edge.console.auth import COOKIE, Auth, Session
 from edge.console.ctx import Ctx
 from edge.console.hooks import StationHooks
 from edge.console.i18n import LANG_COOKIE, Translator, language_of
@@ -58,33 +59,54 @@ def build_app(settings: ConsoleSection, hooks: StationHooks) -> Starlette:
         *models.routes(ctx),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    middleware = [Middleware(BaseHTTPMiddleware, dispatch=_dispatcher(ctx))]
-    return Starlette(routes=routes, middleware=middleware)
+    return Starlette(routes=routes, middleware=[Middleware(Gate, ctx=ctx)])
 
 
-def _dispatcher(ctx: Ctx) -> Callable[..., Awaitable[Response]]:
-    secure = ctx.settings.tls is not None
+class Gate:
+    """Every request's session and language, the login gate, the session cookie and the security
+    headers. Plain ASGI rather than Starlette's BaseHTTPMiddleware, which streams every response
+    through a task and a memory channel: the live view asks twice per picture per browser, and that
+    detour was most of what a request cost the station."""
 
-    async def dispatch(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        session, new = ctx.auth.session_of(request)
+    def __init__(self, app: ASGIApp, ctx: Ctx) -> None:
+        self.app = app
+        self.ctx = ctx
+        self.secure = ctx.settings.tls is not None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)  # its state is the scope's, shared with the route's Request
+        session, new = self.ctx.auth.session_of(request)
         request.state.session = session
         request.state.tr = Translator(language_of(request.cookies.get(LANG_COOKIE),
                                                   request.headers.get("accept-language")))
-        path = request.url.path
-        if session.role is None and not path.startswith(PUBLIC_PREFIXES):
-            if path.startswith("/api/"):
-                response: Response = JSONResponse({"error": request.state.tr.t("err.login")}, status_code=401)
-            else:
-                response = RedirectResponse("/login", status_code=303)
-        else:
-            response = await call_next(request)
-        if new or getattr(request.state, "new_session", None):
-            fresh = getattr(request.state, "new_session", None) or session
-            response.set_cookie(COOKIE, ctx.auth.cookie(fresh), max_age=int(ctx.settings.session_max_age_s),
-                                httponly=True, samesite="strict", secure=secure)
-        response.headers.update(SECURITY_HEADERS)
-        if path.startswith("/api/"):
-            response.headers["cache-control"] = "no-store"
-        return response
+        path: str = scope["path"]
 
-    return dispatch
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                fresh = getattr(request.state, "new_session", None) or (session if new else None)
+                if fresh is not None:
+                    headers.append("set-cookie", self._cookie(fresh))
+                headers.update(SECURITY_HEADERS)
+                if path.startswith("/api/"):
+                    headers["cache-control"] = "no-store"
+            await send(message)
+
+        if session.role is None and not path.startswith(PUBLIC_PREFIXES):
+            refused: Response = (JSONResponse({"error": request.state.tr.t("err.login")}, status_code=401)
+                                 if path.startswith("/api/") else RedirectResponse("/login", status_code=303))
+            await refused(scope, receive, send_with_headers)
+        else:
+            await self.app(scope, receive, send_with_headers)
+
+    def _cookie(self, session: Session) -> str:
+        cookie: SimpleCookie = SimpleCookie()
+        cookie[COOKIE] = self.ctx.auth.cookie(session)
+        morsel = cookie[COOKIE]
+        morsel.update({"max-age": str(int(self.ctx.settings.session_max_age_s)), "path": "/",
+                       "httponly": True, "samesite": "strict"})
+        morsel["secure"] = self.secure
+        return morsel.OutputString()
