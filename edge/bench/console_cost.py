@@ -5,7 +5,8 @@ without them. Targets: throughput within 3 %, p99 within 1 ms.
 The watched replay is the same command with a station.yaml whose console: section serves the console
 on a free loopback port (no NG store added, so both runs have the same sinks but the console's). The
 browsers run on this machine, so on a small one they also take cores from the replay: the figure is
-an upper bound of what a browser on another PC costs the station.
+an upper bound of what a browser on another PC costs the station. The station process's own CPU per
+frame, with and without the browsers, is what the console itself costs, apart from the browsers.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from edge.bench.stages import children_cpu_s
 from edge.bench.watchers import Watchers
 
 WATCHERS = 3
@@ -44,11 +46,13 @@ def watched_replay_fps(model: Path, footage: Path, watchers: int = WATCHERS) -> 
         try:
             cmd = [sys.executable, "-m", "edge.cli", "--log-level", "WARNING", "replay", str(footage),
                    "--config", str(config), "--every-frame", "--speed", "max", "--json"]
+            cpu_before_s = children_cpu_s()
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             _wait_listening(port, proc)
             browsers.watch(f"http://127.0.0.1:{port}")
             before, t0_s = browsers.pictures_shown(), time.monotonic()
             out, err = proc.communicate()
+            cpu_s = children_cpu_s() - cpu_before_s  # the replay only: the browsers are not reaped yet
             watched_s = time.monotonic() - t0_s
             shown = browsers.frames_shown()
             pictures = [n - b for n, b in zip(browsers.pictures_shown(), before, strict=True)]
@@ -59,7 +63,7 @@ def watched_replay_fps(model: Path, footage: Path, watchers: int = WATCHERS) -> 
     summary = json.loads(out.strip().splitlines()[-1])
     return {"fps": summary["fps"], "frames_in": summary["frames_in"],
             "frames_judged": summary["frames_judged"],
-            "watchers": watchers, "last_frame_shown": shown,
+            "cpu_s": round(cpu_s, 3), "watchers": watchers, "last_frame_shown": shown,
             "pictures_per_s": [round(n / watched_s, 1) for n in pictures],
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}
 
@@ -92,6 +96,10 @@ def console_result(plain: list[dict[str, Any]], watched: list[dict[str, Any]], l
                                        "extra": round(extra_ms, 3)},
         "latency_minus_model_p50_ms": {"without_console": latency_plain["p50_ms"],
                                        f"with_{WATCHERS}_browsers": latency_watched["p50_ms"]},
+        # what the station process itself spends per frame, over all rounds: the console's own cost,
+        # apart from the browsers' CPU, which the throughput ratio includes on this machine
+        "station_cpu_ms_per_frame": {"without_console": _cpu_ms_per_frame(plain),
+                                     f"with_{WATCHERS}_browsers": _cpu_ms_per_frame(watched)},
         "nothing_dropped": best_watched["frames_judged"] == best_watched["frames_in"],
         "pictures_per_s_each_browser": best_watched["pictures_per_s"],
         "targets": {"throughput_within_3_pct": ratio >= TARGETS["throughput_ratio_min"],
@@ -99,8 +107,13 @@ def console_result(plain: list[dict[str, Any]], watched: list[dict[str, Any]], l
     }
 
 
+def _cpu_ms_per_frame(runs: list[dict[str, Any]]) -> float:
+    return round(1000 * sum(r["cpu_s"] for r in runs) / sum(r["frames_judged"] for r in runs), 2)
+
+
 def format_console(result: dict[str, Any]) -> str:
     fps, lat = result["replay_fps"], result["latency_minus_model_p99_ms"]
+    cpu = result["station_cpu_ms_per_frame"]
     ok = {True: "ok", False: "MISSED"}
     t = result["targets"]
     return "\n".join([
@@ -108,6 +121,9 @@ def format_console(result: dict[str, Any]) -> str:
         f"  replay --every-frame --speed max  {fps['without_console']:.1f} -> "
         f"{fps[f'with_{WATCHERS}_browsers']:.1f} frames/s, ratio {result['throughput_ratio']:.3f} "
         f"(>= {TARGETS['throughput_ratio_min']} {ok[t['throughput_within_3_pct']]})",
+        f"  station CPU per frame             {cpu['without_console']:.2f} -> "
+        f"{cpu[f'with_{WATCHERS}_browsers']:.2f} ms (the replay process alone; browsers drew "
+        f"{', '.join(f'{n:g}' for n in result['pictures_per_s_each_browser'])} pictures/s)",
         f"  triggered latency - model, p99    {lat['without_console']:.2f} -> "
         f"{lat[f'with_{WATCHERS}_browsers']:.2f} ms, +{lat['extra']:.2f} ms "
         f"(<= {TARGETS['latency_p99_extra_ms_max']} {ok[t['p99_within_1_ms']]})",

@@ -125,12 +125,14 @@ def naive_fps(model: Path, footage: Path, rois: Sequence[RoiXywh], out: Path, pe
 def replay_fps(model: Path, footage: Path, config: Path | None = None) -> dict[str, Any]:
     """(d): `moldpilot replay FOOTAGE --every-frame --speed max --json` in a child process (with
     `--config` when given); its `fps` (frames judged per second, model load excluded), frames in/judged,
-    and the child's peak RSS. Call it from a process with no other children: RUSAGE_CHILDREN is the
-    maximum over all of them."""
+    the child's peak RSS and its CPU seconds (model load included). Call it from a process with no other
+    children: RUSAGE_CHILDREN is the maximum over all of them."""
     cmd = [sys.executable, "-m", "edge.cli", "--log-level", "WARNING", "replay", str(footage),
            "--every-frame", "--speed", "max", "--json", "--model", str(model),
            *(["--config", str(config)] if config is not None else [])]
+    cpu_before_s = children_cpu_s()
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    cpu_s = children_cpu_s() - cpu_before_s
     if done.returncode != 0:
         raise RuntimeError(f"replay failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
     summary = json.loads(done.stdout.strip().splitlines()[-1])
@@ -141,4 +143,11 @@ def replay_fps(model: Path, footage: Path, config: Path | None = None) -> dict[s
         "frames_judged": summary["frames_judged"],
         "mean_batch": summary["mean_batch"],
         "peak_rss_mb": round(max_rss_kb / 1024, 1),
+        "cpu_s": round(cpu_s, 3),
     }
+
+
+def children_cpu_s() -> float:
+    """CPU seconds (user + system) of this process's children that have ended and been waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

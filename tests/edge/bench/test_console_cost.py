@@ -1,0 +1,32 @@
+"""The console stage's arithmetic: the best round of each replay for the ratio, the station's own CPU
+per frame over all rounds, and the targets (the stage itself needs browsers and minutes: `moldpilot
+bench --console-only`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge.bench.console_cost import console_result, format_console
+
+
+def _run(fps: float, cpu_s: float, frames: int = 1000) -> dict[str, Any]:
+    return {"fps": fps, "cpu_s": cpu_s, "frames_in": frames, "frames_judged": frames,
+            "pictures_per_s": [9.5, 8.0, 7.5]}
+
+
+def test_the_station_cpu_per_frame_is_over_all_rounds_and_the_ratio_is_best_against_best() -> None:
+    plain = [_run(30.0, 60.0), _run(32.0, 62.0)]
+    watched = [_run(31.5, 63.0), _run(29.0, 65.0)]
+    result = console_result(plain, watched, {"p99_ms": 2.0, "p50_ms": 0.7}, {"p99_ms": 2.5, "p50_ms": 0.8})
+    assert result["throughput_ratio"] == round(31.5 / 32.0, 3)
+    assert result["station_cpu_ms_per_frame"] == {"without_console": 61.0, "with_3_browsers": 64.0}
+    assert result["targets"] == {"throughput_within_3_pct": True, "p99_within_1_ms": True}
+    text = format_console(result)
+    assert "61.00 -> 64.00 ms" in text and "9.5, 8, 7.5 pictures/s" in text
+
+
+def test_a_slow_watched_replay_misses_the_throughput_target() -> None:
+    result = console_result([_run(32.0, 60.0)], [_run(30.0, 60.0)], {"p99_ms": 2.0, "p50_ms": 0.7},
+                            {"p99_ms": 4.0, "p50_ms": 0.8})
+    assert result["targets"] == {"throughput_within_3_pct": False, "p99_within_1_ms": False}
+    assert "MISSED" in format_console(result)
