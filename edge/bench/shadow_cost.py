@@ -14,9 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge.bench.latency import triggered_latency
+from edge.bench.latency import pooled, triggered_latency
 from edge.bench.stages import fresh
-from edge.percentiles import percentiles
 from sim.timeline import Timeline
 
 TRIGGERS = 150
@@ -62,13 +61,9 @@ def shadow_stage(model: Path, footage: Path, timeline: Timeline, rounds: int,
 
 
 def _pooled(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """Every round's per-trigger samples together (a p99 of 150 samples alone is its 2nd largest)."""
-    def pool(key: str) -> dict[str, float]:
-        figures = percentiles(x for r in rounds for x in r["samples_ms"][key])
-        return {k: figures[k] for k in ("n", "p50", "p99", "max")}
-
+    """Every round's per-trigger samples together, and each round's burst rate."""
     rates = [r["burst_triggers_per_s"] for r in rounds]
-    return {"total_ms": pool("total"), "minus_model_ms": pool("minus_model"),
+    return {"total_ms": pooled(rounds, "total"), "minus_model_ms": pooled(rounds, "minus_model"),
             "model_p50_ms": [r["model_p50_ms"] for r in rounds],
             "burst_triggers_per_s": max(rates), "burst_rounds": rates,
             "p99_rounds_ms": [r["total_ms"]["p99"] for r in rounds]}

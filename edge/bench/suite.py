@@ -96,24 +96,27 @@ def run_suite(
 
 
 def console_stage(model: Path, footage: Path, rois: Any, fps: float, rounds: int,
-                  progress: Callable[[str], None], plain: list[dict[str, Any]] | None = None,
-                  plain_latency: dict[str, Any] | None = None) -> dict[str, Any]:
+                  progress: Callable[[str], None],
+                  plain: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The console's cost (edge/bench/console_cost.py): the replay (d) and the triggered latency, each
     without and with WATCHERS browsers on the live view, interleaved round by round."""
     reason = watchers.missing()
     if reason:
         return {"skipped": reason}
-    runs: dict[str, list[dict[str, Any]]] = {"plain": list(plain or []), "watched": []}
+    runs: dict[str, list[dict[str, Any]]] = {"plain": list(plain or []), "watched": [], "latency_plain": [],
+                                             "latency_watched": []}
     for round_index in range(rounds):
+        step = f"console round {round_index + 1}/{rounds}"
         if plain is None:
-            progress(f"console round {round_index + 1}/{rounds}: replay without the console")
+            progress(f"{step}: replay without the console")
             runs["plain"].append(fresh(replay_fps, model, footage))
-        progress(f"console round {round_index + 1}/{rounds}: replay with {WATCHERS} browsers watching")
+        progress(f"{step}: replay with {WATCHERS} browsers watching")
         runs["watched"].append(fresh(watched_replay_fps, model, footage, WATCHERS))
-    progress(f"console: triggered latency, {TRIGGERS} triggers, without and with {WATCHERS} browsers")
-    latency = plain_latency or fresh(triggered_latency, model, footage, rois, fps, TRIGGERS, TRIGGER_GAP_S)
-    watched = fresh(triggered_latency, model, footage, rois, fps, TRIGGERS, TRIGGER_GAP_S, WATCHERS)
-    return console_result(runs["plain"], runs["watched"], latency, watched)
+        progress(f"{step}: triggered latency, {TRIGGERS} triggers, without and with {WATCHERS} browsers")
+        for key, watching in (("latency_plain", 0), ("latency_watched", WATCHERS)):
+            runs[key].append(fresh(triggered_latency, model, footage, rois, fps, TRIGGERS, TRIGGER_GAP_S,
+                                   watching))
+    return console_result(runs["plain"], runs["watched"], runs["latency_plain"], runs["latency_watched"])
 
 
 def run_one_stage(stage: str, model: Path, shots: int = DEFAULT_SHOTS, seed: int = DEFAULT_SEED,
