@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from http.cookies import SimpleCookie
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -103,10 +102,9 @@ class Gate:
             await self.app(scope, receive, send_with_headers)
 
     def _cookie(self, session: Session) -> str:
-        cookie: SimpleCookie = SimpleCookie()
-        cookie[COOKIE] = self.ctx.auth.cookie(session)
-        morsel = cookie[COOKIE]
-        morsel.update({"max-age": str(int(self.ctx.settings.session_max_age_s)), "path": "/",
-                       "httponly": True, "samesite": "strict"})
-        morsel["secure"] = self.secure
-        return morsel.OutputString()
+        """The Set-Cookie value, formatted by Starlette's own Response.set_cookie."""
+        carrier = Response()
+        carrier.set_cookie(COOKIE, self.ctx.auth.cookie(session),
+                           max_age=int(self.ctx.settings.session_max_age_s), httponly=True, samesite="strict",
+                           secure=self.secure)
+        return carrier.headers["set-cookie"]
