@@ -1,5 +1,6 @@
-// Live view: asks for the newest frame at the chosen rate, only when the station has a newer one,
-// and draws each cavity's ROI with its last verdict over it.
+// Live view: asks the station at the chosen rate for its state, which brings the newest picture only
+// when it is newer than the one shown, and draws each cavity's ROI with its last verdict over it;
+// the page is redrawn only when something on it changed.
 "use strict";
 (() => {
   const canvas = document.getElementById("view");
@@ -8,7 +9,8 @@
   const heat = document.getElementById("heatmap");
   const list = document.getElementById("verdicts");
   const image = new Image();
-  let shownKey = null;
+  let shownKey = "";  // the picture on the canvas: frame/heatmap/lost, as the station names it
+  let drawnKey = null;  // the picture and the verdicts last drawn
   let state = null;
   const COLOURS = {OK: "#2ca02c", NG: "#d62728", NO_DECISION: "#ff9800"};
 
@@ -26,8 +28,11 @@
   function draw() {
     if (!state || !image.complete || !image.naturalWidth) return;
     const k = Math.max(1, MIN_WIDTH_PX / image.naturalWidth);
-    canvas.width = Math.round(image.naturalWidth * k);
-    canvas.height = Math.round(image.naturalHeight * k);
+    const width = Math.round(image.naturalWidth * k), height = Math.round(image.naturalHeight * k);
+    if (canvas.width !== width || canvas.height !== height) {  // a resize clears and reallocates it
+      canvas.width = width;
+      canvas.height = height;
+    }
     ctx2d.drawImage(image, 0, 0, canvas.width, canvas.height);
     ctx2d.lineWidth = 3;
     ctx2d.font = "bold 14px sans-serif";
@@ -79,25 +84,30 @@
   async function tick() {
     const started = performance.now();
     try {
-      state = await MP.getJSON("/api/live/state");
-      showList();
-      const key = state.frame_id + "/" + heat.checked + "/" + state.camera.lost;
-      if (state.frame_id !== null && key !== shownKey) {  // never more frames than the camera gives
+      const query = new URLSearchParams({heatmap: heat.checked ? 1 : 0, shown: shownKey});
+      state = await MP.getJSON("/api/live/state?" + query);
+      if (state.picture) {  // never more frames than the camera gives
         await new Promise((resolve) => {
           image.onload = image.onerror = resolve;
-          image.src = "/api/live/frame.jpg?heatmap=" + (heat.checked ? 1 : 0) + "&k=" + encodeURIComponent(key);
+          image.src = "data:image/jpeg;base64," + state.picture.jpeg_base64;
         });
-        shownKey = key;
-        canvas.dataset.shown = key;  // frame/heatmap/lost of the picture on the canvas
+        shownKey = state.picture.key;
+        canvas.dataset.shown = shownKey;
         canvas.dataset.frames = Number(canvas.dataset.frames || 0) + 1;  // pictures shown since loaded
       }
-      draw();
+      const key = JSON.stringify([shownKey, state.frame_id, state.camera, state.cavities]);
+      if (key !== drawnKey) {
+        showList();
+        draw();
+        drawnKey = key;
+      }
     } catch (e) {
       document.getElementById("camera-state").textContent = MP.t("live.no_answer");
+      drawnKey = null;  // redraw all once the station answers again
     }
     const periodMs = 1000 / Number(fps.value);
     setTimeout(tick, Math.max(0, periodMs - (performance.now() - started)));
   }
-  heat.addEventListener("change", () => { shownKey = null; });
+  heat.addEventListener("change", () => { shownKey = ""; });
   tick();
 })();

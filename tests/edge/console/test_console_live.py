@@ -59,7 +59,8 @@ def test_live_view_shows_frames_and_verdicts_changing(console_run: Callable[...,
 def test_browsers_asking_faster_than_the_encoding_window_share_one_picture(
         console_run: Callable[..., ConsoleRun], browser: Any) -> None:
     """However many requests come, at most one JPEG per ENCODE_INTERVAL_S: the replay runs as fast as
-    the model goes (frames change every few ms), and 30 requests in a row get far fewer encodings."""
+    the model goes (frames change every few ms), and 30 requests in a row get far fewer encodings.
+    Once the frames stop, the state brings the picture only to a browser that does not show it yet."""
     run = console_run(shots=40, speed="max")
     browser.get(run.url + "/live")
     wait_until(lambda: _shown(browser)[0].isdigit(), "a first frame on the live view")
@@ -79,3 +80,20 @@ def test_browsers_asking_faster_than_the_encoding_window_share_one_picture(
     windows = int(elapsed_ms / (1000 * ENCODE_INTERVAL_S)) + 1
     assert after - before <= windows + 1, (before, after, elapsed_ms)  # + the live page's own ticks
     assert ids <= windows + 1
+
+    wait_until(lambda: run.station is not None and run.station.pipeline.done.is_set(), "the footage's end")
+
+    def state(**query: Any) -> dict[str, Any]:
+        return browser.execute_async_script(
+            "const done = arguments[1];"
+            "fetch('/api/live/state?' + new URLSearchParams(arguments[0])).then(r => r.json()).then(done);",
+            query)
+
+    # the last frame's picture, once the window of the one encoded before it is over
+    first = wait_until(lambda: (s := state())["picture"]["key"].startswith(f"{s['frame_id']}/") and s,
+                       "the last frame's picture")
+    frame_id, shown = first["frame_id"], first["picture"]["key"]
+    assert shown == f"{frame_id}/false/false" and first["picture"]["jpeg_base64"]
+    again = state(shown=shown)
+    assert "picture" not in again and again["frame_id"] == frame_id  # the same picture is not sent again
+    assert state(shown=shown, heatmap=1)["picture"]["key"] == f"{frame_id}/true/false"  # another variant is
