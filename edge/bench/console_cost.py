@@ -51,10 +51,10 @@ def watched_replay_fps(model: Path, footage: Path, watchers: int = WATCHERS) -> 
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             _wait_listening(port, proc)
             browsers.watch(f"http://127.0.0.1:{port}")
-            before, t0_s = browsers.pictures_shown(), time.monotonic()
+            before, t0_s, browsers_before_s = browsers.pictures_shown(), time.monotonic(), browsers.cpu_s()
             out, err = proc.communicate()
             cpu_s = children_cpu_s() - cpu_before_s  # the replay only: the browsers are not reaped yet
-            watched_s = time.monotonic() - t0_s
+            watched_s, browsers_cpu_s = time.monotonic() - t0_s, browsers.cpu_s() - browsers_before_s
             shown = browsers.frames_shown()
             pictures = [n - b for n, b in zip(browsers.pictures_shown(), before, strict=True)]
         finally:
@@ -66,6 +66,7 @@ def watched_replay_fps(model: Path, footage: Path, watchers: int = WATCHERS) -> 
             "frames_judged": summary["frames_judged"],
             "cpu_s": round(cpu_s, 3), "watchers": watchers, "last_frame_shown": shown,
             "pictures_per_s": [round(n / watched_s, 1) for n in pictures],
+            "browsers_cpu_s": round(browsers_cpu_s, 3), "pictures": sum(pictures),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}
 
 
@@ -111,6 +112,10 @@ def console_result(plain: Runs, watched: Runs, latency_plain: Runs, latency_watc
                                      f"with_{WATCHERS}_browsers": _cpu_ms_per_frame(watched)},
         "nothing_dropped": best_watched["frames_judged"] == best_watched["frames_in"],
         "pictures_per_s_each_browser": best_watched["pictures_per_s"],
+        # what a browser spends per picture it draws, all its processes, over all rounds: the cost to
+        # the PC it runs on (here the station's own)
+        "browser_cpu_ms_per_picture": round(1000 * sum(r["browsers_cpu_s"] for r in watched)
+                                            / max(1, sum(r["pictures"] for r in watched)), 1),
         "targets": {"throughput_within_3_pct": ratio >= TARGETS["throughput_ratio_min"],
                     "p99_within_1_ms": extra_ms <= TARGETS["latency_p99_extra_ms_max"]},
     }
@@ -132,7 +137,8 @@ def format_console(result: dict[str, Any]) -> str:
         f"(>= {TARGETS['throughput_ratio_min']} {ok[t['throughput_within_3_pct']]})",
         f"  station CPU per frame             {cpu['without_console']:.2f} -> "
         f"{cpu[f'with_{WATCHERS}_browsers']:.2f} ms (the replay process alone; browsers drew "
-        f"{', '.join(f'{n:g}' for n in result['pictures_per_s_each_browser'])} pictures/s)",
+        f"{', '.join(f'{n:g}' for n in result['pictures_per_s_each_browser'])} pictures/s, "
+        f"{result['browser_cpu_ms_per_picture']:.1f} ms of CPU each)",
         f"  triggered latency - model, p99    {lat['without_console']:.2f} -> "
         f"{lat[f'with_{WATCHERS}_browsers']:.2f} ms, +{lat['extra']:.2f} ms, "
         f"{result['latency_triggers']['without_console']:.0f} triggers each "

@@ -41,6 +41,29 @@ def _lower_priority(nice: int) -> None:
         os.setuid(user.pw_uid)
 
 
+def process_tree_cpu_s(pids: list[int]) -> float:
+    """CPU seconds so far of these live processes and all their descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))):
+            children.setdefault(int(stat[1]), []).append(int(entry.name))
+    ticks, todo = 0, list(pids)
+    while todo:
+        pid = todo.pop()
+        if stat := _stat(pid):
+            ticks += int(stat[11]) + int(stat[12])  # utime, stime
+        todo += children.get(pid, [])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (field 3 on: state, ppid, ...), or None if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def missing() -> str | None:
     """Why browsers cannot watch here, or None."""
     absent = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
@@ -89,6 +112,11 @@ class Watchers:
         """How many pictures each browser has drawn since it opened the live view."""
         return [int(d.execute_script("return document.getElementById('view').dataset.frames || 0;"))
                 for d in self.drivers]
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) so far of every chromedriver and Chromium process of these
+        browsers: they are alive, so getrusage's children figure does not hold them yet."""
+        return process_tree_cpu_s([d.service.process.pid for d in self.drivers])
 
     def close(self) -> None:
         for driver in self.drivers:

@@ -14,22 +14,23 @@ def _latency(*samples_ms: float) -> dict[str, Any]:
     return {"p99_ms": max(samples_ms), "samples_ms": {"minus_model": list(samples_ms)}}
 
 
-def _run(fps: float, cpu_s: float, frames: int = 1000) -> dict[str, Any]:
+def _run(fps: float, cpu_s: float, frames: int = 1000, browsers_cpu_s: float = 10.0) -> dict[str, Any]:
     return {"fps": fps, "cpu_s": cpu_s, "frames_in": frames, "frames_judged": frames,
-            "pictures_per_s": [9.5, 8.0, 7.5]}
+            "pictures_per_s": [9.5, 8.0, 7.5], "browsers_cpu_s": browsers_cpu_s, "pictures": 500}
 
 
 def test_the_station_cpu_per_frame_is_over_all_rounds_and_the_ratio_is_best_against_best() -> None:
     plain = [_run(30.0, 60.0), _run(32.0, 62.0)]
-    watched = [_run(31.5, 63.0), _run(29.0, 65.0)]
+    watched = [_run(31.5, 63.0, browsers_cpu_s=10.0), _run(29.0, 65.0, browsers_cpu_s=14.0)]
     result = console_result(plain, watched, [_latency(0.5, 0.7, 1.0)] * 2, [_latency(0.6, 0.8, 1.5)] * 2)
     assert result["throughput_ratio"] == round(31.5 / 32.0, 3)
     assert result["latency_triggers"] == {"without_console": 6, "with_3_browsers": 6}
     assert result["latency_minus_model_p50_ms"] == {"without_console": 0.7, "with_3_browsers": 0.8}
     assert result["station_cpu_ms_per_frame"] == {"without_console": 61.0, "with_3_browsers": 64.0}
+    assert result["browser_cpu_ms_per_picture"] == 24.0  # 24 s over 1,000 pictures
     assert result["targets"] == {"throughput_within_3_pct": True, "p99_within_1_ms": True}
     text = format_console(result)
-    assert "61.00 -> 64.00 ms" in text and "9.5, 8, 7.5 pictures/s" in text
+    assert "61.00 -> 64.00 ms" in text and "9.5, 8, 7.5 pictures/s, 24.0 ms of CPU each" in text
 
 
 def test_a_slow_watched_replay_misses_the_throughput_target() -> None:
