@@ -9,9 +9,10 @@ alone, for a dashboard's image widget.
 A JPEG is encoded only when a browser asks for it, on the console's thread (these async handlers run
 on the server's event loop, never on an inference thread), from the frame the pipeline handed over
 (never written to: the grey and heatmap versions are new arrays). However many browsers watch, there
-is at most one encoding per variant every ENCODE_INTERVAL_S (the page's highest rate): a browser that
-asks sooner gets the picture already encoded, so three browsers at 10 frames/s on a 50 frames/s camera
-cost 10 encodings a second, not 30, and no browser gets more frames than the camera gives.
+is at most one encoding per variant every ENCODE_INTERVAL_S (a little under the page's highest rate):
+a browser that asks sooner gets the picture already encoded, so three browsers at 10 frames/s on a
+50 frames/s camera cost at most 12 encodings a second, not 30, and no browser gets more frames than
+the camera gives.
 """
 
 from __future__ import annotations
