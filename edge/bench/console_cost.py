@@ -25,15 +25,16 @@ import yaml
 
 from edge.bench.latency import pooled
 from edge.bench.stages import children_cpu_s
-from edge.bench.watchers import Watchers
+from edge.bench.watchers import WATCH_FPS, Watchers
 
 WATCHERS = 3
 TARGETS = {"throughput_ratio_min": 0.97, "latency_p99_extra_ms_max": 1.0}
 START_WAIT_S = 120.0
 
 
-def watched_replay_fps(model: Path, footage: Path, watchers: int = WATCHERS) -> dict[str, Any]:
-    """(d) with `watchers` browsers on the live view for the whole judged run."""
+def watched_replay_fps(model: Path, footage: Path, watchers: int = WATCHERS,
+                       watch_fps: int = WATCH_FPS) -> dict[str, Any]:
+    """(d) with `watchers` browsers on the live view at `watch_fps` for the whole judged run."""
     from sim.broker import free_port
 
     port = free_port()
@@ -50,7 +51,7 @@ def watched_replay_fps(model: Path, footage: Path, watchers: int = WATCHERS) -> 
             cpu_before_s = children_cpu_s()
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             _wait_listening(port, proc)
-            browsers.watch(f"http://127.0.0.1:{port}")
+            browsers.watch(f"http://127.0.0.1:{port}", watch_fps)
             before, t0_s, browsers_before_s = browsers.pictures_shown(), time.monotonic(), browsers.cpu_s()
             out, err = proc.communicate()
             cpu_s = children_cpu_s() - cpu_before_s  # the replay only: the browsers are not reaped yet
@@ -64,7 +65,8 @@ def watched_replay_fps(model: Path, footage: Path, watchers: int = WATCHERS) -> 
     summary = json.loads(out.strip().splitlines()[-1])
     return {"fps": summary["fps"], "frames_in": summary["frames_in"],
             "frames_judged": summary["frames_judged"],
-            "cpu_s": round(cpu_s, 3), "watchers": watchers, "last_frame_shown": shown,
+            "cpu_s": round(cpu_s, 3), "watchers": watchers, "watch_fps": watch_fps,
+            "last_frame_shown": shown,
             "pictures_per_s": [round(n / watched_s, 1) for n in pictures],
             "browsers_cpu_s": round(browsers_cpu_s, 3), "pictures": sum(pictures),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}
@@ -93,6 +95,7 @@ def console_result(plain: Runs, watched: Runs, latency_plain: Runs, latency_watc
     lat_plain, lat_watched = pooled(latency_plain, "minus_model"), pooled(latency_watched, "minus_model")
     extra_ms = lat_watched["p99"] - lat_plain["p99"]
     return {
+        "watch_fps": best_watched["watch_fps"],
         "replay_fps": {"without_console": best_plain["fps"], f"with_{WATCHERS}_browsers": best_watched["fps"],
                        "rounds_without": [r["fps"] for r in plain],
                        "rounds_with": [r["fps"] for r in watched]},
@@ -131,7 +134,8 @@ def format_console(result: dict[str, Any]) -> str:
     ok = {True: "ok", False: "MISSED"}
     t = result["targets"]
     return "\n".join([
-        f"console cost ({WATCHERS} headless browsers on the live view, on this machine)",
+        f"console cost ({WATCHERS} headless browsers on the live view at {result['watch_fps']} "
+        "pictures/s, on this machine)",
         f"  replay --every-frame --speed max  {fps['without_console']:.1f} -> "
         f"{fps[f'with_{WATCHERS}_browsers']:.1f} frames/s, ratio {result['throughput_ratio']:.3f} "
         f"(>= {TARGETS['throughput_ratio_min']} {ok[t['throughput_within_3_pct']]})",

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.bench.watchers import Watchers
+from edge.bench.watchers import WATCH_FPS, Watchers
 from edge.config import ConsoleSection, StationConfig
 from edge.console.history import VerdictHistory
 from edge.console.hooks import StationHooks, StationView
@@ -104,12 +104,13 @@ class Answers:
 
 def triggered_latency(
     model: Path, footage: Path, rois: Sequence[RoiXywh], fps: float, triggers: int, gap_s: float,
-    watchers: int = 0, shadow: Path | None = None, burst: int = 0,
+    watchers: int = 0, shadow: Path | None = None, burst: int = 0, watch_fps: int = WATCH_FPS,
 ) -> dict[str, Any]:
     """p50/p99 of trigger-to-sinks minus model time over `triggers` software triggers, each fired
     gap_s + U(0, 1/fps) after the previous one was answered. `watchers` > 0: the station's console
-    serves on a free port and that many headless browsers watch its live view all along. `shadow`,
-    `burst`: see the module docstring; the per-trigger samples come back too, to pool rounds."""
+    serves on a free port and that many headless browsers watch its live view all along, at
+    `watch_fps`. `shadow`, `burst`: see the module docstring; the per-trigger samples come back too, to
+    pool rounds."""
     config = StationConfig.model_validate({
         "station": {"site": "bench", "line": "bench", "name": "bench"},
         "source": {"kind": "file", "uri": str(footage), "mode": "triggered"},
@@ -141,7 +142,7 @@ def triggered_latency(
             time.sleep(0.01)  # the camera's first frame, so no trigger waits for the camera to start
         software = SoftwareTrigger(trigger_queue)
         if console is not None:
-            browsers = _watch(console, watchers, software, answers, len(cavities))
+            browsers = _watch(console, watchers, watch_fps, software, answers, len(cavities))
         warm_up = len(answers.verdicts)  # part 0: the browsers' first frame, not measured
         for part_id in range(1, triggers + 1):
             time.sleep(gap_s + rng.uniform(0.0, 1.0 / fps))
@@ -204,7 +205,7 @@ def _burst(software: SoftwareTrigger, answers: Answers, answered: int, first: in
     return time.monotonic() - t0_s
 
 
-def _watch(console: Console, watchers: int, software: SoftwareTrigger, answers: Answers,
+def _watch(console: Console, watchers: int, watch_fps: int, software: SoftwareTrigger, answers: Answers,
            n_cavities: int) -> Watchers:
     """Start the console, boot the browsers, judge part 0 (a frame for them to show, not measured)
     and point them at the live view."""
@@ -212,7 +213,7 @@ def _watch(console: Console, watchers: int, software: SoftwareTrigger, answers: 
     browsers = Watchers(watchers)
     software.fire(part_id=0)
     answers.wait_for(n_cavities, ANSWER_WAIT_S)
-    browsers.watch(console.url)
+    browsers.watch(console.url, watch_fps)
     return browsers
 
 

@@ -96,10 +96,10 @@ def run_suite(
 
 
 def console_stage(model: Path, footage: Path, rois: Any, fps: float, rounds: int,
-                  progress: Callable[[str], None],
-                  plain: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                  progress: Callable[[str], None], plain: list[dict[str, Any]] | None = None,
+                  watch_fps: int = watchers.WATCH_FPS) -> dict[str, Any]:
     """The console's cost (edge/bench/console_cost.py): the replay (d) and the triggered latency, each
-    without and with WATCHERS browsers on the live view, interleaved round by round."""
+    without and with WATCHERS browsers on the live view at `watch_fps`, interleaved round by round."""
     reason = watchers.missing()
     if reason:
         return {"skipped": reason}
@@ -111,18 +111,19 @@ def console_stage(model: Path, footage: Path, rois: Any, fps: float, rounds: int
             progress(f"{step}: replay without the console")
             runs["plain"].append(fresh(replay_fps, model, footage))
         progress(f"{step}: replay with {WATCHERS} browsers watching")
-        runs["watched"].append(fresh(watched_replay_fps, model, footage, WATCHERS))
+        runs["watched"].append(fresh(watched_replay_fps, model, footage, WATCHERS, watch_fps))
         progress(f"{step}: triggered latency, {TRIGGERS} triggers, without and with {WATCHERS} browsers")
         for key, watching in (("latency_plain", 0), ("latency_watched", WATCHERS)):
             runs[key].append(fresh(triggered_latency, model, footage, rois, fps, TRIGGERS, TRIGGER_GAP_S,
-                                   watching))
+                                   watching, watch_fps=watch_fps))
     return console_result(runs["plain"], runs["watched"], runs["latency_plain"], runs["latency_watched"])
 
 
 def run_one_stage(stage: str, model: Path, shots: int = DEFAULT_SHOTS, seed: int = DEFAULT_SEED,
-                  rounds: int = 1, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+                  rounds: int = 1, progress: Callable[[str], None] = lambda _: None,
+                  watch_fps: int = watchers.WATCH_FPS) -> dict[str, Any]:
     """`moldpilot bench --console-only` / `--health-only` / `--shadow-only`: that stage alone, on the
-    suite's footage."""
+    suite's footage (`watch_fps`: the browsers' rate in the console stage)."""
     with tempfile.TemporaryDirectory(prefix="moldpilot-bench-") as tmp:
         footage = Path(tmp) / "bench.avi"
         progress(f"writing {shots} shots of 4-cavity footage (seed {seed})")
@@ -133,7 +134,8 @@ def run_one_stage(stage: str, model: Path, shots: int = DEFAULT_SHOTS, seed: int
         elif stage == "shadow":
             result = shadow_stage(model, footage, timeline, rounds, progress)
         else:
-            result = console_stage(model, footage, timeline.rois_xywh, timeline.fps, rounds, progress)
+            result = console_stage(model, footage, timeline.rois_xywh, timeline.fps, rounds, progress,
+                                   watch_fps=watch_fps)
     return {**result, "model": str(model), "frames": timeline.frame_count,
             "cores": len(os.sched_getaffinity(0)),
             "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)]}

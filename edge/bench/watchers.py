@@ -2,7 +2,7 @@
 
 Debian's chromium through chromium-driver (selenium, a dev dependency). The browsers are started
 before the station, so the station is not measured while they boot; `watch(url)` points each at the
-live view at `fps` frames per second; `close()` quits them all.
+live view at `fps` frames per second (one of the page's rates); `close()` quits them all.
 
 The browsers stand in for the screens of supervisors on other PCs and phones, so they run at the
 lowest CPU priority (nice 19, inherited by every chromium process from its chromedriver): on a 2-core
@@ -23,9 +23,11 @@ from typing import Any
 
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from edge.console.live import RATES_FPS
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-WATCH_FPS = 10  # the live view's highest rate
+WATCH_FPS = max(RATES_FPS)  # the bench's worst case: the live view's highest rate
 FIRST_FRAME_WAIT_S = 30.0
 BROWSER_NICE = 19
 UNPRIVILEGED = "nobody"

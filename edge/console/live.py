@@ -33,8 +33,10 @@ from edge.verdict import Decision
 JPEG_QUALITY = 80
 HEATMAP_ALPHA = 0.45
 LOST_DIM = 0.55  # the last good frame, greyed, while the camera is lost
-# The live view's highest rate is 10 frames/s (templates/live.html). The window is a little shorter,
-# so a browser at that rate, whose requests come a few ms early or late, still gets every new frame.
+RATES_FPS = (1, 2, 5, 10)  # the refresh rates the page offers
+DEFAULT_RATE_FPS = 2
+# The window is a little shorter than the highest rate's period, so a browser at that rate, whose
+# requests come a few ms early or late, still gets every new frame.
 ENCODE_INTERVAL_S = 0.08
 
 
@@ -57,7 +59,7 @@ def routes(ctx: Ctx) -> list[BaseRoute]:
         return RedirectResponse("/live", status_code=303)
 
     async def page(request: Request) -> Response:
-        return ctx.page(request, "live.html")
+        return ctx.page(request, "live.html", rates_fps=RATES_FPS, default_rate_fps=DEFAULT_RATE_FPS)
 
     async def state(request: Request) -> Response:
         view = ctx.hooks.view()
