@@ -36,10 +36,11 @@ WARM_RUNS = 3
 T = TypeVar("T")
 
 
-def fresh(fn: Callable[..., T], *args: Any) -> T:
-    """fn(*args) in a newly spawned interpreter: no thread pool, cache or child of an earlier stage."""
+def fresh(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """fn(*args, **kwargs) in a newly spawned interpreter: no thread pool, cache or child of an earlier
+    stage."""
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 def crops_of(frame: np.ndarray, rois: Sequence[RoiXywh], size_wh: tuple[int, int]) -> np.ndarray:
