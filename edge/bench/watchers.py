@@ -19,11 +19,12 @@ import os
 import pwd
 import time
 from pathlib import Path
-from typing import Any
-
-from selenium.webdriver.remote.webdriver import WebDriver
+from typing import TYPE_CHECKING, Any
 
 from edge.console.live import RATES_FPS
+
+if TYPE_CHECKING:  # selenium is a dev dependency: a station installed without it still runs `moldpilot`
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

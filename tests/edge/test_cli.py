@@ -42,6 +42,16 @@ def test_every_verb_has_help() -> None:
             assert exit_.code == 0, path
 
 
+def test_every_verb_parses_on_a_station_installed_without_the_dev_dependencies() -> None:
+    """deploy/install.sh installs no dev extras, so no selenium: the CLI must not import it to start."""
+    hide_selenium = ("import sys; sys.modules['selenium'] = None; from edge.cli import main; "
+                     "sys.argv = ['moldpilot', 'bench', '--help']; main()")
+    result = subprocess.run([sys.executable, "-c", hide_selenium], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert "--console-only" in result.stdout
+
+
 def test_unknown_verb_is_a_user_error() -> None:
     result = run_cli("frobnicate")
     assert result.returncode == 2 and "invalid choice" in result.stderr
