@@ -15,6 +15,7 @@ from edge.errors import ModelError
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
     from edge.bench.suite import DEFAULT_ROUNDS, DEFAULT_SHOTS
+    from edge.bench.watchers import WATCH_FPS
     from edge.console.live import RATES_FPS
 
     parser = verbs.add_parser("bench", help="measure the pipeline against bare onnxruntime and a naive loop")
@@ -28,9 +29,9 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--console-only", action="store_true",
                         help="only the console's cost: replay and triggered latency without and with three "
                              "headless browsers on the live view")
-    parser.add_argument("--watch-fps", type=int, choices=RATES_FPS, default=max(RATES_FPS), metavar="N",
+    parser.add_argument("--watch-fps", type=int, choices=RATES_FPS, default=WATCH_FPS, metavar="N",
                         help="the browsers' rate on the live view in the console stage, one of the page's "
-                             f"{', '.join(map(str, RATES_FPS))} (default {max(RATES_FPS)}, the worst case)")
+                             f"{', '.join(map(str, RATES_FPS))} (default {WATCH_FPS}, the worst case)")
     parser.add_argument("--health-only", action="store_true",
                         help="only the health watch's cost: replay without and with a health: section")
     parser.add_argument("--shadow-only", action="store_true",
