@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 from edge.console.auth import hash_password
@@ -37,11 +36,10 @@ def with_registry(tmp_path: Path, tiny_model_factory: Callable[..., Path],
 
 
 def _judging(browser: Any) -> str | None:
-    """The page's "judging now" version; None while the page reloads (the element goes stale)."""
-    try:
-        return browser.find_element(By.ID, "judging").text
-    except (NoSuchElementException, StaleElementReferenceException):
-        return None
+    """The page's "judging now" version; None while the page reloads. Read in one script: between a
+    find and a read the page may replace the node, which Chromium reports as a stale element or as
+    "Node with given id does not belong to the document"."""
+    return browser.execute_script("const e = document.getElementById('judging'); return e && e.innerText;")
 
 
 def _row(browser: Any, version: str) -> Any:
