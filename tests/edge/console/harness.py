@@ -119,6 +119,13 @@ def chromium() -> Any:
     return driver
 
 
+def page_text(driver: Any) -> str:
+    """The page's visible text, read in one script once the page has a body: straight after a
+    navigation Chromium may not have one yet, and an element found then may go stale."""
+    return wait_until(lambda: driver.execute_script("return document.body ? document.body.innerText : ''"),
+                      "a page with a body")
+
+
 def screenshot_saver(folder: Path) -> Callable[[Any, str], Path]:
     """save(driver, name): a PNG of the page in `folder`, and under var/console-screens/ when
     $MOLDPILOT_CONSOLE_SCREENS is set (for the README and a person's look)."""

@@ -15,7 +15,7 @@ from edge.console import i18n
 from edge.console.i18n import CATALOGUE
 from edge.console.panel import PLC_KEYS
 from edge.verdict import Decision, ErrorCode
-from tests.edge.console.harness import ConsoleRun
+from tests.edge.console.harness import ConsoleRun, page_text
 from tests.waiting import wait_until
 
 CONSOLE = Path(i18n.__file__).parent
@@ -88,7 +88,7 @@ def test_the_korean_pages_have_no_english_label_left(
         wait_until(lambda ready=ready: browser.find_elements(By.CSS_SELECTOR, ready),
                    f"the {page} page filled")
         assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ko"
-        text = browser.find_element(By.TAG_NAME, "body").text
+        text = page_text(browser)
         assert re.search(r"[가-힣]", text)
         assert not _english_left(text), (page, _english_left(text))
         screenshot(browser, f"{page}-ko")

@@ -15,7 +15,7 @@ from selenium.webdriver.common.by import By
 from edge.console.auth import hash_password
 from edge.console.i18n import CATALOGUE
 from edge.registry import Registry
-from tests.edge.console.harness import ConsoleRun
+from tests.edge.console.harness import ConsoleRun, page_text
 from tests.edge.console.test_console_i18n import _english_left
 from tests.edge.console.test_console_security import PASSWORDS, _login, _post
 from tests.waiting import wait_until
@@ -92,5 +92,5 @@ def test_a_viewer_sees_the_versions_and_is_refused_a_promote(with_registry: Cons
 
     browser.add_cookie({"name": "mp_lang", "value": "ko", "path": "/"})
     browser.get(run.url + "/models")
-    text = browser.find_element(By.TAG_NAME, "body").text
+    text = page_text(browser)
     assert CATALOGUE["ko"]["models.versions"] in text and not _english_left(text), _english_left(text)
