@@ -41,19 +41,22 @@ ENCODE_INTERVAL_S = 0.08
 
 
 def routes(ctx: Ctx) -> list[BaseRoute]:
-    cache: dict[str, Any] = {"key": None, "jpeg": b"", "t_s": 0.0, "encodes": 0}
+    cache: dict[str, Any] = {"key": None, "jpeg": b"", "jpeg_base64": "", "t_s": 0.0, "encodes": 0}
 
-    def picture(view: Any, heat: bool) -> tuple[str, bytes]:
-        """The key (frame/heatmap/lost) and JPEG of the newest picture, encoded at most once a window."""
+    def picture(view: Any, heat: bool) -> tuple[str, bytes, str]:
+        """The key (frame/heatmap/lost), JPEG and base64 JPEG of the newest picture, encoded at most
+        once a window (the base64 too: every browser's state of that window carries the same text)."""
         lost = camera_lost(view)
         key = (view.latest_frame.frame_id, heat, lost)
         now_s, cached = time.monotonic(), cache["key"]
         # a new variant at once; a newer frame of the same variant once the window is over
         if cached is None or cached[1:] != key[1:] or \
                 (cached[0] != key[0] and now_s - cache["t_s"] >= ENCODE_INTERVAL_S):
-            cache.update(jpeg=encode_frame(view, heat, lost), key=key, t_s=now_s)
+            jpeg = encode_frame(view, heat, lost)
+            cache.update(jpeg=jpeg, jpeg_base64=base64.b64encode(jpeg).decode("ascii"), key=key, t_s=now_s)
             cache["encodes"] += 1
-        return f"{cache['key'][0]}/{str(heat).lower()}/{str(lost).lower()}", cache["jpeg"]
+        name = f"{cache['key'][0]}/{str(heat).lower()}/{str(lost).lower()}"
+        return name, cache["jpeg"], cache["jpeg_base64"]
 
     async def home(request: Request) -> Response:
         return RedirectResponse("/live", status_code=303)
@@ -65,16 +68,16 @@ def routes(ctx: Ctx) -> list[BaseRoute]:
         view = ctx.hooks.view()
         body = live_state(view)
         if view.latest_frame is not None:
-            key, jpeg = picture(view, request.query_params.get("heatmap") == "1")
+            key, _, text = picture(view, request.query_params.get("heatmap") == "1")
             if key != request.query_params.get("shown"):
-                body["picture"] = {"key": key, "jpeg_base64": base64.b64encode(jpeg).decode("ascii")}
+                body["picture"] = {"key": key, "jpeg_base64": text}
         return JSONResponse({**body, "encodes": cache["encodes"]})
 
     async def frame(request: Request) -> Response:
         view = ctx.hooks.view()
         if view.latest_frame is None:
             return Response(status_code=204)
-        key, jpeg = picture(view, request.query_params.get("heatmap") == "1")
+        key, jpeg, _ = picture(view, request.query_params.get("heatmap") == "1")
         return Response(jpeg, media_type="image/jpeg", headers={"x-frame-id": key.split("/")[0]})
 
     return [Route("/", home), Route("/live", page), Route("/api/live/state", state),
