@@ -277,8 +277,7 @@ def trigger_crops(settings: FootageSettings) -> tuple[np.ndarray, list[str | Non
     footage's MJPG writer and back, cut at the nests' ROIs; [shots x cavities, cell_px, cell_px, 3] uint8
     BGR in shot then cavity order, and each part's defect (None: a good part). Only the trigger frames
     are rendered, so a model can be trained and validated on many short recordings (many molds,
-    lightings, plates) cheaply. Decoded by OpenCV's own MJPEG reader, as `mjpg_round_trip`; replay reads
-    files with FFmpeg, whose JPEG decoder differs by about one grey level on average (chroma edges)."""
+    lightings, plates) cheaply. Decoded by FFmpeg, as `mjpg_round_trip` and as replay reads files."""
     plan = FootagePlan(settings)
     records = [plan.shot(i).record for i in range(settings.shots)]
     frames = (plan.frame(record.trigger_frame) for record in records)
@@ -290,7 +289,13 @@ def trigger_crops(settings: FootageSettings) -> tuple[np.ndarray, list[str | Non
 
 def _through_mjpg(frames: Iterable[np.ndarray], frame_wh: tuple[int, int], count: int,
                   jpeg_quality: int) -> Iterator[np.ndarray]:
-    """`count` `frames` as they come back from the footage's own MJPG writer and reader."""
+    """`count` `frames` as they come back from the footage's own MJPG writer, read by FFmpeg.
+
+    FFmpeg, not OpenCV's own MJPEG reader: replay and the file and stream sources (edge/sources/opencv.py)
+    decode with FFmpeg, whose chroma upsampling differs from OpenCV's reader by about one grey level on
+    average and more on edges. A model validated on the other decoder's pixels scored good parts higher
+    in replay than in its validation (issue 22: a two-view student's good housings, max P 0.13 read one
+    way, 0.28 the other), so its threshold did not hold on footage."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "round_trip.avi"
         writer = _mjpg_writer(path, 10.0, frame_wh, jpeg_quality)
@@ -299,7 +304,7 @@ def _through_mjpg(frames: Iterable[np.ndarray], frame_wh: tuple[int, int], count
                 writer.write(frame)
         finally:
             writer.release()
-        capture = cv2.VideoCapture(str(path), cv2.CAP_OPENCV_MJPEG)
+        capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         try:
             for k in range(count):
                 ok, frame = capture.read()

@@ -112,9 +112,9 @@ def test_mjpg_round_trip_of_crops_is_what_the_footage_does_to_them(footage: Path
 
 def test_trigger_crops_are_the_parts_as_replay_cuts_them_from_the_recording(footage: Path) -> None:
     """Validating the default model on trigger_crops is validating it on footage: the same pixels as the
-    ROIs of each trigger frame of the written .avi (read with OpenCV's MJPEG reader, as the function
-    does), and the timeline's truth, part by part."""
-    timeline, frames = read_timeline(footage), read_frames(footage, cv2.CAP_OPENCV_MJPEG)
+    ROIs of each trigger frame of the written .avi as replay decodes it (FFmpeg), and the timeline's
+    truth, part by part."""
+    timeline, frames = read_timeline(footage), read_frames(footage, cv2.CAP_FFMPEG)
     crops, defects = trigger_crops(SETTINGS)
     expected = [frames[shot.trigger_frame][y:y + h, x:x + w] for shot in timeline.shots
                 for x, y, w, h in timeline.rois_xywh]
