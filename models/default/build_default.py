@@ -1,10 +1,16 @@
-"""Build the shipped default model, models/default/sim_parts_v2.onnx (+ .card.json), from simulator data.
+"""Build sim_parts_v2 (+ .card.json) from simulator data: the four-view teacher of the shipped default.
+
+The shipped default, models/default/sim_parts_v3_int8.onnx, is made in three steps, each reproducible:
+this script (the teacher, shipped itself until issue 22; in git history at cf41c81), then
+models/default/distill_default.py (a student that needs two views), then models/default/finish_default.py
+--views as_is,half_turn --int8 (INT8, its gate, the threshold, the card). Both offline scripts write to var/
+by default, so models/default keeps exactly one model (replay and the demo take the first .onnx there).
 
 Needs torch, so it runs offline in the torch venv, like models/backbone/export_mobilenet_v2.py (the
 runtime and `moldpilot train` stay torch-free: they only load the ONNX this script writes):
 
     /work/torchenv/bin/pip install -e .        # the project's own dependencies, beside torch==2.13.0
-    /work/torchenv/bin/python models/default/build_default.py [--out models/default/sim_parts_v2.onnx]
+    /work/torchenv/bin/python models/default/build_default.py [--out var/sim_parts_v2.onnx]
 
 What: ImageNet MobileNetV2 up to block 13 (stride 16, 96 channels), fine-tuned on simulator crops, with
 global average pooling and a linear layer over `ok` + the seven defects. Blocks 0..3 stay frozen (edges
@@ -238,7 +244,7 @@ def finish(one_view: onnx.ModelProto, counts: dict[str, int], out: Path) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=HERE / f"{NAME}.onnx")
+    parser.add_argument("--out", type=Path, default=HERE.parents[1] / "var" / f"{NAME}.onnx")
     args = parser.parse_args()
     summary = build(args.out)
     summary["validation"] = {k: summary["validation"][k] for k in ("accuracy", "escape_rate", "auroc",

@@ -3,8 +3,9 @@
     .venv/bin/python models/default/finish_default.py --from NET.onnx [--views as_is,lr,tb,half_turn]
                                                       [--int8] [--name N] [--out OUT.onnx]
 
-NET.onnx is a model models/default/build_default.py built (its flip views are unwrapped first,
-models/flip_views.py `one_view_of`). Steps: the views (default all four, what sim_parts_v2 ships); the
+NET.onnx is a model models/default/build_default.py or distill_default.py built (its flip views are
+unwrapped first, models/flip_views.py `one_view_of`). Steps: the views (default all four, what the teacher
+sim_parts_v2 uses; the shipped sim_parts_v3_int8 is `--views as_is,half_turn --int8`); the
 threshold for at most 0.5 % escapes on the validation set: the validation crops (each as rendered and
 after MJPG) and the parts of 150 short validation recordings cut from their trigger frames (a threshold
 set on rendered crops alone let a distilled one-view model reject 72 % of the good parts of fresh
@@ -200,14 +201,14 @@ def print_summary(summary: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="source", type=Path, required=True, metavar="NET.onnx",
-                        help="a model models/default/build_default.py built (its card gives the rest)")
+                        help="a model build_default.py or distill_default.py built (its card gives the rest)")
     parser.add_argument("--views", default=",".join(VIEWS), help="test-time views (models/flip_views.py)")
     parser.add_argument("--int8", action="store_true", help="quantise (moldpilot quantize's code and gate)")
-    parser.add_argument("--name", default="sim_parts_v2")
+    parser.add_argument("--name", help="the model's name (default: NET.onnx's card's; INT8 adds _int8)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     card = read_card(args.source)
-    card.name = args.name
+    card.name = args.name or card.name
     summary = finish(one_view_of(onnx.load(str(args.source))), card, args.out, tuple(args.views.split(",")),
                      args.int8)
     print_summary(summary)
