@@ -3,8 +3,10 @@
 Why: a station's model has learnt what defects look like; the ImageNet backbone has not. The shipped
 default was fine-tuned on 20,000 simulator crops (models/default/build_default.py), and its block outputs
 tell a sink mark from a housing's own rib, which ImageNet features do not. Teaching it a new mold then
-needs only a new head on those features, fitted torch-free by the trainer as on the ImageNet taps.
-Measured on a mold it had never seen (the simulator's bezel: `moldpilot train` on 196 labelled crops of
+needs only a new head on those features, fitted torch-free by the trainer as on the ImageNet taps. The
+shipped default's network is INT8; a model built on it is too, and carries its gate record
+(models/trainer.py `inherited_quantization`). Measured, with the previous default's (sim_parts_v2) network,
+on a mold it had never seen (the simulator's bezel: `moldpilot train` on 196 labelled crops of
 shots 1-50 of one recording, `moldpilot eval` on 421 crops of its shots 51-160): from the shipped
 model's network 12 escapes of 108 defects and 2 false rejects of 313 good parts; from ImageNet's, 50
 escapes and 1 false reject; the same cost per crop (both are MobileNetV2 up to block 13).

@@ -92,6 +92,26 @@ def _provenance(start: Path | None) -> dict:
             "start_provenance": card.provenance}
 
 
+def inherited_quantization(start: Path | None) -> dict | None:
+    """The start model's INT8 gate record, when the network under the head is its INT8 graph.
+
+    The new model then computes in INT8 too (the runtime tells by its operators, edge/pipeline/int8_gate.py)
+    and needs a record to run. The trunk's quantisation was gated on the start model; this model's own
+    figures are out-of-fold scores of features from that very INT8 trunk. So the record is carried over
+    as it was (drop, limit, forced): a trunk whose gate failed stays refused in every model built on it.
+    """
+    if start is None:
+        return None
+    card = read_card(start)
+    if not card.quantization:
+        return None
+    record = card.quantization
+    return {"method": f"the network under the head is model {card.name}'s INT8 graph "
+                      f"({record.get('method', 'quantised')}); its gate carried over",
+            "inherited_from": {"name": card.name, "sha256": card.sha256},
+            **{k: record.get(k) for k in ("figure", "drop", "max_drop", "forced", "verdict_agreement")}}
+
+
 def _card(name: str, data: Dataset, selection: Selection, training: dict, validation: dict,
           threshold: float, start: Path | None) -> ModelCard:
     (height, width), views = selection.size, _views(selection.size)
@@ -121,6 +141,7 @@ def _card(name: str, data: Dataset, selection: Selection, training: dict, valida
         },
         validation=validation,
         provenance=_provenance(start),
+        quantization=inherited_quantization(start),
     )
 
 

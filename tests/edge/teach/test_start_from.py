@@ -17,11 +17,14 @@ import pytest
 from onnx import TensorProto, helper
 
 from edge.cli import main
-from models.card import read_card
+from edge.errors import ModelError
+from edge.pipeline.int8_gate import check_int8_gate
+from models.card import read_card, save_model
 from models.features import run_arrays, session
 from models.flip_views import one_view_of
 from models.graph import feature_graph
 from models.start_model import StartModelError, start_size, start_trunk
+from models.trainer import inherited_quantization
 from tests.edge.teach.teach_parts import SHIPPED
 
 DEEP_TAP = "/tuned/tuned.13/Add_output_0"  # block 13 of the shipped network, as build_default exports it
@@ -61,6 +64,23 @@ def test_train_from_the_shipped_model_records_it_and_keeps_its_size(bezel_train:
     assert card.input.height_width == shipped.input.height_width
     screened = {tuple(c["height_width"]) for c in summary["training"]["selection"]["candidates"]}
     assert screened == {(160, 160)}  # no other size: the network learnt at its own
+    # The shipped network is INT8: so is the new model, and it runs on the gate the trunk passed.
+    assert shipped.quantization is not None and card.quantization is not None
+    assert card.quantization["inherited_from"]["sha256"] == shipped.sha256
+    check_int8_gate(out.read_bytes(), card, out.name)
+    assert main(["eval", str(out), str(bezel_train), "--json"]) == 0
+
+
+def test_a_trunk_whose_gate_failed_stays_refused_in_the_model_built_on_it(tmp_path: Path) -> None:
+    start = tmp_path / "forced.onnx"
+    card = read_card(SHIPPED)
+    assert card.quantization is not None
+    card.quantization = {**card.quantization, "forced": True, "drop": 0.02}
+    save_model(onnx.load(str(SHIPPED)), card, start)
+    inherited = inherited_quantization(start)
+    assert inherited is not None and inherited["forced"] is True
+    with pytest.raises(ModelError, match="failed its INT8 accuracy gate"):
+        check_int8_gate(SHIPPED.read_bytes(), card.model_copy(update={"quantization": inherited}), "m.onnx")
 
 
 def test_cli_refuses_a_size_the_start_model_was_not_trained_at(bezel_train: Path, tmp_path: Path,
