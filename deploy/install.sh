@@ -18,7 +18,7 @@ SKIP_VENV=0
 SERVICE_USER="moldpilot"
 # The shipped default model (card embedded, sidecar beside it), installed where the example config
 # names it: /opt/moldpilot/models/default.onnx.
-DEFAULT_MODEL="models/default/sim_parts_v2"
+DEFAULT_MODEL="models/default/sim_parts_v3_int8"
 PYTHON="${PYTHON:-python3}"
 
 usage() {

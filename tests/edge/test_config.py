@@ -53,7 +53,7 @@ def test_minimal_config_turns_optional_features_off(station_dir: Path) -> None:
 def test_example_config_is_valid_apart_from_its_model(tmp_path: Path) -> None:
     text = (REPO / "station.example.yaml").read_text(encoding="utf-8")
     (tmp_path / "models/default").mkdir(parents=True)
-    (tmp_path / "models/default/sim_parts_v2.onnx").write_bytes(b"x")
+    (tmp_path / "models/default/sim_parts_v3_int8.onnx").write_bytes(b"x")
     config = load_config(write(tmp_path, text))
     assert config.plc is not None and config.plc.protocol == "modbus-rtu"
     assert config.alerts is not None and config.alerts.cavity_ng_rate is not None
