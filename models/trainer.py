@@ -79,31 +79,28 @@ def _features(sess: InferenceSession, data: Dataset, size: tuple[int, int],
     return values, kept
 
 
-def _provenance(start: Path | None) -> dict:
-    """Where the network under the head comes from: the ImageNet backbone, or the start model's own."""
+def _provenance(start: Path | None, card: ModelCard | None) -> dict:
+    """Where the network under the head comes from: the ImageNet backbone, or the start model's own
+    (`start`, its `card`)."""
     backbone = backbone_card()
-    if start is None:
+    if start is None or card is None:
         return {"backbone": backbone["truncation"], **backbone["provenance"],
                 "backbone_file_sha256": backbone["file_sha256"]}
-    card = read_card(start)
     return {"backbone": f"the network of model {card.name} (sha256 {card.sha256}) up to its taps "
                         "(models/start_model.py), as it was trained; a new head on them",
             "start_from": {"name": card.name, "sha256": card.sha256, "file": str(start)},
             "start_provenance": card.provenance}
 
 
-def inherited_quantization(start: Path | None) -> dict | None:
-    """The start model's INT8 gate record, when the network under the head is its INT8 graph.
+def inherited_quantization(card: ModelCard | None) -> dict | None:
+    """The start model's (its `card`'s) INT8 gate record, when the network under the head is its INT8 graph.
 
     The new model then computes in INT8 too (the runtime tells by its operators, edge/pipeline/int8_gate.py)
     and needs a record to run. The trunk's quantisation was gated on the start model; this model's own
     figures are out-of-fold scores of features from that very INT8 trunk. So the record is carried over
     as it was (drop, limit, forced): a trunk whose gate failed stays refused in every model built on it.
     """
-    if start is None:
-        return None
-    card = read_card(start)
-    if not card.quantization:
+    if card is None or not card.quantization:
         return None
     record = card.quantization
     return {"method": f"the network under the head is model {card.name}'s INT8 graph "
@@ -117,6 +114,7 @@ def _card(name: str, data: Dataset, selection: Selection, training: dict, valida
     (height, width), views = selection.size, _views(selection.size)
     cells = [-(-side // 16) for side in selection.size]
     backbone = backbone_card()
+    start_card = None if start is None else read_card(start)
     return ModelCard(
         name=name,
         input=InputSpec(name="image", shape=[None, height, width, 3], dtype="uint8", layout="NHWC",
@@ -140,8 +138,8 @@ def _card(name: str, data: Dataset, selection: Selection, training: dict, valida
             **training,
         },
         validation=validation,
-        provenance=_provenance(start),
-        quantization=inherited_quantization(start),
+        provenance=_provenance(start, start_card),
+        quantization=inherited_quantization(start_card),
     )
 
 

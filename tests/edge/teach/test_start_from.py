@@ -19,7 +19,7 @@ from onnx import TensorProto, helper
 from edge.cli import main
 from edge.errors import ModelError
 from edge.pipeline.int8_gate import check_int8_gate
-from models.card import read_card, save_model
+from models.card import read_card
 from models.features import run_arrays, session
 from models.flip_views import one_view_of
 from models.graph import feature_graph
@@ -71,13 +71,11 @@ def test_train_from_the_shipped_model_records_it_and_keeps_its_size(bezel_train:
     assert main(["eval", str(out), str(bezel_train), "--json"]) == 0
 
 
-def test_a_trunk_whose_gate_failed_stays_refused_in_the_model_built_on_it(tmp_path: Path) -> None:
-    start = tmp_path / "forced.onnx"
+def test_a_trunk_whose_gate_failed_stays_refused_in_the_model_built_on_it() -> None:
     card = read_card(SHIPPED)
     assert card.quantization is not None
     card.quantization = {**card.quantization, "forced": True, "drop": 0.02}
-    save_model(onnx.load(str(SHIPPED)), card, start)
-    inherited = inherited_quantization(start)
+    inherited = inherited_quantization(card)
     assert inherited is not None and inherited["forced"] is True
     with pytest.raises(ModelError, match="failed its INT8 accuracy gate"):
         check_int8_gate(SHIPPED.read_bytes(), card.model_copy(update={"quantization": inherited}), "m.onnx")
