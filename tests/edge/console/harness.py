@@ -109,12 +109,24 @@ def chromium() -> Any:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    class Chromium(webdriver.Chrome):
+        """get() returns once the new document has loaded. Chromedriver's own get() can return while
+        the old page is still current (seen in CI, after pages that poll), so a read straight after
+        it may find the old page or none. The old document is marked first, and get() waits until a
+        document without the mark (the new one, or the page a redirect led to) is complete."""
+
+        def get(self, url: str) -> None:
+            self.execute_script("window.__moldpilotLeaving = true;")
+            super().get(url)
+            loaded = "return !window.__moldpilotLeaving && document.readyState === 'complete';"
+            wait_until(lambda: self.execute_script(loaded), f"the page {url}")
+
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000",
                 "--disable-gpu", "--lang=en-US"):
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = Chromium(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
     return driver
 
