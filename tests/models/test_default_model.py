@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import onnx
+import pytest
 
 from edge.pipeline.int8_gate import check_int8_gate
+from edge.pipeline.runner import ModelRunner
 from models.card import graph_sha256, load_sidecar, read_card
 from models.evaluate import evaluate_model
 from sim.dataset import write_dataset
@@ -33,6 +35,12 @@ def test_exactly_one_default_model_with_a_matching_card() -> None:
     assert {o.kind for o in card.outputs} == {"classifier", "heatmap"}
     assert models[0].stat().st_size <= 15 * 2**20
     check_int8_gate(models[0].read_bytes(), card, models[0].name)  # INT8 runs only with a passed gate
+
+
+def test_the_default_model_loads_without_an_onnxruntime_warning(capfd: pytest.CaptureFixture[str]) -> None:
+    """A user sees no yellow lines at start-up: onnxruntime warns on stderr of each node it must drop."""
+    ModelRunner(DEFAULT_DIR / "sim_parts_v3_int8.onnx")
+    assert "[W:onnxruntime" not in capfd.readouterr().err
 
 
 def test_default_model_judges_fresh_simulator_crops(tmp_path: Path) -> None:

@@ -54,6 +54,8 @@ def test_card_records_the_quantisation(models: tuple[Path, Path, dict, Path]) ->
     # Pre-processing stays float: the input's Cast feeds no QuantizeLinear directly.
     cast = next(n for n in graph.node if n.op_type == "Cast" and n.input[0] == "image")
     assert not any(n.op_type == "QuantizeLinear" and cast.output[0] in n.input for n in graph.node)
+    read = {name for n in graph.node for name in n.input} | {o.name for o in graph.output}
+    assert all(any(name in read for name in n.output) for n in graph.node)  # no dead node: ORT warns of each
 
 
 def test_int8_runs_in_the_runner_and_agrees_with_fp32(models: tuple[Path, Path, dict, Path],
