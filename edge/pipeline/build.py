@@ -47,8 +47,8 @@ from sim.timeline import Timeline
 # Larger batches gain no speed on a CPU and cost activation memory (benchmarks/bench_lanes.py).
 MICRO_BATCH_CROPS = 4
 # Replay on CPU lanes (one per core, one intra-op thread each): crops per model call. The shipped model
-# runs each crop as 4 flip views; one crop's images stay in a core's cache where several crops' do not,
-# so one crop a call is both the fastest and the smallest (benchmarks/bench_lanes.py).
+# runs each crop as its flip views (2); one crop a call is as fast as 2 or 4 and needs the least
+# activation memory (benchmarks/bench_lanes.py).
 LANE_CROPS = 1
 LIVE_RING_DEPTH = 4  # frames kept for pairing triggers with the frame current at trigger time
 MAX_FRAME_AGE_S = 0.25  # a newer frame is awaited if the newest one is older than this at the trigger
