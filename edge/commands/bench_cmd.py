@@ -66,8 +66,8 @@ def _bench(args: argparse.Namespace) -> int:
     elif args.console_only:
         result = run_one_stage("console", model, shots=args.shots, rounds=args.rounds, progress=progress,
                                watch_fps=args.watch_fps)
-        table = (format_console(result) if "skipped" not in result
-                 else f"console stage skipped: {result['skipped']}")
+        table = (format_console(result) if "replay_fps" in result
+                 else f"console stage: {result.get('skipped') or result.get('failed')}")
     else:
         result = run_suite(model, shots=args.shots, rounds=args.rounds, progress=progress)
         table = format_table(result)
