@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from edge.bench.latency import pooled
 from edge.bench.watchers import WATCH_FPS, Watchers, process_tree_cpu_s
@@ -105,9 +106,10 @@ def _judged_samples(metrics_url: str, proc: subprocess.Popen[str]) -> list[tuple
 
 def _judged(metrics_text: str) -> int:
     """moldpilot_frames_total{state="judged"} from a Prometheus text page."""
-    for line in metrics_text.splitlines():
-        if line.startswith('moldpilot_frames_total{state="judged"}'):
-            return int(float(line.split()[-1]))
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == "moldpilot_frames_total" and sample.labels.get("state") == "judged":
+                return int(sample.value)
     raise RuntimeError("the replay's metrics have no moldpilot_frames_total{state=\"judged\"}")
 
 
