@@ -1,27 +1,32 @@
-"""What the console costs the line (issue 19): `moldpilot replay --every-frame --speed max` with three
-headless browsers watching the live view against the same without, and triggered latency p99 with and
-without them, each round's triggers pooled. Targets: throughput within 3 %, p99 within 1 ms.
+"""What the console costs the line (issue 19): `moldpilot replay --every-frame --speed max` while three
+headless browsers watch the live view against the same while nobody watches, and triggered latency p99
+the same way, each round's triggers pooled. Targets: throughput within 3 %, p99 within 1 ms.
 
-Both replays run the same station.yaml (the watched one adds a console: section on a free loopback
-port; neither adds an NG store, so both have the same sinks but the console) with a metrics endpoint,
-and both are measured over the same kind of window: frames judged and the replay's CPU are read every
-SAMPLE_S from the first frame judged (in the watched run, from when every browser shows a frame) to
-the last sample before the footage ends. The whole run's frames/s would count the browsers' start: on a
-loaded 2-core machine three Chromiums opening the page take seconds of a 10-second replay, which is
-not what watching costs. The browsers run on this machine, so on a small one they also take cores from
-the replay: the figure is an upper bound of what a browser on another PC costs the station. The
-station process's own CPU per frame, with and without the browsers, is what the console itself costs,
-apart from the browsers.
+The two are measured in one run, in alternating phases: the browsers watch for PHASE_S, then their
+pages are frozen for PHASE_S (as Chrome freezes a tab in the background: it asks for and draws
+nothing), and so on to the end of the footage. This machine's own speed drifts by about 10 % within
+minutes (seen between rounds of the same replay), which is more than the 3 % to be measured; phases a
+few seconds apart see the same machine. The console runs in both phases, as it does in a station:
+what is measured is what watching costs.
+
+The replay runs with a metrics endpoint, whose frames judged and the replay's CPU are read every
+SAMPLE_S, from the first frame judged once every browser shows the live view to the last sample before
+the footage ends. The interval after each switch is left out: it holds the switch itself. The
+browsers run on this machine, so on a small one they also take cores from the replay: the figure is an
+upper bound of what a browser on another PC costs the station. The station process's own CPU per
+frame, watched and not, is what the console itself costs, apart from the browsers.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +40,16 @@ WATCHERS = 3
 TARGETS = {"throughput_ratio_min": 0.97, "latency_p99_extra_ms_max": 1.0}
 START_WAIT_S = 120.0
 SAMPLE_S = 0.25  # how often the window's frames and CPU are read
+PHASES = ("unwatched", "watched")
+PHASE_S = 3.0  # watched, then paused, ...: a few seconds see the same machine, and hold 12 samples
 
 
 def windowed_replay(model: Path, footage: Path, watchers: int = WATCHERS,
-                    watch_fps: int = WATCH_FPS) -> dict[str, Any]:
-    """(d) measured over its steady window, with `watchers` browsers on the live view at `watch_fps`
-    (0: no console, no browsers: the run to compare with). The window opens once every browser shows a
-    frame and closes at the last sample before the footage ends (module docstring)."""
+                    watch_fps: int = WATCH_FPS, phase_s: float = PHASE_S) -> dict[str, Any]:
+    """(d) over its steady window, with a console and `watchers` browsers on its live view at
+    `watch_fps`, watching and paused in turns of `phase_s` (module docstring); {"watched": ...,
+    "unwatched": ...} hold each kind of phase's frames/s, frames, seconds and the replay's CPU seconds.
+    watchers=0: no console and no browsers; the whole window is "unwatched"."""
     from sim.broker import free_port
 
     metrics_port, console_port = free_port(), free_port()
@@ -63,9 +71,11 @@ def windowed_replay(model: Path, footage: Path, watchers: int = WATCHERS,
                 _wait_answering(f"http://127.0.0.1:{console_port}/login", proc)
                 browsers.watch(f"http://127.0.0.1:{console_port}", watch_fps)
             pictures_before, browsers_before_s = browsers.pictures_shown(), browsers.cpu_s()
-            samples = _judged_samples(metrics, proc)  # until the replay ends
+            samples = _judged_samples(metrics, proc, browsers if watchers else None, phase_s)
             out, err = proc.communicate()
             browsers_cpu_s = browsers.cpu_s() - browsers_before_s
+            if browsers.paused:
+                browsers.resume()
             shown = browsers.frames_shown()
             pictures = [n - b for n, b in zip(browsers.pictures_shown(), pictures_before, strict=True)]
         finally:
@@ -73,25 +83,29 @@ def windowed_replay(model: Path, footage: Path, watchers: int = WATCHERS,
     if proc.returncode != 0:
         raise RuntimeError(f"the bench replay failed ({proc.returncode}): {err.strip()[-2000:]}")
     summary = json.loads(out.strip().splitlines()[-1])
-    # From the first frame judged (the model is loaded) to the last sample before the footage ended.
-    steady = [s for s in samples if 0 < s[1] < summary["frames_judged"]]
-    if len(steady) < 2:
-        raise RuntimeError(f"the replay of {footage.name} ended before its measuring window had two "
-                           "samples: the footage is too short for the browsers to open the live view on "
+    phases = phase_totals(samples, summary["frames_judged"])
+    if not phases["unwatched"]["seconds"] or (watchers and not phases["watched"]["seconds"]):
+        raise RuntimeError(f"the replay of {footage.name} ended before its measuring window held both "
+                           "phases: the footage is too short for the browsers to open the live view on "
                            "this machine")
-    (t0_s, judged0, cpu0_s), (t1_s, judged1, cpu1_s) = steady[0], steady[-1]
-    window_s = t1_s - t0_s
-    return {"fps": round((judged1 - judged0) / window_s, 2), "window_s": round(window_s, 2),
-            "window_frames": judged1 - judged0, "cpu_s": round(cpu1_s - cpu0_s, 3),
-            "frames_in": summary["frames_in"], "frames_judged": summary["frames_judged"],
-            "watchers": watchers, "watch_fps": watch_fps, "last_frame_shown": shown,
-            "pictures_per_s": [round(n / window_s, 1) for n in pictures],
+    watched_s = sum(b[0] - a[0] for a, b in pairwise(samples) if a[3] == "watched")
+    return {**phases, "frames_in": summary["frames_in"], "frames_judged": summary["frames_judged"],
+            "watchers": watchers, "watch_fps": watch_fps, "phase_s": phase_s, "last_frame_shown": shown,
+            "pictures_per_s": [round(n / watched_s, 1) for n in pictures] if watched_s else [],
             "browsers_cpu_s": round(browsers_cpu_s, 3), "pictures": sum(pictures)}
 
 
-def _judged_samples(metrics_url: str, proc: subprocess.Popen[str]) -> list[tuple[float, int, float]]:
-    """(time, frames judged, the replay's CPU seconds) every SAMPLE_S while the replay runs."""
-    samples = []
+# time, frames judged, the replay's CPU seconds, the phase of the interval that follows, and whether
+# that interval holds a switch of the browsers
+Sample = tuple[float, int, float, str, bool]
+
+
+def _judged_samples(metrics_url: str, proc: subprocess.Popen[str], browsers: Watchers | None,
+                    phase_s: float) -> list[Sample]:
+    """A sample every SAMPLE_S while the replay runs; with browsers, they are paused or woken at the
+    first sample after a phase's end."""
+    samples: list[Sample] = []
+    phase, phase_start_s = ("watched" if browsers else "unwatched"), time.monotonic()
     while proc.poll() is None:
         cpu_s = process_tree_cpu_s([proc.pid])
         try:
@@ -99,9 +113,34 @@ def _judged_samples(metrics_url: str, proc: subprocess.Popen[str]) -> list[tuple
                 text = answer.read().decode()
         except OSError:
             break  # the replay is ending: its endpoint closed
-        samples.append((time.monotonic(), _judged(text), cpu_s))
+        now_s = time.monotonic()
+        switch = browsers is not None and now_s - phase_start_s >= phase_s
+        if switch:
+            assert browsers is not None
+            if phase == "watched":
+                browsers.pause()
+            else:
+                browsers.resume()
+            phase, phase_start_s = ("unwatched" if phase == "watched" else "watched"), now_s
+        samples.append((now_s, _judged(text), cpu_s, phase, switch))
         time.sleep(SAMPLE_S)  # the sampling period of a measurement, not a wait for a condition
     return samples
+
+
+def phase_totals(samples: list[Sample], frames_judged: int) -> dict[str, dict[str, float]]:
+    """Frames, seconds, CPU seconds and frames/s of the watched and the unwatched intervals between
+    samples inside the steady window: from the first frame judged to the last sample before the end."""
+    totals = {phase: {"frames": 0.0, "seconds": 0.0, "cpu_s": 0.0} for phase in PHASES}
+    steady = [s for s in samples if 0 < s[1] < frames_judged]
+    for (t0_s, judged0, cpu0_s, phase, switch), (t1_s, judged1, cpu1_s, _, _) in pairwise(steady):
+        if not switch:
+            total = totals[phase]
+            total["frames"] += judged1 - judged0
+            total["seconds"] += t1_s - t0_s
+            total["cpu_s"] += cpu1_s - cpu0_s
+    return {phase: {"fps": round(t["frames"] / t["seconds"], 2) if t["seconds"] else 0.0,
+                    "frames": int(t["frames"]), "seconds": round(t["seconds"], 2),
+                    "cpu_s": round(t["cpu_s"], 3)} for phase, t in totals.items()}
 
 
 def _judged(metrics_text: str) -> int:
@@ -127,49 +166,44 @@ def _wait_answering(url: str, proc: subprocess.Popen[str]) -> None:
 Runs = list[dict[str, Any]]
 
 
-def console_result(plain: Runs, watched: Runs, latency_plain: Runs, latency_watched: Runs) -> dict[str, Any]:
-    """Best round of each replay and their ratio; the latency rounds pooled and their p99 difference;
-    the targets."""
-    best_plain = max(plain, key=lambda r: r["fps"])
-    best_watched = max(watched, key=lambda r: r["fps"])
-    ratio = best_watched["fps"] / best_plain["fps"]
-    lat_plain, lat_watched = pooled(latency_plain, "minus_model"), pooled(latency_watched, "minus_model")
-    extra_ms = lat_watched["p99"] - lat_plain["p99"]
+def console_result(replays: Runs, latency: Runs) -> dict[str, Any]:
+    """The watched and the unwatched phases of every round, each pooled: frames/s, the station's own CPU
+    per frame, the latency's p99 and its difference; the throughput ratio is the median of the rounds'
+    own (each round pairs phases seconds apart; pooling would weigh a round by its phases' lengths,
+    which the switches make unequal); the targets."""
+    fps = {phase: _pooled_fps(replays, phase) for phase in PHASES}
+    round_ratios = [r["watched"]["fps"] / r["unwatched"]["fps"] for r in replays]
+    ratio = statistics.median(round_ratios)
+    lat = {phase: pooled(latency, "minus_model", phase) for phase in PHASES}
+    extra_ms = lat["watched"]["p99"] - lat["unwatched"]["p99"]
     return {
-        "watch_fps": best_watched["watch_fps"],
-        "replay_fps": {"without_console": best_plain["fps"], f"with_{WATCHERS}_browsers": best_watched["fps"],
-                       "rounds_without": [r["fps"] for r in plain],
-                       "rounds_with": [r["fps"] for r in watched]},
+        "watch_fps": replays[0]["watch_fps"],
+        "phase_s": replays[0]["phase_s"],
+        "replay_fps": {**fps, "rounds": [{p: r[p]["fps"] for p in PHASES} for r in replays]},
         "throughput_ratio": round(ratio, 3),
-        "latency_minus_model_p99_ms": {"without_console": lat_plain["p99"],
-                                       f"with_{WATCHERS}_browsers": lat_watched["p99"],
-                                       "extra": round(extra_ms, 3),
-                                       "rounds_without": [r["p99_ms"] for r in latency_plain],
-                                       "rounds_with": [r["p99_ms"] for r in latency_watched]},
-        "latency_minus_model_p50_ms": {"without_console": lat_plain["p50"],
-                                       f"with_{WATCHERS}_browsers": lat_watched["p50"]},
-        "latency_triggers": {"without_console": lat_plain["n"],
-                             f"with_{WATCHERS}_browsers": lat_watched["n"]},
-        # what the station process itself spends per frame, over all rounds: the console's own cost,
-        # apart from the browsers' CPU, which the throughput ratio includes on this machine
-        "station_cpu_ms_per_frame": {"without_console": _cpu_ms_per_frame(plain),
-                                     f"with_{WATCHERS}_browsers": _cpu_ms_per_frame(watched)},
-        "nothing_dropped": best_watched["frames_judged"] == best_watched["frames_in"],
-        "replay_frames": best_watched["frames_in"],
-        "window_s": {"without_console": best_plain["window_s"],
-                     f"with_{WATCHERS}_browsers": best_watched["window_s"]},
-        "pictures_per_s_each_browser": best_watched["pictures_per_s"],
+        "throughput_ratio_rounds": [round(r, 3) for r in round_ratios],
+        "latency_minus_model_p99_ms": {**{p: lat[p]["p99"] for p in PHASES}, "extra": round(extra_ms, 3)},
+        "latency_minus_model_p50_ms": {p: lat[p]["p50"] for p in PHASES},
+        "latency_triggers": {p: lat[p]["n"] for p in PHASES},
+        # what the station process itself spends per frame: the console's own cost, apart from the
+        # browsers' CPU, which the throughput ratio includes on this machine
+        "station_cpu_ms_per_frame": {p: round(1000 * sum(r[p]["cpu_s"] for r in replays)
+                                              / sum(r[p]["frames"] for r in replays), 2) for p in PHASES},
+        "nothing_dropped": all(r["frames_judged"] == r["frames_in"] for r in replays),
+        "replay_frames": replays[0]["frames_in"],
+        "seconds": {p: round(sum(r[p]["seconds"] for r in replays), 1) for p in PHASES},
+        "pictures_per_s_each_browser": [n for r in replays for n in r["pictures_per_s"]],
         # what a browser spends per picture it draws, all its processes, over all rounds: the cost to
         # the PC it runs on (here the station's own)
-        "browser_cpu_ms_per_picture": round(1000 * sum(r["browsers_cpu_s"] for r in watched)
-                                            / max(1, sum(r["pictures"] for r in watched)), 1),
+        "browser_cpu_ms_per_picture": round(1000 * sum(r["browsers_cpu_s"] for r in replays)
+                                            / max(1, sum(r["pictures"] for r in replays)), 1),
         "targets": {"throughput_within_3_pct": ratio >= TARGETS["throughput_ratio_min"],
                     "p99_within_1_ms": extra_ms <= TARGETS["latency_p99_extra_ms_max"]},
     }
 
 
-def _cpu_ms_per_frame(runs: Runs) -> float:
-    return round(1000 * sum(r["cpu_s"] for r in runs) / sum(r["window_frames"] for r in runs), 2)
+def _pooled_fps(replays: Runs, phase: str) -> float:
+    return round(sum(r[phase]["frames"] for r in replays) / sum(r[phase]["seconds"] for r in replays), 2)
 
 
 def format_console(result: dict[str, Any]) -> str:
@@ -179,17 +213,18 @@ def format_console(result: dict[str, Any]) -> str:
     t = result["targets"]
     return "\n".join([
         f"console cost ({WATCHERS} headless browsers on the live view at {result['watch_fps']} "
-        "pictures/s, on this machine)",
-        f"  replay --every-frame --speed max  {fps['without_console']:.1f} -> "
-        f"{fps[f'with_{WATCHERS}_browsers']:.1f} frames/s, ratio {result['throughput_ratio']:.3f} "
-        f"(>= {TARGETS['throughput_ratio_min']} {ok[t['throughput_within_3_pct']]}; steady windows of "
+        f"pictures/s on this machine, watching and paused in turns of {result['phase_s']:g} s)",
+        f"  replay --every-frame --speed max  {fps['unwatched']:.1f} -> {fps['watched']:.1f} frames/s, "
+        f"ratio {result['throughput_ratio']:.3f} (>= {TARGETS['throughput_ratio_min']} "
+        f"{ok[t['throughput_within_3_pct']]}; rounds "
+        f"{', '.join(f'{r:.3f}' for r in result['throughput_ratio_rounds'])}; "
         f"{result['replay_frames']}-frame replays)",
-        f"  station CPU per frame             {cpu['without_console']:.2f} -> "
-        f"{cpu[f'with_{WATCHERS}_browsers']:.2f} ms (the replay process alone; browsers drew "
+        f"  station CPU per frame             {cpu['unwatched']:.2f} -> {cpu['watched']:.2f} ms "
+        f"(the replay process alone; browsers drew "
         f"{', '.join(f'{n:g}' for n in result['pictures_per_s_each_browser'])} pictures/s, "
         f"{result['browser_cpu_ms_per_picture']:.1f} ms of CPU each)",
-        f"  triggered latency - model, p99    {lat['without_console']:.2f} -> "
-        f"{lat[f'with_{WATCHERS}_browsers']:.2f} ms, +{lat['extra']:.2f} ms, "
-        f"{result['latency_triggers']['without_console']:.0f} triggers each "
+        f"  triggered latency - model, p99    {lat['unwatched']:.2f} -> {lat['watched']:.2f} ms, "
+        f"{lat['extra']:+.2f} ms, {result['latency_triggers']['unwatched']:.0f} / "
+        f"{result['latency_triggers']['watched']:.0f} triggers "
         f"(<= {TARGETS['latency_p99_extra_ms_max']} {ok[t['p99_within_1_ms']]})",
     ])

@@ -44,6 +44,7 @@ from edge.verdict import Verdict
 RoiXywh = tuple[int, int, int, int]
 FIRST_FRAME_WAIT_S = 5.0
 ANSWER_WAIT_S = 10.0
+PHASE_TRIGGERS = 25  # with browsers: watched for 25 triggers, paused for 25, ...
 
 
 class LiveFootage:
@@ -105,12 +106,14 @@ class Answers:
 def triggered_latency(
     model: Path, footage: Path, rois: Sequence[RoiXywh], fps: float, triggers: int, gap_s: float,
     watchers: int = 0, shadow: Path | None = None, burst: int = 0, watch_fps: int = WATCH_FPS,
+    phase_triggers: int = PHASE_TRIGGERS,
 ) -> dict[str, Any]:
     """p50/p99 of trigger-to-sinks minus model time over `triggers` software triggers, each fired
     gap_s + U(0, 1/fps) after the previous one was answered. `watchers` > 0: the station's console
-    serves on a free port and that many headless browsers watch its live view all along, at
-    `watch_fps`. `shadow`, `burst`: see the module docstring; the per-trigger samples come back too, to
-    pool rounds."""
+    serves on a free port and that many headless browsers watch its live view at `watch_fps`, paused
+    and woken in turns of `phase_triggers` triggers (edge/bench/console_cost.py says why); each
+    sample's phase comes back in `phase_of_sample`. `shadow`, `burst`: see the module docstring; the
+    per-trigger samples come back too, to pool rounds."""
     config = StationConfig.model_validate({
         "station": {"site": "bench", "line": "bench", "name": "bench"},
         "source": {"kind": "file", "uri": str(footage), "mode": "triggered"},
@@ -134,6 +137,7 @@ def triggered_latency(
         candidate.start()
         pipeline.swap_shadow(candidate)
     browsers = None
+    phase_of: dict[int, str] = {}  # part id -> watched / unwatched
     rng = np.random.default_rng(0)
     try:
         pipeline.start()
@@ -145,6 +149,12 @@ def triggered_latency(
             browsers = _watch(console, watchers, watch_fps, software, answers, len(cavities))
         warm_up = len(answers.verdicts)  # part 0: the browsers' first frame, not measured
         for part_id in range(1, triggers + 1):
+            if browsers is not None and part_id > 1 and (part_id - 1) % phase_triggers == 0:
+                if browsers.paused:
+                    browsers.resume()
+                else:
+                    browsers.pause()
+            phase_of[part_id] = "watched" if browsers is not None and not browsers.paused else "unwatched"
             time.sleep(gap_s + rng.uniform(0.0, 1.0 / fps))
             software.fire(part_id=part_id)
             if not answers.wait_for(warm_up + part_id * len(cavities), ANSWER_WAIT_S):
@@ -165,6 +175,7 @@ def triggered_latency(
     # The timings dict is shared by the cavities of one trigger: one sample per trigger.
     measured = [v for v in answers.verdicts if v.part_id is not None and 0 < v.part_id <= triggers]
     per_trigger = {v.seq: v.timings_ms for v in measured}
+    phases = {v.seq: phase_of[v.part_id] for v in measured if v.part_id is not None}
     overhead = [t["total"] - t.get("infer", 0.0) for t in per_trigger.values()]
     overhead_ms = percentiles(overhead)
     infer = [t.get("infer", 0.0) for t in per_trigger.values()]
@@ -180,16 +191,20 @@ def triggered_latency(
         "model_p50_ms": percentiles(infer)["p50"],
         "total_ms": percentiles(total),
         "samples_ms": {"total": total, "minus_model": overhead},
+        "phase_of_sample": list(phases.values()),
         "burst_verdicts": sum(1 for v in answers.verdicts if v.part_id is not None and v.part_id > triggers),
         "burst_triggers_per_s": round(burst / burst_s, 2) if burst and burst_s else None,
         "shadow": shadow_view,
     }
 
 
-def pooled(rounds: Sequence[dict[str, Any]], key: str) -> dict[str, float]:
+def pooled(rounds: Sequence[dict[str, Any]], key: str, phase: str | None = None) -> dict[str, float]:
     """n, p50, p99 and max of every round's per-trigger `samples_ms[key]` ("total" or "minus_model")
-    together: a p99 of 150 samples alone is their 2nd largest."""
-    figures = percentiles(x for r in rounds for x in r["samples_ms"][key])
+    together: a p99 of 150 samples alone is their 2nd largest. `phase`: only the triggers of that
+    phase ("watched" or "unwatched")."""
+    figures = percentiles(x for r in rounds
+                          for x, p in zip(r["samples_ms"][key], r["phase_of_sample"], strict=True)
+                          if phase is None or p == phase)
     return {k: figures[k] for k in ("n", "p50", "p99", "max")}
 
 

@@ -42,8 +42,9 @@ from sim.footage import FootageSettings, write_footage
 DEFAULT_SHOTS = 50  # 1000 frames of 4-cavity footage
 DEFAULT_SEED = 4242  # never used for training data
 # The console stage's replays, longer than the suite's: its measuring window opens only once three
-# browsers show the live view, which takes seconds on a loaded small machine (edge/bench/console_cost.py).
-CONSOLE_SHOTS = 150
+# browsers show the live view, which takes seconds on a loaded small machine, and then holds several
+# watched and paused phases (edge/bench/console_cost.py).
+CONSOLE_SHOTS = 250
 STAGE_S = 10.0  # duration of the time-boxed stages (a, a1, b)
 TRIGGERS = 150
 TRIGGER_GAP_S = 0.03  # idle time before each trigger, after the previous one was answered
@@ -98,7 +99,7 @@ def run_suite(
 def console_stage(model: Path, footage: Path, rois: Any, fps: float, rounds: int,
                   progress: Callable[[str], None], watch_fps: int = watchers.WATCH_FPS) -> dict[str, Any]:
     """The console's cost (edge/bench/console_cost.py): the replay (d) and the triggered latency, each
-    without and with WATCHERS browsers on the live view at `watch_fps`, interleaved round by round.
+    with WATCHERS browsers on the live view at `watch_fps`, watching and paused in turns, per round.
     {"skipped": why} without browsers, {"failed": why} when a browser or a replay failed: the browsers'
     stage must not cost the figures measured before it."""
     reason = watchers.missing()
@@ -112,23 +113,21 @@ def console_stage(model: Path, footage: Path, rois: Any, fps: float, rounds: int
 
 def _console_rounds(model: Path, footage: Path, rois: Any, fps: float, rounds: int,
                     progress: Callable[[str], None], watch_fps: int) -> dict[str, Any]:
-    runs: dict[str, list[dict[str, Any]]] = {"plain": [], "watched": [], "latency_plain": [],
-                                             "latency_watched": []}
+    replays: list[dict[str, Any]] = []
+    latency: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="moldpilot-bench-console-") as tmp:
         long_footage = Path(tmp) / "console.avi"
         progress(f"writing {CONSOLE_SHOTS} shots of 4-cavity footage for the console's replays")
         write_footage(long_footage, FootageSettings(shots=CONSOLE_SHOTS, seed=DEFAULT_SEED, cavities=4))
         for round_index in range(rounds):
             step = f"console round {round_index + 1}/{rounds}"
-            progress(f"{step}: replay without the console")
-            runs["plain"].append(fresh(windowed_replay, model, long_footage, 0, watch_fps))
-            progress(f"{step}: replay with {WATCHERS} browsers watching")
-            runs["watched"].append(fresh(windowed_replay, model, long_footage, WATCHERS, watch_fps))
-            progress(f"{step}: triggered latency, {TRIGGERS} triggers, without and with {WATCHERS} browsers")
-            for key, watching in (("latency_plain", 0), ("latency_watched", WATCHERS)):
-                runs[key].append(fresh(triggered_latency, model, footage, rois, fps, TRIGGERS, TRIGGER_GAP_S,
-                                       watching, watch_fps=watch_fps))
-    return console_result(runs["plain"], runs["watched"], runs["latency_plain"], runs["latency_watched"])
+            progress(f"{step}: replay, {WATCHERS} browsers watching and paused in turns")
+            replays.append(fresh(windowed_replay, model, long_footage, WATCHERS, watch_fps))
+            progress(f"{step}: triggered latency, {TRIGGERS} triggers, {WATCHERS} browsers watching and "
+                     "paused in turns")
+            latency.append(fresh(triggered_latency, model, footage, rois, fps, TRIGGERS, TRIGGER_GAP_S,
+                                 WATCHERS, watch_fps=watch_fps))
+    return console_result(replays, latency)
 
 
 def run_one_stage(stage: str, model: Path, shots: int = DEFAULT_SHOTS, seed: int = DEFAULT_SEED,

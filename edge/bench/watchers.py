@@ -2,7 +2,9 @@
 
 Debian's chromium through chromium-driver (selenium, a dev dependency). The browsers are started
 before the station, so the station is not measured while they boot; `watch(url)` points each at the
-live view at `fps` frames per second (one of the page's rates); `close()` quits them all.
+live view at `fps` frames per second (one of the page's rates); `pause()` and `resume()` freeze and
+wake every page, as Chrome freezes a tab in the background (its timers stop: it asks for and draws
+nothing); `close()` quits them all.
 
 The browsers stand in for the screens of supervisors on other PCs and phones, so they run at the
 lowest CPU priority (nice 19, inherited by every chromium process from its chromedriver): on a 2-core
@@ -83,6 +85,7 @@ class Watchers:
         from selenium.webdriver.chrome.service import Service
 
         self.drivers: list[WebDriver] = []
+        self._pictures_at_pause: list[int] | None = None
         for _ in range(count):
             options = webdriver.ChromeOptions()
             options.binary_location = CHROMIUM
@@ -107,12 +110,32 @@ class Watchers:
                                        f"{FIRST_FRAME_WAIT_S:.0f} s")
                 time.sleep(0.05)  # polling a page another process draws, bounded by the deadline
 
+    def pause(self) -> None:
+        """Freeze every live view (CDP Page.setWebLifecycleState): no requests, no drawing, almost no
+        CPU, until resume(). A frozen page runs no script, so its pictures are counted first."""
+        self._pictures_at_pause = self.pictures_shown()
+        self._lifecycle("frozen")
+
+    def resume(self) -> None:
+        self._lifecycle("active")
+        self._pictures_at_pause = None
+
+    @property
+    def paused(self) -> bool:
+        return self._pictures_at_pause is not None
+
+    def _lifecycle(self, state: str) -> None:
+        for driver in self.drivers:
+            driver.execute_cdp_cmd("Page.setWebLifecycleState", {"state": state})
+
     def frames_shown(self) -> list[Any]:
         return [d.execute_script("return document.getElementById('frame-id').textContent;")
                 for d in self.drivers]
 
     def pictures_shown(self) -> list[int]:
         """How many pictures each browser has drawn since it opened the live view."""
+        if self._pictures_at_pause is not None:
+            return list(self._pictures_at_pause)
         return [int(d.execute_script("return document.getElementById('view').dataset.frames || 0;"))
                 for d in self.drivers]
 

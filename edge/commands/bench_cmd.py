@@ -27,8 +27,8 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
                              f"(default {DEFAULT_ROUNDS})")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.add_argument("--console-only", action="store_true",
-                        help="only the console's cost: replay and triggered latency without and with three "
-                             "headless browsers on the live view")
+                        help="only the console's cost: replay and triggered latency while three headless "
+                             "browsers watch the live view and while they are paused, in turns")
     parser.add_argument("--watch-fps", type=int, choices=RATES_FPS, default=WATCH_FPS, metavar="N",
                         help="the browsers' rate on the live view in the console stage, one of the page's "
                              f"{', '.join(map(str, RATES_FPS))} (default {WATCH_FPS}, the worst case)")
