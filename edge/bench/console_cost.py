@@ -114,9 +114,9 @@ def _judged_samples(metrics_url: str, proc: subprocess.Popen[str], browsers: Wat
         except OSError:
             break  # the replay is ending: its endpoint closed
         now_s = time.monotonic()
-        switch = browsers is not None and now_s - phase_start_s >= phase_s
-        if switch:
-            assert browsers is not None
+        switch = False
+        if browsers is not None and now_s - phase_start_s >= phase_s:
+            switch = True
             if phase == "watched":
                 browsers.pause()
             else:
