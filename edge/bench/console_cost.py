@@ -14,12 +14,14 @@ SAMPLE_S, from the first frame judged once every browser shows the live view to 
 the footage ends. The interval after each switch is left out: it holds the switch itself. The
 browsers run on this machine, so on a small one they also take cores from the replay: the figure is an
 upper bound of what a browser on another PC costs the station. The station process's own CPU per
-frame, watched and not, is what the console itself costs, apart from the browsers.
+frame, watched and not, is what the console itself costs, apart from the browsers; the browsers' own
+CPU, sampled with it, is the share of the cores they took.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -28,13 +30,13 @@ import time
 import urllib.request
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from edge.bench.latency import pooled
-from edge.bench.watchers import WATCH_FPS, Watchers, process_tree_cpu_s
+from edge.bench.watchers import WATCH_FPS, Watchers, trees_cpu_s
 
 WATCHERS = 3
 TARGETS = {"throughput_ratio_min": 0.97, "latency_p99_extra_ms_max": 1.0}
@@ -88,16 +90,20 @@ def windowed_replay(model: Path, footage: Path, watchers: int = WATCHERS,
         raise RuntimeError(f"the replay of {footage.name} ended before its measuring window held both "
                            "phases: the footage is too short for the browsers to open the live view on "
                            "this machine")
-    watched_s = sum(b[0] - a[0] for a, b in pairwise(samples) if a[3] == "watched")
+    watched_s = sum(b.t_s - a.t_s for a, b in pairwise(samples) if a.phase == "watched")
     return {**phases, "frames_in": summary["frames_in"], "frames_judged": summary["frames_judged"],
             "watchers": watchers, "watch_fps": watch_fps, "phase_s": phase_s, "last_frame_shown": shown,
             "pictures_per_s": [round(n / watched_s, 1) for n in pictures] if watched_s else [],
             "browsers_cpu_s": round(browsers_cpu_s, 3), "pictures": sum(pictures)}
 
 
-# time, frames judged, the replay's CPU seconds, the phase of the interval that follows, and whether
-# that interval holds a switch of the browsers
-Sample = tuple[float, int, float, str, bool]
+class Sample(NamedTuple):
+    t_s: float
+    judged: int  # frames judged so far
+    cpu_s: float  # the replay process's CPU seconds so far
+    browsers_cpu_s: float  # all the browsers' CPU seconds so far
+    phase: str  # of the interval that follows
+    switch: bool  # whether that interval holds a switch of the browsers
 
 
 def _judged_samples(metrics_url: str, proc: subprocess.Popen[str], browsers: Watchers | None,
@@ -107,7 +113,7 @@ def _judged_samples(metrics_url: str, proc: subprocess.Popen[str], browsers: Wat
     samples: list[Sample] = []
     phase, phase_start_s = ("watched" if browsers else "unwatched"), time.monotonic()
     while proc.poll() is None:
-        cpu_s = process_tree_cpu_s([proc.pid])
+        cpu_s, browsers_cpu_s = trees_cpu_s([[proc.pid], browsers.pids() if browsers else []])
         try:
             with urllib.request.urlopen(metrics_url, timeout=2) as answer:
                 text = answer.read().decode()
@@ -122,25 +128,29 @@ def _judged_samples(metrics_url: str, proc: subprocess.Popen[str], browsers: Wat
             else:
                 browsers.resume()
             phase, phase_start_s = ("unwatched" if phase == "watched" else "watched"), now_s
-        samples.append((now_s, _judged(text), cpu_s, phase, switch))
+        samples.append(Sample(now_s, _judged(text), cpu_s, browsers_cpu_s, phase, switch))
         time.sleep(SAMPLE_S)  # the sampling period of a measurement, not a wait for a condition
     return samples
 
 
 def phase_totals(samples: list[Sample], frames_judged: int) -> dict[str, dict[str, float]]:
-    """Frames, seconds, CPU seconds and frames/s of the watched and the unwatched intervals between
-    samples inside the steady window: from the first frame judged to the last sample before the end."""
-    totals = {phase: {"frames": 0.0, "seconds": 0.0, "cpu_s": 0.0} for phase in PHASES}
-    steady = [s for s in samples if 0 < s[1] < frames_judged]
-    for (t0_s, judged0, cpu0_s, phase, switch), (t1_s, judged1, cpu1_s, _, _) in pairwise(steady):
-        if not switch:
-            total = totals[phase]
-            total["frames"] += judged1 - judged0
-            total["seconds"] += t1_s - t0_s
-            total["cpu_s"] += cpu1_s - cpu0_s
+    """Frames, seconds, the replay's and the browsers' CPU seconds and frames/s of the watched and the
+    unwatched intervals between samples inside the steady window: from the first frame judged to the
+    last sample before the end."""
+    totals = {phase: {"frames": 0.0, "seconds": 0.0, "cpu_s": 0.0, "browsers_cpu_s": 0.0}
+              for phase in PHASES}
+    steady = [s for s in samples if 0 < s.judged < frames_judged]
+    for a, b in pairwise(steady):
+        if not a.switch:
+            total = totals[a.phase]
+            total["frames"] += b.judged - a.judged
+            total["seconds"] += b.t_s - a.t_s
+            total["cpu_s"] += b.cpu_s - a.cpu_s
+            total["browsers_cpu_s"] += b.browsers_cpu_s - a.browsers_cpu_s
     return {phase: {"fps": round(t["frames"] / t["seconds"], 2) if t["seconds"] else 0.0,
                     "frames": int(t["frames"]), "seconds": round(t["seconds"], 2),
-                    "cpu_s": round(t["cpu_s"], 3)} for phase, t in totals.items()}
+                    "cpu_s": round(t["cpu_s"], 3), "browsers_cpu_s": round(t["browsers_cpu_s"], 3)}
+            for phase, t in totals.items()}
 
 
 def _judged(metrics_text: str) -> int:
@@ -176,6 +186,7 @@ def console_result(replays: Runs, latency: Runs) -> dict[str, Any]:
     ratio = statistics.median(round_ratios)
     lat = {phase: pooled(latency, "minus_model", phase) for phase in PHASES}
     extra_ms = lat["watched"]["p99"] - lat["unwatched"]["p99"]
+    cores = len(os.sched_getaffinity(0))
     return {
         "watch_fps": replays[0]["watch_fps"],
         "phase_s": replays[0]["phase_s"],
@@ -189,6 +200,12 @@ def console_result(replays: Runs, latency: Runs) -> dict[str, Any]:
         # browsers' CPU, which the throughput ratio includes on this machine
         "station_cpu_ms_per_frame": {p: round(1000 * sum(r[p]["cpu_s"] for r in replays)
                                               / sum(r[p]["frames"] for r in replays), 2) for p in PHASES},
+        # what the browsers themselves take of this machine, watching and frozen: on a small one this
+        # is most of the throughput ratio's gap, and on the PCs and phones of a real line none of it
+        "cores": cores,
+        "browsers_share_of_cores": {p: round(sum(r[p]["browsers_cpu_s"] for r in replays)
+                                             / max(1e-9, sum(r[p]["seconds"] for r in replays)) / cores, 4)
+                                    for p in PHASES},
         "nothing_dropped": all(r["frames_judged"] == r["frames_in"] for r in replays),
         "replay_frames": replays[0]["frames_in"],
         "seconds": {p: round(sum(r[p]["seconds"] for r in replays), 1) for p in PHASES},
@@ -208,7 +225,7 @@ def _pooled_fps(replays: Runs, phase: str) -> float:
 
 def format_console(result: dict[str, Any]) -> str:
     fps, lat = result["replay_fps"], result["latency_minus_model_p99_ms"]
-    cpu = result["station_cpu_ms_per_frame"]
+    cpu, share = result["station_cpu_ms_per_frame"], result["browsers_share_of_cores"]
     ok = {True: "ok", False: "MISSED"}
     t = result["targets"]
     return "\n".join([
@@ -223,6 +240,8 @@ def format_console(result: dict[str, Any]) -> str:
         f"(the replay process alone; browsers drew "
         f"{', '.join(f'{n:g}' for n in result['pictures_per_s_each_browser'])} pictures/s, "
         f"{result['browser_cpu_ms_per_picture']:.1f} ms of CPU each)",
+        f"  the browsers' own CPU             {share['unwatched']:.1%} -> {share['watched']:.1%} of this "
+        f"machine's {result['cores']} cores (the replay shares them here, not on a line's own screens)",
         f"  triggered latency - model, p99    {lat['unwatched']:.2f} -> {lat['watched']:.2f} ms, "
         f"{lat['extra']:+.2f} ms, {result['latency_triggers']['unwatched']:.0f} / "
         f"{result['latency_triggers']['watched']:.0f} triggers "

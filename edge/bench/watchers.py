@@ -48,17 +48,26 @@ def _lower_priority(nice: int) -> None:
 
 def process_tree_cpu_s(pids: list[int]) -> float:
     """CPU seconds so far of these live processes and all their descendants, from /proc."""
+    return trees_cpu_s([pids])[0]
+
+
+def trees_cpu_s(trees: list[list[int]]) -> list[float]:
+    """process_tree_cpu_s of each tree, from one read of /proc (a read takes milliseconds, and the
+    bench's sampler reads the station's and the browsers' every quarter second)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and (stat := _stat(int(entry.name))):
             children.setdefault(int(stat[1]), []).append(int(entry.name))
-    ticks, todo = 0, list(pids)
-    while todo:
-        pid = todo.pop()
-        if stat := _stat(pid):
-            ticks += int(stat[11]) + int(stat[12])  # utime, stime
-        todo += children.get(pid, [])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    seconds = []
+    for pids in trees:
+        ticks, todo = 0, list(pids)
+        while todo:
+            pid = todo.pop()
+            if stat := _stat(pid):
+                ticks += int(stat[11]) + int(stat[12])  # utime, stime
+            todo += children.get(pid, [])
+        seconds.append(ticks / os.sysconf("SC_CLK_TCK"))
+    return seconds
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -142,7 +151,11 @@ class Watchers:
     def cpu_s(self) -> float:
         """CPU seconds (user + system) so far of every chromedriver and Chromium process of these
         browsers: they are alive, so getrusage's children figure does not hold them yet."""
-        return process_tree_cpu_s([d.service.process.pid for d in self.drivers])
+        return process_tree_cpu_s(self.pids())
+
+    def pids(self) -> list[int]:
+        """The chromedriver of each browser: every Chromium process of it descends from one."""
+        return [d.service.process.pid for d in self.drivers]
 
     def close(self) -> None:
         for driver in self.drivers:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from edge.bench.console_cost import console_result, format_console, phase_totals, windowed_replay
+from edge.bench.console_cost import Sample, console_result, format_console, phase_totals, windowed_replay
 from edge.bench.latency import triggered_latency
 from edge.bench.watchers import missing
 from edge.commands.replay_cmd import default_model
@@ -24,8 +24,9 @@ def _latency(unwatched_ms: list[float], watched_ms: list[float]) -> dict[str, An
             "phase_of_sample": ["unwatched"] * len(unwatched_ms) + ["watched"] * len(watched_ms)}
 
 
-def _phase(fps: float, cpu_s: float, frames: int = 1000) -> dict[str, float]:
-    return {"fps": fps, "frames": frames, "seconds": frames / fps, "cpu_s": cpu_s}
+def _phase(fps: float, cpu_s: float, frames: int = 1000, browsers_cpu_s: float = 0.0) -> dict[str, float]:
+    return {"fps": fps, "frames": frames, "seconds": frames / fps, "cpu_s": cpu_s,
+            "browsers_cpu_s": browsers_cpu_s}
 
 
 def _run(unwatched: dict[str, float], watched: dict[str, float],
@@ -36,7 +37,7 @@ def _run(unwatched: dict[str, float], watched: dict[str, float],
 
 
 def test_each_phase_is_pooled_over_the_rounds_and_the_ratio_is_the_rounds_median() -> None:
-    runs = [_run(_phase(30.0, 60.0), _phase(29.0, 63.0), browsers_cpu_s=10.0),
+    runs = [_run(_phase(30.0, 60.0), _phase(29.0, 63.0, browsers_cpu_s=8.0), browsers_cpu_s=10.0),
             _run(_phase(40.0, 62.0, frames=2000), _phase(38.0, 65.0), browsers_cpu_s=14.0),
             _run(_phase(30.0, 60.0), _phase(30.0, 60.0, frames=1), browsers_cpu_s=0.0)]
     result = console_result(runs, [_latency([0.5, 0.7, 1.0], [0.6, 0.8, 1.5])] * 2)
@@ -51,10 +52,15 @@ def test_each_phase_is_pooled_over_the_rounds_and_the_ratio_is_the_rounds_median
     assert result["station_cpu_ms_per_frame"] == {"unwatched": round(182_000 / 4000, 2),
                                                   "watched": round(188_000 / 2001, 2)}
     assert result["browser_cpu_ms_per_picture"] == 16.0  # 24 s over 1,500 pictures
+    cores = result["cores"]
+    assert cores >= 1
+    assert result["browsers_share_of_cores"] == {"unwatched": 0.0,
+                                                 "watched": round(8.0 / watched_s / cores, 4)}
     assert result["targets"] == {"throughput_within_3_pct": False, "p99_within_1_ms": True}
     text = format_console(result)
     assert "at 10 pictures/s" in text and "in turns of 3 s" in text and "5000-frame replays" in text
     assert "45.50 -> 93.95 ms" in text and "16.0 ms of CPU each" in text and "MISSED" in text
+    assert f"0.0% -> {8.0 / watched_s / cores:.1%} of this machine's {cores} cores" in text
 
 
 def test_a_watched_phase_as_fast_as_a_paused_one_meets_the_targets() -> None:
@@ -65,16 +71,17 @@ def test_a_watched_phase_as_fast_as_a_paused_one_meets_the_targets() -> None:
 
 
 def test_the_interval_after_a_switch_and_the_ends_of_the_footage_are_left_out() -> None:
-    # (time, frames judged, CPU s, phase of the interval that follows, whether it holds a switch)
-    samples = [(0.0, 0, 0.0, "watched", False),     # the model still loading: before the window
-               (1.0, 100, 2.0, "watched", False),   # 1.0 -> 2.0 watched: 90 frames
-               (2.0, 190, 4.0, "unwatched", True),  # the switch: left out
-               (3.0, 250, 6.0, "unwatched", False),  # 3.0 -> 4.0 unwatched: 100 frames
-               (4.0, 350, 8.0, "unwatched", False),
-               (5.0, 400, 9.0, "unwatched", False)]  # the end of the footage: after the window
+    samples = [Sample(0.0, 0, 0.0, 0.0, "watched", False),     # the model still loading: before the window
+               Sample(1.0, 100, 2.0, 1.0, "watched", False),   # 1.0 -> 2.0 watched: 90 frames
+               Sample(2.0, 190, 4.0, 1.5, "unwatched", True),  # the switch: left out
+               Sample(3.0, 250, 6.0, 1.7, "unwatched", False),  # 3.0 -> 4.0 unwatched: 100 frames
+               Sample(4.0, 350, 8.0, 1.8, "unwatched", False),
+               Sample(5.0, 400, 9.0, 1.9, "unwatched", False)]  # the end of the footage: after the window
     phases = phase_totals(samples, frames_judged=400)
-    assert phases["watched"] == {"fps": 90.0, "frames": 90, "seconds": 1.0, "cpu_s": 2.0}
-    assert phases["unwatched"] == {"fps": 100.0, "frames": 100, "seconds": 1.0, "cpu_s": 2.0}
+    assert phases["watched"] == {"fps": 90.0, "frames": 90, "seconds": 1.0, "cpu_s": 2.0,
+                                 "browsers_cpu_s": 0.5}
+    assert phases["unwatched"] == {"fps": 100.0, "frames": 100, "seconds": 1.0, "cpu_s": 2.0,
+                                   "browsers_cpu_s": 0.1}
 
 
 def test_a_replay_is_measured_from_its_first_verdict_to_before_its_end(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edge.bench.watchers import process_tree_cpu_s
+from edge.bench.watchers import process_tree_cpu_s, trees_cpu_s
 from tests.waiting import text_of, wait_until
 
 BURN_S = 0.3
@@ -30,6 +30,9 @@ def test_the_cpu_of_a_live_grandchild_is_counted(tmp_path: Path) -> None:
     try:
         wait_until(lambda: text_of(flag) == "burnt", "the grandchild's CPU burn")
         assert process_tree_cpu_s([child.pid]) >= BURN_S
+        # several trees from one read: each its own, a tree of no process nothing
+        burnt_s, none_s, empty_s = trees_cpu_s([[child.pid], [2 ** 22 + 1], []])
+        assert burnt_s >= BURN_S and none_s == 0.0 and empty_s == 0.0
     finally:
         flag.unlink(missing_ok=True)  # the grandchild ends, and so its parent
         child.wait(timeout=30)
