@@ -36,6 +36,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from edge.bench.latency import pooled
+from edge.bench.priority import STATION_NICE
 from edge.bench.watchers import WATCH_FPS, Watchers, trees_cpu_s
 
 WATCHERS = 3
@@ -176,11 +177,11 @@ def _wait_answering(url: str, proc: subprocess.Popen[str]) -> None:
 Runs = list[dict[str, Any]]
 
 
-def console_result(replays: Runs, latency: Runs) -> dict[str, Any]:
+def console_result(replays: Runs, latency: Runs, station_nice: int) -> dict[str, Any]:
     """The watched and the unwatched phases of every round, each pooled: frames/s, the station's own CPU
     per frame, the latency's p99 and its difference; the throughput ratio is the median of the rounds'
     own (each round pairs phases seconds apart; pooling would weigh a round by its phases' lengths,
-    which the switches make unequal); the targets."""
+    which the switches make unequal); the targets. `station_nice`: the station's priority in them."""
     fps = {phase: _pooled_fps(replays, phase) for phase in PHASES}
     round_ratios = [r["watched"]["fps"] / r["unwatched"]["fps"] for r in replays]
     ratio = statistics.median(round_ratios)
@@ -189,6 +190,7 @@ def console_result(replays: Runs, latency: Runs) -> dict[str, Any]:
     cores = len(os.sched_getaffinity(0))
     return {
         "watch_fps": replays[0]["watch_fps"],
+        "station_nice": station_nice,
         "phase_s": replays[0]["phase_s"],
         "replay_fps": {**fps, "rounds": [{p: r[p]["fps"] for p in PHASES} for r in replays]},
         "throughput_ratio": round(ratio, 3),
@@ -228,9 +230,12 @@ def format_console(result: dict[str, Any]) -> str:
     cpu, share = result["station_cpu_ms_per_frame"], result["browsers_share_of_cores"]
     ok = {True: "ok", False: "MISSED"}
     t = result["targets"]
+    nice = result["station_nice"]
+    priority = (f"the station at nice {nice}, as deploy/moldpilot.service runs it" if nice == STATION_NICE
+                else f"the station at nice {nice}, not the unit's {STATION_NICE}: lowering it needs root")
     return "\n".join([
         f"console cost ({WATCHERS} headless browsers on the live view at {result['watch_fps']} "
-        f"pictures/s on this machine, watching and paused in turns of {result['phase_s']:g} s)",
+        f"pictures/s on this machine, watching and paused in turns of {result['phase_s']:g} s; {priority})",
         f"  replay --every-frame --speed max  {fps['unwatched']:.1f} -> {fps['watched']:.1f} frames/s, "
         f"ratio {result['throughput_ratio']:.3f} (>= {TARGETS['throughput_ratio_min']} "
         f"{ok[t['throughput_within_3_pct']]}; rounds "

@@ -35,6 +35,7 @@ from edge.bench import watchers
 from edge.bench.console_cost import WATCHERS, console_result, windowed_replay
 from edge.bench.health_cost import health_stage
 from edge.bench.latency import triggered_latency
+from edge.bench.priority import station_priority
 from edge.bench.shadow_cost import shadow_stage
 from edge.bench.stages import bare_fps, decode_fps, fresh, naive_fps, replay_fps
 from sim.footage import FootageSettings, write_footage
@@ -115,7 +116,7 @@ def _console_rounds(model: Path, footage: Path, rois: Any, fps: float, rounds: i
                     progress: Callable[[str], None], watch_fps: int) -> dict[str, Any]:
     replays: list[dict[str, Any]] = []
     latency: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="moldpilot-bench-console-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="moldpilot-bench-console-") as tmp, station_priority() as nice:
         long_footage = Path(tmp) / "console.avi"
         progress(f"writing {CONSOLE_SHOTS} shots of 4-cavity footage for the console's replays")
         write_footage(long_footage, FootageSettings(shots=CONSOLE_SHOTS, seed=DEFAULT_SEED, cavities=4))
@@ -127,7 +128,7 @@ def _console_rounds(model: Path, footage: Path, rois: Any, fps: float, rounds: i
                      "paused in turns")
             latency.append(fresh(triggered_latency, model, footage, rois, fps, TRIGGERS, TRIGGER_GAP_S,
                                  WATCHERS, watch_fps=watch_fps))
-    return console_result(replays, latency)
+    return console_result(replays, latency, nice)
 
 
 def run_one_stage(stage: str, model: Path, shots: int = DEFAULT_SHOTS, seed: int = DEFAULT_SEED,
