@@ -202,8 +202,8 @@ def console_result(replays: Runs, latency: Runs, station_nice: int) -> dict[str,
         # browsers' CPU, which the throughput ratio includes on this machine
         "station_cpu_ms_per_frame": {p: round(1000 * sum(r[p]["cpu_s"] for r in replays)
                                               / sum(r[p]["frames"] for r in replays), 2) for p in PHASES},
-        # what the browsers themselves take of this machine, watching and frozen: on a small one this
-        # is most of the throughput ratio's gap, and on the PCs and phones of a real line none of it
+        # what the browsers themselves take of this machine, watching and frozen: on a small one they
+        # take cores the replay would use; on the PCs and phones of a real line they take none of it
         "cores": cores,
         "browsers_share_of_cores": {p: round(sum(r[p]["browsers_cpu_s"] for r in replays)
                                              / max(1e-9, sum(r[p]["seconds"] for r in replays)) / cores, 4)
