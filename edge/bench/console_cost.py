@@ -51,7 +51,8 @@ def windowed_replay(model: Path, footage: Path, watchers: int = WATCHERS,
                     watch_fps: int = WATCH_FPS, phase_s: float = PHASE_S) -> dict[str, Any]:
     """(d) over its steady window, with a console and `watchers` browsers on its live view at
     `watch_fps`, watching and paused in turns of `phase_s` (module docstring); {"watched": ...,
-    "unwatched": ...} hold each kind of phase's frames/s, frames, seconds and the replay's CPU seconds.
+    "unwatched": ...} hold each kind of phase's frames/s, frames, seconds, and the replay's and the
+    browsers' CPU seconds; "browsers_cpu_s" and "pictures" are the browsers' over the whole run.
     watchers=0: no console and no browsers; the whole window is "unwatched"."""
     from sim.broker import free_port
 
