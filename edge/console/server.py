@@ -3,10 +3,10 @@
 The socket is bound in the constructor, so a busy port or a bad address fails while the station is
 being built (one clear line), not later in a thread nobody watches. TLS comes from `console.tls`.
 
-HTTP is parsed by httptools (C) rather than uvicorn's pure-Python h11: the console shares the station's
-Python interpreter, and every millisecond it spends in Python holds the lock the inference threads take
-back after each model run. Measured with three live views at 10 pictures/s, httptools took the
-console's CPU per request down by about a sixth (the rest is routing, the session and the JPEG).
+HTTP is parsed by httptools (C) rather than uvicorn's pure-Python h11: the console's CPU is taken from
+the station's cores, and its Python holds the interpreter lock the inference threads take back after
+each model run. With three clients at 10 requests/s on the live state, httptools took the console's CPU
+per request down by about a sixth; the rest is routing, the session and the JPEG.
 """
 
 from __future__ import annotations
