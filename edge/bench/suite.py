@@ -49,9 +49,9 @@ CONSOLE_SHOTS = 250
 STAGE_S = 10.0  # duration of the time-boxed stages (a, a1, b)
 TRIGGERS = 150
 TRIGGER_GAP_S = 0.03  # idle time before each trigger, after the previous one was answered
-# The console stage's triggers a round. Its p99 is of each kind of phase alone, half of them: with 75
-# a phase a round, three rounds' pooled p99 rested on two samples, and its watched-minus-paused
-# difference swung from -0.5 to +3.9 ms between runs of the same code; with 300 it rests on nine.
+# The console stage's triggers a round. Its p99s are of each kind of phase alone, half of them: with
+# 75 a phase a round, the three rounds' pooled p99 rested on two samples, and the watched-minus-paused
+# difference swung from +0.9 to +10.9 ms over six runs of the same code; with 300, on nine.
 CONSOLE_TRIGGERS = 600
 DEFAULT_ROUNDS = 3
 TARGETS = {"d_over_L": 0.85, "d_over_c": 1.3, "latency_p99_ms": 5.0, "peak_rss_mb": 400.0}
