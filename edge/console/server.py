@@ -4,9 +4,9 @@ The socket is bound in the constructor, so a busy port or a bad address fails wh
 being built (one clear line), not later in a thread nobody watches. TLS comes from `console.tls`.
 
 HTTP is parsed by httptools (C) rather than uvicorn's pure-Python h11: the console's CPU is taken from
-the station's cores, and its Python holds the interpreter lock the inference threads take back after
-each model run. With three clients at 10 requests/s on the live state, httptools took the console's CPU
-per request down by about a sixth; the rest is routing, the session and the JPEG.
+the station's cores. With three clients at 10 requests/s on the live state, httptools took the
+console's CPU per request down by about a sixth; the rest is routing, the session and the JPEG.
+Named rather than left to uvicorn's "auto", so a missing httptools fails at start, not silently slower.
 """
 
 from __future__ import annotations
